@@ -1,0 +1,19 @@
+"""Test settings: PostgreSQL always (SQLite hides locking and constraint bugs).
+
+``DATABASE_URL`` if set, else the server on 127.0.0.1:5432. There is no SQLite fallback: the
+test runner refuses to start without PostgreSQL (see tests/conftest.py).
+"""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/inventory")
+
+from .base import *  # noqa: E402,F403
+from .base import DATABASES  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+DATABASES["default"]["TEST"] = {"NAME": os.environ.get("TEST_DATABASE_NAME", "test_inventory")}
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {"login": "1000/min"}  # noqa: F405
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from inventory import ops
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("accounts/", include("allauth.urls")),
+    path("_allauth/", include("allauth.headless.urls")),
+    re_path(r"^api/v1/", include("inventory.api.urls")),
+    re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
+    re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^healthz/?$", ops.healthz, name="healthz"),
+    re_path(r"^readyz/?$", ops.readyz, name="readyz"),
+    re_path(r"^metrics/?$", ops.metrics, name="metrics"),
+    path("", ops.index, name="index"),
+]
+
+handler404 = "inventory.ops.not_found"
+handler500 = "inventory.ops.server_error"

@@ -1,0 +1,236 @@
+"""Serializers: parse and validate input, shape output. No business rules beyond field checks."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from decimal import Decimal
+from functools import lru_cache
+
+from rest_framework import serializers
+
+from inventory.models import (
+    ApiToken,
+    ClassificationMapping,
+    Location,
+    Membership,
+    Organization,
+    Product,
+    ProductBarcode,
+    Store,
+    Unit,
+)
+
+DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
+
+
+@lru_cache(maxsize=1)
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> str:
+    if value not in _time_zones():
+        raise serializers.ValidationError(
+            "Unknown time zone (use an IANA name like America/Toronto).", code="invalid_time_zone"
+        )
+    return value
+
+
+class TenantPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """A related id resolved inside the request's tenant scope.
+
+    The queryset is built per request (a class-level one would run unscoped at import time);
+    another organisation's id is "does not exist", exactly like a missing id.
+    """
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        kwargs.setdefault("queryset", None)
+        if kwargs.get("read_only"):
+            kwargs.pop("queryset")
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.model.objects.all()
+
+
+class ToleranceBandSerializer(serializers.Serializer):
+    units = serializers.DecimalField(max_digits=18, decimal_places=4, min_value=Decimal("0"),
+                                     required=False)
+    percent = serializers.DecimalField(max_digits=7, decimal_places=4, min_value=Decimal("0"),
+                                       max_value=Decimal("100"), required=False)
+
+
+class OrganizationSerializer(serializers.ModelSerializer):
+    time_zone = serializers.CharField(validators=[validate_time_zone])
+    tolerance_bands = serializers.DictField(child=ToleranceBandSerializer(), required=False)
+    allowed_email_domains = serializers.ListField(
+        child=serializers.CharField(max_length=253), required=False, max_length=50
+    )
+    escalation_threshold = serializers.DecimalField(max_digits=14, decimal_places=2,
+                                                    min_value=Decimal("0"), required=False)
+
+    class Meta:
+        model = Organization
+        fields = ["slug", "name", "time_zone", "negative_stock_mode", "discrepancy_enforcement",
+                  "escalation_threshold", "tolerance_bands", "allowed_email_domains", "created_at"]
+        read_only_fields = ["slug", "created_at"]
+
+    def validate_tolerance_bands(self, value):
+        # Stored as JSON: keep decimals as strings so nothing is lost to floats.
+        return {
+            category: {k: str(v) for k, v in band.items()} for category, band in value.items()
+        }
+
+    def validate_allowed_email_domains(self, value):
+        cleaned = [d.strip().lower().lstrip("@") for d in value]
+        bad = [d for d in cleaned if not DOMAIN_RE.match(d)]
+        if bad:
+            raise serializers.ValidationError(f"Not a domain: {', '.join(bad)}", code="invalid")
+        return cleaned
+
+
+class LocationSerializer(serializers.ModelSerializer):
+    store = TenantPrimaryKeyField(Store)
+
+    class Meta:
+        model = Location
+        fields = ["id", "store", "code", "name", "kind", "sellable", "sort_order", "is_active"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            fields["store"].read_only = True  # a location never changes store
+        return fields
+
+
+class StoreSerializer(serializers.ModelSerializer):
+    time_zone = serializers.CharField(validators=[validate_time_zone], required=False)
+    locations = LocationSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Store
+        fields = ["id", "code", "name", "time_zone", "cova_location_id", "external_ids",
+                  "is_active", "created_at", "locations"]
+        read_only_fields = ["created_at"]
+
+    def validate_external_ids(self, value):
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, (str, int)) for k, v in value.items()
+        ):
+            raise serializers.ValidationError("An object of names to string ids.", code="invalid")
+        return value
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    email = serializers.EmailField(source="user.email")
+    first_name = serializers.CharField(source="user.first_name", required=False, allow_blank=True,
+                                       max_length=150)
+    last_name = serializers.CharField(source="user.last_name", required=False, allow_blank=True,
+                                      max_length=150)
+    stores = TenantPrimaryKeyField(Store, many=True, required=False)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "email", "first_name", "last_name", "role", "stores", "is_active",
+                  "created_at"]
+        read_only_fields = ["created_at"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        if self.instance is not None:
+            for name in ("email", "first_name", "last_name"):
+                fields[name].read_only = True
+        return fields
+
+
+class BarcodeSerializer(serializers.Serializer):
+    code = serializers.CharField(max_length=100, trim_whitespace=True)
+    kind = serializers.ChoiceField(choices=ProductBarcode.Kind.choices,
+                                   default=ProductBarcode.Kind.GTIN)
+
+    def to_representation(self, instance):
+        return {"code": instance.code, "kind": instance.kind}
+
+
+class ProductSerializer(serializers.ModelSerializer):
+    barcodes = BarcodeSerializer(many=True, required=False)
+    unit = serializers.ChoiceField(choices=Unit.choices, required=False)
+
+    class Meta:
+        model = Product
+        fields = ["id", "sku", "name", "brand", "classification", "category", "subcategory",
+                  "unit", "tracks_expiry", "image_url", "reorder_point", "reorder_qty",
+                  "default_cost", "default_price", "is_active", "barcodes", "created_at",
+                  "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {
+            field: {"min_value": Decimal("0")}
+            for field in ("reorder_point", "reorder_qty", "default_cost", "default_price")
+        }
+
+    def validate_sku(self, value):
+        value = value.strip()
+        if not value:
+            raise serializers.ValidationError("Required.", code="blank")
+        return value
+
+    def validate_barcodes(self, value):
+        codes = [b["code"] for b in value]
+        if len(set(codes)) != len(codes):
+            raise serializers.ValidationError("A barcode is listed twice.", code="duplicate")
+        return value
+
+
+class ProductBulkSerializer(serializers.Serializer):
+    products = ProductSerializer(many=True, allow_empty=False, max_length=1000)
+
+
+class ClassificationMappingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ClassificationMapping
+        fields = ["id", "classification", "category", "subcategory"]
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):
+    user_email = serializers.EmailField(source="user.email", read_only=True)
+    is_active = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "user_email", "created_at", "last_used_at",
+                  "revoked_at", "is_active"]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    email = serializers.EmailField(required=False,
+                                   help_text="Issue for another member (admins only).")
+
+
+class TokenLoginSerializer(serializers.Serializer):
+    email = serializers.CharField(max_length=254)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    device = serializers.CharField(max_length=100)
+    organization = serializers.SlugField(required=False, max_length=63)
+
+
+class IssuedTokenSerializer(ApiTokenSerializer):
+    key = serializers.CharField(read_only=True)
+    organization = serializers.SlugRelatedField(source="org", slug_field="slug", read_only=True)
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "key", "organization"]
+        read_only_fields = fields
+
+
+class LookupSerializer(serializers.Serializer):
+    product = ProductSerializer()
+    matched_by = serializers.CharField()
+    scanned = serializers.CharField()
+    gtin = serializers.CharField(allow_null=True)
+    lot = serializers.CharField(allow_null=True)
+    expiry = serializers.DateField(allow_null=True)
+    no_expiry = serializers.BooleanField()

@@ -1,0 +1,20 @@
+from django.urls import re_path
+
+from . import views
+from .base import OptionalSlashRouter
+
+router = OptionalSlashRouter()
+router.register("stores", views.StoreViewSet, basename="store")
+router.register("locations", views.LocationViewSet, basename="location")
+router.register("memberships", views.MembershipViewSet, basename="membership")
+router.register("products", views.ProductViewSet, basename="product")
+router.register("classifications", views.ClassificationMappingViewSet, basename="classification")
+router.register("tokens", views.ApiTokenViewSet, basename="token")
+
+urlpatterns = [
+    re_path(r"^org/?$", views.OrganizationApi.as_view(), name="org"),
+    re_path(r"^me/?$", views.MeApi.as_view(), name="me"),
+    re_path(r"^auth/token/?$", views.TokenLoginApi.as_view(), name="auth-token"),
+    re_path(r"^auth/logout/?$", views.TokenLogoutApi.as_view(), name="auth-logout"),
+    *router.urls,
+]

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+
+
+class InventoryConfig(AppConfig):
+    default = True
+    name = "inventory"
+    default_auto_field = "django.db.models.BigAutoField"
+
+
+class TenantAdminConfig(admin_apps.AdminConfig):
+    """The admin site, scoped to the signed-in person's organisation."""
+
+    default = False
+    default_site = "inventory.admin_site.TenantAdminSite"

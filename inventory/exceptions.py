@@ -1,0 +1,67 @@
+"""Domain errors.
+
+Every error the platform raises on purpose is an ``ApplicationError``: it carries a stable
+machine-readable ``code``, the HTTP status the API answers with, a human message and optional
+per-field details. One DRF exception handler (``inventory.api.errors``) turns them, and every
+other error, into the single JSON shape ``{"code", "detail", "fields"}``.
+"""
+
+from __future__ import annotations
+
+
+class ApplicationError(Exception):
+    code = "error"
+    status = 400
+    message = "The request could not be processed."
+
+    def __init__(self, message: str | None = None, *, code: str | None = None,
+                 status: int | None = None, fields: dict | None = None, **extra):
+        self.message = message or self.message
+        if code:
+            self.code = code
+        if status:
+            self.status = status
+        self.fields = fields or {}
+        self.extra = extra
+        super().__init__(self.message)
+
+
+class ValidationFailed(ApplicationError):
+    code = "invalid"
+    status = 400
+    message = "Invalid input."
+
+
+class NotFound(ApplicationError):
+    code = "not_found"
+    status = 404
+    message = "Not found."
+
+
+class Conflict(ApplicationError):
+    code = "conflict"
+    status = 409
+    message = "The request conflicts with the current state."
+
+
+class UnknownBarcode(NotFound):
+    code = "unknown_barcode"
+    message = "No product matches the scanned code."
+
+
+class InvalidCheckDigit(ApplicationError):
+    code = "invalid_check_digit"
+    status = 400
+    message = "The GTIN's check digit is wrong: the scan is damaged or mistyped."
+
+
+class InvalidBarcode(ApplicationError):
+    code = "invalid_barcode"
+    status = 400
+    message = "The scanned text is not a barcode this platform can read."
+
+
+class OrganizationRequired(ApplicationError):
+    code = "organization_required"
+    status = 400
+    message = "You belong to several organisations: name one with the X-Organization header."

@@ -1,0 +1,20 @@
+"""Request context for log records: every line carries request id, organisation and user."""
+
+import contextvars
+import logging
+
+current_request: contextvars.ContextVar = contextvars.ContextVar("current_request", default=None)
+
+
+class RequestContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = current_request.get()
+        record.request_id = getattr(request, "request_id", None)
+        tenant = getattr(request, "tenant", None)
+        record.org = tenant.org.slug if tenant is not None else None
+        # Only a user already loaded: a log line must never trigger a query.
+        user = request.__dict__.get("user") if request is not None else None
+        user = getattr(user, "_wrapped", user)
+        authenticated = getattr(user, "is_authenticated", False)
+        record.user = getattr(user, "pk", None) if authenticated else None
+        return True

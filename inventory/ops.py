@@ -1,0 +1,85 @@
+"""Operational endpoints: liveness, readiness, metrics, and JSON error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpResponse, JsonResponse
+from django.views.decorators.http import require_GET
+
+from inventory.metrics import render
+
+logger = logging.getLogger(__name__)
+
+
+@require_GET
+def healthz(request):
+    """The process is up. Checks nothing else, so a slow database never restarts the web tier."""
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _check_broker() -> str | None:
+    url = settings.CELERY_BROKER_URL
+    if not url or settings.CELERY_TASK_ALWAYS_EAGER:
+        return None
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+@require_GET
+def readyz(request):
+    """Ready to serve: the database answers, and the broker does when one is configured."""
+    checks = {"database": _check_database(), "broker": _check_broker()}
+    ok = all(v is None for v in checks.values())
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": {name: ("ok" if error is None else error) for name, error in checks.items()},
+    }
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        body["checks"]["broker"] = "not configured (tasks run inline)"
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+@require_GET
+def metrics(request):
+    payload, content_type = render()
+    return HttpResponse(payload, content_type=content_type)
+
+
+def index(request):
+    return JsonResponse({
+        "name": "inventory platform",
+        "api": "/api/v1/", "docs": "/api/docs/", "schema": "/api/schema/", "admin": "/admin/",
+    })
+
+
+def not_found(request, exception=None):
+    return JsonResponse(
+        {"code": "not_found", "detail": "Not found.", "fields": {}}, status=404
+    )
+
+
+def server_error(request):
+    return JsonResponse(
+        {"code": "server_error", "detail": "Internal error.", "fields": {},
+         "request_id": getattr(request, "request_id", None)},
+        status=500,
+    )
