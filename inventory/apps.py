@@ -7,6 +7,9 @@ class InventoryConfig(AppConfig):
     name = "inventory"
     default_auto_field = "django.db.models.BigAutoField"
 
+    def ready(self):
+        from inventory.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+
 
 class TenantAdminConfig(admin_apps.AdminConfig):
     """The admin site, scoped to the signed-in person's organisation."""

@@ -20,17 +20,6 @@ from inventory.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
 
-DRF_CODES = {
-    exceptions.NotAuthenticated: "not_authenticated",
-    exceptions.AuthenticationFailed: "authentication_failed",
-    exceptions.PermissionDenied: "permission_denied",
-    exceptions.NotFound: "not_found",
-    exceptions.MethodNotAllowed: "method_not_allowed",
-    exceptions.NotAcceptable: "not_acceptable",
-    exceptions.UnsupportedMediaType: "unsupported_media_type",
-    exceptions.Throttled: "throttled",
-    exceptions.ParseError: "parse_error",
-}
 
 
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
@@ -99,8 +88,10 @@ def exception_handler(exc, context):
         )
         return Response(error_body(code, detail, fields), status=exc.status_code, headers=headers)
 
-    code = next((c for cls, c in DRF_CODES.items() if isinstance(exc, cls)), None)
-    code = code or (exc.get_codes() if isinstance(exc.get_codes(), str) else "error")
+    # DRF's own codes are stable: not_authenticated, authentication_failed, permission_denied,
+    # not_found, method_not_allowed, parse_error, throttled, unsupported_media_type...
+    codes = exc.get_codes()
+    code = codes if isinstance(codes, str) else "error"
     return Response(
         error_body(code, str(exc.detail)), status=exc.status_code, headers=headers
     )

@@ -14,7 +14,14 @@ from rest_framework.views import APIView
 from inventory import selectors
 from inventory.capabilities import MINIMUM_ROLE, Action
 from inventory.exceptions import ValidationFailed
-from inventory.models import ApiToken, ClassificationMapping, Location, Membership, Store
+from inventory.models import (
+    ApiToken,
+    ClassificationMapping,
+    Location,
+    Membership,
+    Product,
+    Store,
+)
 from inventory.services import catalog as catalog_services
 from inventory.services import org as org_services
 from inventory.services import tokens as token_services
@@ -51,6 +58,7 @@ class OrganizationApi(TenantAPIMixin, generics.GenericAPIView):
 
 class StoreViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                    mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    queryset = Store.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.StoreSerializer
     read_capability = Action.CATALOG_VIEW
     write_capability = Action.STORE_MANAGE
@@ -75,6 +83,7 @@ class StoreViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
 
 class LocationViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+    queryset = Location.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.LocationSerializer
     read_capability = Action.CATALOG_VIEW
     write_capability = Action.STORE_MANAGE
@@ -106,6 +115,7 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
                         mixins.DestroyModelMixin, viewsets.GenericViewSet):
     """People and their roles. DELETE deactivates (the history of who did what stays)."""
 
+    queryset = Membership.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.MembershipSerializer
     read_capability = Action.MEMBERSHIP_MANAGE
     write_capability = Action.MEMBERSHIP_MANAGE
@@ -143,6 +153,7 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
 class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
     """Products with their barcodes. DELETE archives the product (``is_active=false``)."""
 
+    queryset = Product.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.ProductSerializer
     read_capability = Action.CATALOG_VIEW
     write_capability = Action.CATALOG_EDIT
@@ -214,6 +225,7 @@ class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
 class ClassificationMappingViewSet(TenantAPIMixin, viewsets.ModelViewSet):
     """The editable POS classification -> category/subcategory map."""
 
+    queryset = ClassificationMapping.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.ClassificationMappingSerializer
     read_capability = Action.CATALOG_VIEW
     write_capability = Action.CATALOG_EDIT
@@ -230,6 +242,7 @@ class ApiTokenViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMode
                       viewsets.GenericViewSet):
     """Your API tokens (admins see and revoke everyone's in the organisation)."""
 
+    queryset = ApiToken.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.ApiTokenSerializer
     read_capability = Action.STOCK_VIEW
     write_capability = Action.STOCK_VIEW  # anyone manages their own tokens; see get_queryset
