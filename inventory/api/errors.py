@@ -27,7 +27,10 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                name = prefix  # "products" rather than "products.non_field_errors"
+            else:
+                name = f"{prefix}.{key}" if prefix else str(key)
             out.update(flatten_errors(value, name))
     elif isinstance(detail, list):
         if all(not isinstance(item, (dict, list)) for item in detail):
@@ -78,11 +81,7 @@ def exception_handler(exc, context):
 
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_errors(exc.detail)
-        codes = exc.get_codes()
-        code = "invalid"
-        if isinstance(codes, dict) and list(codes) == ["non_field_errors"]:
-            first = codes["non_field_errors"]
-            code = first[0] if isinstance(first, list) and first else "invalid"
+        code = "invalid"  # specific codes come from ApplicationErrors; field messages say why
         detail = "Invalid input: " + "; ".join(
             f"{name}: {msgs[0]}" for name, msgs in list(fields.items())[:5]
         )

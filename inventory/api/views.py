@@ -235,7 +235,15 @@ class ClassificationMappingViewSet(TenantAPIMixin, viewsets.ModelViewSet):
         return ClassificationMapping.objects.order_by("classification")
 
     def perform_create(self, serializer):
-        serializer.save(org=self.org)
+        serializer.instance = catalog_services.classification_save(
+            org=self.org, mapping=None, data=serializer.validated_data, actor=self.request.user
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = catalog_services.classification_save(
+            org=self.org, mapping=serializer.instance, data=serializer.validated_data,
+            actor=self.request.user,
+        )
 
 
 class ApiTokenViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import IntegrityError, transaction
 
 from inventory.barcodes import looks_like_gtin, normalize_gtin
-from inventory.exceptions import Conflict, ValidationFailed
+from inventory.exceptions import ApplicationError, Conflict, ValidationFailed
 from inventory.models import ClassificationMapping, Organization, Product, ProductBarcode
 
 PRODUCT_FIELDS = (
@@ -39,7 +39,11 @@ def _barcode_rows(org: Organization, product: Product, barcodes: list[dict]):
                     "A GTIN has 8, 12, 13 or 14 digits.", code="invalid_gtin",
                     fields={"barcodes": [f"{code}: a GTIN has 8, 12, 13 or 14 digits."]},
                 )
-            gtin14 = normalize_gtin(code)
+            try:
+                gtin14 = normalize_gtin(code)
+            except ApplicationError as exc:
+                exc.fields = {"barcodes": [f"{code}: {exc.message}"]}
+                raise
         rows.append(ProductBarcode(org=org, product=product, code=code, kind=kind, gtin14=gtin14))
     return rows
 
@@ -88,6 +92,22 @@ def product_update(*, org: Organization, product: Product, data: dict,
                            fields={"sku": ["A product with this SKU exists."]}) from exc
         raise _barcode_conflict(exc) from exc
     return product
+
+
+def classification_save(*, org: Organization, mapping: ClassificationMapping | None,
+                        data: dict, actor=None) -> ClassificationMapping:
+    """Create or change one classification -> category/subcategory mapping."""
+    mapping = mapping or ClassificationMapping(org=org)
+    for field, value in data.items():
+        setattr(mapping, field, value)
+    try:
+        with transaction.atomic():
+            mapping.save()
+    except IntegrityError as exc:
+        raise Conflict("This classification is mapped already.", code="duplicate",
+                       fields={"classification": ["Already mapped; edit that mapping."]}
+                       ) from exc
+    return mapping
 
 
 def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> dict:
