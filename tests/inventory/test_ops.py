@@ -326,5 +326,6 @@ def test_openapi_schema_generates_without_warnings(db, no_tenant_scope, tmp_path
     except SchemaGenerationError:
         pytest.fail(f"schema generation warned: {sorted(GENERATOR_STATS._warn_cache)}")
     schema = yaml.safe_load((tmp_path / "s.yml").read_text())
-    [product_id] = schema["paths"]["/api/v1/products/{id}/"]["get"]["parameters"]
+    parameters = schema["paths"]["/api/v1/products/{id}/"]["get"]["parameters"]
+    [product_id] = [p for p in parameters if p["name"] == "id" and p["in"] == "path"]
     assert product_id["schema"]["type"] == "integer"
