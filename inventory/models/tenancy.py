@@ -1,8 +1,10 @@
 """Organisations (tenants), their stores and locations, memberships with roles, API tokens."""
 
+import zoneinfo
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -15,6 +17,12 @@ SLUG_VALIDATOR = RegexValidator(
 CODE_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", "Use up to 32 letters, digits, '.', '_' or '-'."
 )
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"Unknown time zone '{value}' (use an IANA name).",
+                              code="invalid_time_zone")
 
 
 class NegativeStockMode(models.TextChoices):
@@ -47,7 +55,7 @@ class Organization(models.Model):
 
     slug = models.SlugField(max_length=63, unique=True, validators=[SLUG_VALIDATOR])
     name = models.CharField(max_length=200)
-    time_zone = models.CharField(max_length=64, default="UTC")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     negative_stock_mode = models.CharField(
         max_length=8, choices=NegativeStockMode.choices, default=NegativeStockMode.BLOCK
     )
@@ -77,7 +85,7 @@ class Organization(models.Model):
 class Store(TenantModel):
     code = models.CharField(max_length=32, validators=[CODE_VALIDATOR])
     name = models.CharField(max_length=200)
-    time_zone = models.CharField(max_length=64, default="UTC")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
     cova_location_id = models.CharField(max_length=64, blank=True, default="")
     # Other systems' identifiers for this store, e.g. {"metrc_license": "..."}.
     external_ids = models.JSONField(default=dict, blank=True)
