@@ -71,15 +71,18 @@ CANNABIS_PEOPLE = (
     ("operator", Role.OPERATOR, "Riley", "Nguyen", ()),
     ("operator.ottawa", Role.OPERATOR, "Jordan", "Gagnon", ("NL-OTT",)),
     ("viewer", Role.VIEWER, "Casey", "MacDonald", ()),
+    # the POS integration acts as its own member, so its writes are not booked to a person
+    ("pos", Role.OPERATOR, "Cova", "Integration", ()),
 )
 GROCERY_PEOPLE = (
     ("admin", Role.ADMIN, "Priya", "Sandhu", ()),
     ("manager", Role.MANAGER, "Daniel", "Wong", ()),
     ("operator", Role.OPERATOR, "Sofia", "Martinez", ()),
     ("viewer", Role.VIEWER, "Liam", "O'Connor", ()),
+    ("pos", Role.OPERATOR, "POS", "Integration", ()),
 )
 # (device name, e-mail local part of the member the token belongs to)
-DEVICES = (("Tablet 1", "operator"), ("Cova POS", "operator"))
+DEVICES = (("Tablet 1", "operator"), ("Cova POS", "pos"))
 
 #: Grocery/pharmacy classifications: classification -> (category, subcategory).
 GROCERY_CLASSIFICATIONS: dict[str, tuple[str, str]] = {
