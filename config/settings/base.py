@@ -5,6 +5,7 @@ the demo needs nothing else running. ``DATABASE_URL=postgres://…`` switches to
 is what tests and production use. ``config.settings.production`` adds the production checks.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -16,7 +17,8 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"
-SECRET_KEY = env("DJANGO_SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
+# Read raw: django-environ would treat a key starting with "$" as a reference to another variable.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or INSECURE_DEFAULT_SECRET_KEY
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -90,7 +92,7 @@ else:
         }
     }
 
-# Shared by every process when REDIS_URL is set (throttling must agree across web workers).
+# Set CACHE_URL (e.g. redis://…/1) so every web process shares it: sign-in throttling must agree.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -193,9 +195,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- E-mail --------------------------------------------------------------------------------------
-EMAIL_BACKEND = env(
-    "EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
-)
+# EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; default prints to the console.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="inventory@localhost")
 
 # --- Logging: JSON lines with request id, org and user -------------------------------------------

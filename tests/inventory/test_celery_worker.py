@@ -81,8 +81,10 @@ def worker(request, redis_broker, tmp_path):
                 process.kill()
                 process.wait(timeout=SHUTDOWN_TIMEOUT)
         log.close()
-        # The queue's list and kombu's binding set for it; the result expires on its own.
-        redis_broker.delete(queue, f"_kombu.binding.{queue}")
+        # The queue's list and kombu's binding sets for it; the result expires on its own.
+        redis_broker.delete(
+            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+        )
 
     request.addfinalizer(stop)
     process.queue = queue
@@ -110,5 +112,6 @@ def test_celery_worker_runs_task_from_redis(worker):
         except CeleryTimeoutError:
             pytest.fail(f"no answer from the worker in time:\n{worker.log_path.read_text()}")
         assert result.status == "SUCCESS"
+        result.forget()
     finally:
         client.close()

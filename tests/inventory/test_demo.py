@@ -190,7 +190,8 @@ def test_seed_demo_users_share_the_demo_password():
     seed("--reset")
 
     users = get_user_model().objects.filter(memberships__org__slug__in=DEMO_SLUGS)
-    assert users.count() == 11  # 4 roles + ottawa operator + POS in one org, 4 roles + POS in the other
+    # four roles, an Ottawa-only operator and the POS member; four roles and the POS member
+    assert users.count() == 11
     assert all(u.check_password(DEMO_PASSWORD) for u in users)
     root = get_user_model().objects.get(email=PLATFORM_ADMIN_EMAIL)
     assert root.is_staff and root.is_superuser and root.check_password(DEMO_PASSWORD)
