@@ -211,10 +211,29 @@ class ApiTokenCreateSerializer(serializers.Serializer):
 
 
 class TokenLoginSerializer(serializers.Serializer):
-    email = serializers.CharField(max_length=254)
-    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+    """E-mail and password, unless the caller already signed in through allauth's headless flow
+    (Google on the tablet) and sends its ``X-Session-Token``."""
+
+    email = serializers.CharField(max_length=254, required=False)
+    password = serializers.CharField(max_length=128, required=False,
+                                     style={"input_type": "password"})
     device = serializers.CharField(max_length=100)
     organization = serializers.SlugField(required=False, max_length=63)
+
+    def to_internal_value(self, data):
+        # Report missing credentials together with any other field error, in one answer.
+        errors, value = {}, None
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = dict(exc.detail)
+        if self.context.get("signed_in_user") is None and isinstance(data, dict):
+            for field in ("email", "password"):
+                if not data.get(field) and field not in errors:
+                    errors[field] = ["This field is required."]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
 
 
 class IssuedTokenSerializer(ApiTokenSerializer):

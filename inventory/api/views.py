@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
@@ -317,25 +318,34 @@ class MeApi(TenantAPIMixin, APIView):
 
 
 class TokenLoginApi(APIView):
-    """Sign a person in on a device with e-mail and password; answers a device token.
+    """Sign a person in on a device; answers a personal device token.
 
-    A shared tablet calls this for each person so that every write records the real person.
+    A shared tablet calls this for each person so that every write records the real person:
+    with e-mail and password, or, after a Google sign-in through allauth's headless app flow
+    (``/_allauth/app/v1/...``), with that session's ``X-Session-Token`` header.
     """
 
-    authentication_classes: list = []
+    authentication_classes = [XSessionTokenAuthentication]
     permission_classes = [AllowAny]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
     @extend_schema(request=s.TokenLoginSerializer, responses={201: s.IssuedTokenSerializer})
     def post(self, request):
-        serializer = s.TokenLoginSerializer(data=request.data)
+        signed_in = request.user if request.user.is_authenticated else None
+        serializer = s.TokenLoginSerializer(data=request.data,
+                                            context={"signed_in_user": signed_in})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        token, key = token_services.api_token_from_password(
-            request=request._request, email=data["email"], password=data["password"],
-            device=data["device"], org_slug=data.get("organization"),
-        )
+        if signed_in is not None:
+            token, key = token_services.api_token_for_signed_in_user(
+                user=signed_in, device=data["device"], org_slug=data.get("organization")
+            )
+        else:
+            token, key = token_services.api_token_from_password(
+                request=request._request, email=data["email"], password=data["password"],
+                device=data["device"], org_slug=data.get("organization"),
+            )
         token.key = key
         return Response(s.IssuedTokenSerializer(token).data, status=status.HTTP_201_CREATED)
 

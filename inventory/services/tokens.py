@@ -49,6 +49,14 @@ def api_token_from_password(*, request, email: str, password: str, device: str,
         user = authenticate(request, email=email.strip().lower(), password=password)
     if user is None or not user.is_active:
         raise InvalidCredentials()
+    return api_token_for_signed_in_user(user=user, device=device, org_slug=org_slug)
+
+
+def api_token_for_signed_in_user(*, user, device: str, org_slug: str | None = None
+                                 ) -> tuple[ApiToken, str]:
+    """Issue a device token to a person who has already proven who they are."""
+    if not user.is_active:
+        raise InvalidCredentials()
     tenant = resolve_tenant(user, org_slug=org_slug)
     if tenant is None:
         raise InvalidCredentials()

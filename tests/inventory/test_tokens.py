@@ -208,3 +208,22 @@ def test_touch_never_moves_last_used_backwards(org, operator):
     token_client(key).get("/api/v1/me")
     token.refresh_from_db()
     assert token.last_used_at == future
+
+
+def test_device_token_from_a_headless_google_session(org, operator):
+    # allauth's headless app flow leaves the tablet with a session token after Google sign-in
+    browser = APIClient()
+    browser.force_login(operator.user)
+    session_token = browser.session.session_key
+    response = APIClient().post("/api/v1/auth/token", {"device": "Tablet 7"}, format="json",
+                                HTTP_X_SESSION_TOKEN=session_token)
+    assert response.status_code == 201, response.content
+    assert token_client(response.json()["key"]).get("/api/v1/me").json()["email"] == (
+        operator.user.email)
+
+
+def test_device_token_needs_password_without_a_session(org, operator):
+    response = APIClient().post("/api/v1/auth/token", {"device": "T"}, format="json",
+                                HTTP_X_SESSION_TOKEN="no-such-session")
+    assert response.status_code in {400, 401}
+    assert not ApiToken.objects.exists()
