@@ -125,6 +125,11 @@ def parse_scan(raw: str) -> Scan:
         else:
             message = GS1Message.parse(text, config=_CONFIG)
     except ParseError:
+        if leading is not None:
+            # The rest is unreadable (a lot that swallowed later fields past 20 characters, a
+            # bad date), but the leading GTIN is sound: still identify the product, without
+            # guessing a lot or an expiry.
+            return Scan(raw=raw, text=text, gtin14=normalize_gtin(leading.group(1)), is_gs1=True)
         return Scan(raw=raw, text=text)
 
     gtin = message.element_strings.get(ai="01") or message.element_strings.get(ai="02")

@@ -217,6 +217,13 @@ def test_parse_scan_gs1_wrong_gtin_check_digit_raises(raw):
     assert excinfo.value.code == "invalid_check_digit"
 
 
+@pytest.mark.parametrize("tail", ["17251399", "10" + "L" * 25])
+def test_parse_scan_unreadable_rest_still_gives_the_leading_gtin(tail):
+    # an impossible date, or a lot past 20 characters: the product is still known
+    scan = parse_scan(f"01{GTIN14}{tail}")
+    assert (scan.gtin14, scan.is_gs1, scan.lot, scan.expiry) == (GTIN14, True, None, None)
+
+
 # --- parse_scan: everything else is plain text ------------------------------------------------
 
 @pytest.mark.parametrize(
@@ -226,7 +233,6 @@ def test_parse_scan_gs1_wrong_gtin_check_digit_raises(raw):
         "CNB-12345678",  # SKU
         "12345",  # short numeric code, not a GTIN length
         "(555) 123-4567",
-        f"01{GTIN14}17251399",  # GS1-looking but the date is impossible
         f"10ABC{GS}21XYZ",  # GS1 but without a GTIN
     ],
 )
