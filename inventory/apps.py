@@ -8,7 +8,13 @@ class InventoryConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from django.db.models.signals import post_migrate
+
+        from inventory import db_triggers
         from inventory.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+
+        # SQLite drops triggers when it rebuilds a table: put the ledger guard back every time.
+        post_migrate.connect(db_triggers.install_after_migrate, sender=self)
 
 
 class TenantAdminConfig(admin_apps.AdminConfig):

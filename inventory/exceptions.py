@@ -61,6 +61,26 @@ class InvalidBarcode(ApplicationError):
     message = "The scanned text is not a barcode this platform can read."
 
 
+class InsufficientStock(ApplicationError):
+    """Raised for a whole document: ``lines`` lists every short line, not just the first."""
+
+    code = "insufficient_stock"
+    status = 409
+    message = "Not enough stock."
+
+
+class IdempotencyConflict(ApplicationError):
+    code = "idempotency_conflict"
+    status = 409
+    message = "This client_ref was already used for a different request."
+
+
+class InvalidState(ApplicationError):
+    code = "invalid_state"
+    status = 409
+    message = "Not possible in the document's current state."
+
+
 class OrganizationRequired(ApplicationError):
     code = "organization_required"
     status = 400

@@ -8,6 +8,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -19,6 +20,14 @@ http_requests_total = Counter(
 http_request_duration_seconds = Histogram(
     "http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+stock_movements_total = Counter(
+    "stock_movements_total", "Stock ledger rows written (ok) and refused documents (failed)",
+    ["ref_type", "result", "reason"],
+)
+stock_out_of_sync_items = Gauge(
+    "stock_out_of_sync_items", "Quants whose ledger sum differs from the quantity, last check",
 )
 
 

@@ -1,5 +1,20 @@
 from .base import TenantModel
 from .catalog import ClassificationMapping, Product, ProductBarcode, Unit
+from .stock import (
+    Batch,
+    DocumentKind,
+    LedgerPurge,
+    RefType,
+    Refund,
+    Sale,
+    SaleLine,
+    SaleStatus,
+    ShortfallOutcome,
+    StockDocument,
+    StockLedger,
+    StockQuant,
+    StockShortfall,
+)
 from .tenancy import (
     ApiToken,
     DiscrepancyEnforcement,
@@ -14,6 +29,19 @@ from .tenancy import (
 )
 
 __all__ = [
+    "Batch",
+    "DocumentKind",
+    "LedgerPurge",
+    "RefType",
+    "Refund",
+    "Sale",
+    "SaleLine",
+    "SaleStatus",
+    "ShortfallOutcome",
+    "StockDocument",
+    "StockLedger",
+    "StockQuant",
+    "StockShortfall",
     "ApiToken",
     "ClassificationMapping",
     "DiscrepancyEnforcement",

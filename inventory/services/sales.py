@@ -1,0 +1,311 @@
+"""POS sales, voids and refunds. Stock moves only through ``inventory.services.stock``.
+
+A sale consumes earliest-expiry-first from the store's sellable locations (or a line's own
+sellable location). A void puts back what is still out — sold minus refunded — into the very
+batches and locations it came from; a refund does the same for part of a line, or sends the
+goods to another location (e.g. quarantine for a damaged return). Refunds take back the most
+recently consumed lots of a line first.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from inventory.exceptions import InsufficientStock, InvalidState, ValidationFailed
+from inventory.locks import lock_sale
+from inventory.models import (
+    Location,
+    Organization,
+    Product,
+    RefType,
+    Refund,
+    Sale,
+    SaleLine,
+    SaleStatus,
+    ShortfallOutcome,
+    StockLedger,
+    StockShortfall,
+    Store,
+)
+from inventory.services import stock
+from inventory.services.idempotency import check_replay, request_hash
+
+ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class SaleLineInput:
+    product: Product
+    quantity: Decimal
+    unit_price: Decimal | None = None
+    location: Location | None = None
+
+
+def sellable_locations(store: Store) -> list[Location]:
+    return list(
+        Location.objects.filter(store=store, sellable=True, is_active=True)
+        .order_by("sort_order", "id")
+    )
+
+
+def shortfalls_record(*, org: Organization, store: Store, shortfalls: list[dict],
+                      outcome: str, ref_type: str, ref_id: int | None, client_ref: str,
+                      occurred_at: datetime.datetime, actor) -> None:
+    """Keep the attempt: one row per short line (its own transaction, after any rollback)."""
+    with transaction.atomic():
+        StockShortfall.objects.bulk_create(
+            StockShortfall(
+                org=org, store=store, location_id=s.get("location"), product_id=s["product"],
+                requested=Decimal(s["requested"]), available=Decimal(s["available"]),
+                outcome=outcome, ref_type=ref_type, ref_id=ref_id, client_ref=client_ref,
+                user=actor if getattr(actor, "pk", None) else None, occurred_at=occurred_at,
+            )
+            for s in shortfalls
+        )
+
+
+def _describe_rows(rows, batches) -> dict[int, list[dict]]:
+    consumed: dict[int, list[dict]] = defaultdict(list)
+    for row in rows:
+        batch = batches.get(row.batch_id)
+        consumed[row.ref_line].append({
+            "batch": row.batch_id,
+            "lot_code": batch.lot_code if batch else "",
+            "expiry_date": batch.expiry_date.isoformat() if batch and batch.expiry_date else None,
+            "unallocated": batch is None or batch.is_unallocated,
+            "location": row.location_id,
+            "quantity": stock.fmt(-row.qty_delta),
+            "unit_cost": stock.fmt(row.unit_cost),
+        })
+    return consumed
+
+
+def _sale_result(sale: Sale, lines: list[SaleLine], outcome: stock.Outcome) -> dict:
+    consumed = _describe_rows(outcome.rows, outcome.batches)
+    body_lines, total = [], ZERO
+    for line in lines:
+        cost = sum((Decimal(c["quantity"]) * Decimal(c["unit_cost"])
+                    for c in consumed[line.line_no]), ZERO)
+        total += cost
+        body_lines.append({
+            "line": line.line_no, "product": line.product_id, "sku": line.product.sku,
+            "quantity": stock.fmt(line.quantity),
+            "unit_price": stock.fmt(line.unit_price) if line.unit_price is not None else None,
+            "cost": stock.fmt(cost), "consumed": consumed[line.line_no],
+        })
+    warnings = [
+        {"code": "sold_without_stock", "line": s.line, "sku": s.product.sku,
+         "requested": stock.fmt(s.requested), "available": stock.fmt(s.available),
+         "detail": "Booked to the unallocated batch; the next receipt or count settles it."}
+        for s in outcome.shortfalls
+    ]
+    return {
+        "id": sale.pk, "store": sale.store_id, "client_ref": sale.client_ref,
+        "status": sale.status, "occurred_at": sale.occurred_at.isoformat(),
+        "source_ref": sale.source_ref, "lines": body_lines,
+        "cogs": stock.fmt(total), "warnings": warnings,
+    }
+
+
+def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], client_ref: str,
+                occurred_at: datetime.datetime | None = None, source: str = "pos",
+                source_ref: str = "", actor=None) -> tuple[Sale, bool]:
+    """Record a POS sale: all lines or none. Returns ``(sale, created)``.
+
+    Replaying ``client_ref`` with the same request returns the first sale and posts nothing.
+    In ``block`` mode a short line raises ``InsufficientStock`` listing every short line; the
+    attempt is kept as ``StockShortfall`` rows.
+    """
+    digest = request_hash({
+        "store": store, "source_ref": source_ref, "occurred_at": occurred_at,
+        "lines": [[ln.product, ln.quantity, ln.unit_price, ln.location] for ln in lines],
+    })
+    existing = Sale.objects.filter(org=org, client_ref=client_ref).first()
+    if existing is not None:
+        return check_replay(existing, digest), False
+    occurred_at = occurred_at or timezone.now()
+    locations = sellable_locations(store)
+    user = actor if getattr(actor, "pk", None) else None
+    try:
+        with transaction.atomic():
+            sale = Sale.objects.create(
+                org=org, store=store, client_ref=client_ref, request_hash=digest,
+                source=source, source_ref=source_ref, occurred_at=occurred_at, created_by=user,
+            )
+            sale_lines = SaleLine.objects.bulk_create(
+                SaleLine(org=org, sale=sale, line_no=n, product=ln.product,
+                         location=ln.location, quantity=ln.quantity, unit_price=ln.unit_price)
+                for n, ln in enumerate(lines, start=1)
+            )
+            outcome = stock.consume(
+                posting=stock.Posting(org, store, sale.pk, occurred_at, user, source,
+                                      source_ref),
+                lines=[stock.ConsumeLine(n, ln.product, ln.quantity, ln.location)
+                       for n, ln in enumerate(lines, start=1)],
+                locations=locations, ref_type=RefType.SALE,
+                negative_mode=org.negative_stock_mode,
+            )
+            sale.result = _sale_result(sale, sale_lines, outcome)
+            if org.negative_stock_mode != "warn":
+                sale.result["warnings"] = []
+            sale.warnings = sale.result["warnings"]
+            sale.save(update_fields=["result", "warnings"])
+            if outcome.shortfalls:
+                shortfalls_record(
+                    org=org, store=store, shortfalls=[s.as_dict() for s in outcome.shortfalls],
+                    outcome=ShortfallOutcome.BOOKED, ref_type=RefType.SALE, ref_id=sale.pk,
+                    client_ref=client_ref, occurred_at=occurred_at, actor=user)
+    except InsufficientStock as exc:
+        stock.record_failure(RefType.SALE, exc.code)
+        shortfalls_record(org=org, store=store, shortfalls=exc.extra["lines"],
+                          outcome=ShortfallOutcome.BLOCKED, ref_type=RefType.SALE, ref_id=None,
+                          client_ref=client_ref, occurred_at=occurred_at, actor=user)
+        raise
+    except IntegrityError:
+        # A concurrent request with the same client_ref committed first: answer as a replay.
+        existing = Sale.objects.filter(org=org, client_ref=client_ref).first()
+        if existing is None:
+            raise
+        return check_replay(existing, digest), False
+    return sale, True
+
+
+def _sale_movements(org: Organization, sale: Sale):
+    """The sale's SALE rows, and what its refunds already returned per (line, batch)."""
+    refund_ids = Refund.objects.filter(sale=sale).values("pk")
+    rows = list(
+        StockLedger.objects.filter(org=org).filter(
+            Q(ref_type=RefType.SALE, ref_id=sale.pk)
+            | Q(ref_type=RefType.REFUND, ref_id__in=refund_ids)
+        ).select_related("batch").order_by("id")
+    )
+    sold = [r for r in rows if r.ref_type == RefType.SALE]
+    returned: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    for row in rows:
+        if row.ref_type == RefType.REFUND:
+            returned[(row.ref_line, row.batch_id)] += row.qty_delta
+    return sold, returned
+
+
+def _outstanding(sold: list[StockLedger], returned: dict) -> list[tuple[StockLedger, Decimal]]:
+    """Each SALE row with how much of it is still out, latest consumption first.
+
+    Refunds take back the latest-consumed lots of a line first, so earlier refunds are charged
+    against the rows in the same order here.
+    """
+    budget = dict(returned)
+    out = []
+    for row in sorted(sold, key=lambda r: -r.pk):
+        key = (row.ref_line, row.batch_id)
+        taken = min(-row.qty_delta, budget.get(key, ZERO))
+        budget[key] = budget.get(key, ZERO) - taken
+        out.append((row, -row.qty_delta - taken))
+    return out
+
+
+def _as_reversal(row: StockLedger, quantity: Decimal) -> dict:
+    return {"location_id": row.location_id, "batch_id": row.batch_id,
+            "product_id": row.product_id, "qty_delta": -quantity, "unit_cost": row.unit_cost,
+            "ref_line": row.ref_line, "unallocated": row.batch.is_unallocated}
+
+
+def sale_void(*, org: Organization, sale: Sale, reason: str = "", actor=None) -> Sale:
+    """Void a sale: what is still out goes back to its batches and locations. Twice = once."""
+    user = actor if getattr(actor, "pk", None) else None
+    with transaction.atomic():
+        sale = lock_sale(org=org, sale_id=sale.pk)
+        if sale.status == SaleStatus.VOIDED:
+            return sale
+        sold, returned = _sale_movements(org, sale)
+        reversal = [_as_reversal(row, q) for row, q in _outstanding(sold, returned) if q > 0]
+        now = timezone.now()
+        stock.reverse(
+            posting=stock.Posting(org, sale.store, sale.pk, now, user, "void", sale.source_ref),
+            rows=reversal, ref_type=RefType.VOID, reason=reason or "sale voided",
+        )
+        sale.status, sale.voided_at, sale.voided_by = SaleStatus.VOIDED, now, user
+        sale.save(update_fields=["status", "voided_at", "voided_by"])
+    return sale
+
+
+@dataclass(frozen=True)
+class RefundLineInput:
+    line: int  # the sale's line number
+    quantity: Decimal
+
+
+def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
+                client_ref: str, location: Location | None = None, reason: str = "",
+                occurred_at: datetime.datetime | None = None, actor=None
+                ) -> tuple[Refund, bool]:
+    """Take back part of a sale. More than sold minus already refunded is refused (400)."""
+    user = actor if getattr(actor, "pk", None) else None
+    digest = request_hash({"sale": sale.pk, "location": location, "reason": reason,
+                           "occurred_at": occurred_at,
+                           "lines": [[ln.line, ln.quantity] for ln in lines]})
+    occurred_at = occurred_at or timezone.now()
+    existing = Refund.objects.filter(org=org, client_ref=client_ref).first()
+    if existing is not None:
+        return check_replay(existing, digest), False
+    try:
+        with transaction.atomic():
+            sale = lock_sale(org=org, sale_id=sale.pk)
+            if sale.status == SaleStatus.VOIDED:
+                raise InvalidState("A voided sale cannot be refunded.", code="sale_voided")
+            sold, returned = _sale_movements(org, sale)
+            outstanding = _outstanding(sold, returned)
+            left_by_line: dict[int, Decimal] = defaultdict(lambda: ZERO)
+            for row, q in outstanding:
+                left_by_line[row.ref_line] += q
+            errors = {}
+            wanted: dict[int, Decimal] = defaultdict(lambda: ZERO)
+            for index, ln in enumerate(lines):
+                wanted[ln.line] += ln.quantity
+                if ln.line not in {r.ref_line for r in sold}:
+                    errors[f"lines.{index}.line"] = ["The sale has no such line."]
+                elif wanted[ln.line] > left_by_line[ln.line]:
+                    errors[f"lines.{index}.quantity"] = [
+                        f"At most {left_by_line[ln.line]} can still be refunded."]
+            if errors:
+                raise ValidationFailed("Refund exceeds what was sold.",
+                                       code="refund_exceeds_sold", fields=errors)
+            refund = Refund.objects.create(
+                org=org, sale=sale, client_ref=client_ref, request_hash=digest,
+                location=location, reason=reason, occurred_at=occurred_at, created_by=user,
+            )
+            reversal = []
+            for row, q in outstanding:  # latest consumption first
+                need = wanted.get(row.ref_line, ZERO)
+                take = min(need, q)
+                if take > 0:
+                    wanted[row.ref_line] -= take
+                    reversal.append(_as_reversal(row, take))
+            outcome = stock.reverse(
+                posting=stock.Posting(org, sale.store, refund.pk, occurred_at, user, "refund",
+                                      sale.source_ref),
+                rows=reversal, ref_type=RefType.REFUND, reason=reason or "refund",
+                to_location_id=location.pk if location else None,
+            )
+            refund.result = {
+                "id": refund.pk, "sale": sale.pk, "client_ref": client_ref,
+                "location": location.pk if location else None, "reason": reason,
+                "occurred_at": occurred_at.isoformat(),
+                "lines": [{"line": r.ref_line, "batch": r.batch_id, "location": r.location_id,
+                           "quantity": stock.fmt(r.qty_delta),
+                           "unit_cost": stock.fmt(r.unit_cost)}
+                          for r in outcome.rows],
+            }
+            refund.save(update_fields=["result"])
+    except IntegrityError:
+        existing = Refund.objects.filter(org=org, client_ref=client_ref).first()
+        if existing is None:
+            raise
+        return check_replay(existing, digest), False
+    return refund, True

@@ -1,0 +1,603 @@
+"""The one write path for stock: the only code that writes quants and ledger rows.
+
+Every operation here runs inside the caller's transaction (the document services own it) and
+follows the same three steps:
+
+1. **lock** the quants it may touch, in id order (``inventory.locks.lock_quants``), one query;
+2. **plan** in Python: first-expiry-first allocation over the locked quants, shortfalls,
+   settlements — no queries;
+3. **apply**: one upsert adds every quantity delta to its quant (creating new quants), one bulk
+   insert writes the ledger rows. New batches, when needed, cost one more upsert.
+
+So a whole document costs at most four queries however many lines and lots it touches.
+Domain errors (``InsufficientStock``) are raised for the whole document, listing every short
+line, before anything is written.
+
+FEFO order: earliest expiry first, no expiry last, then earliest received, then batch id, then
+location sort order. A lot is expired for a sale when its expiry date is before the store-local
+date of the sale's ``occurred_at``; expired lots are never sold but may be moved, adjusted and
+written off.
+
+Raw SQL here interpolates only constant table and column names; every value is a placeholder.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from inventory.exceptions import InsufficientStock
+from inventory.locks import lock_quants
+from inventory.metrics import stock_movements_total
+from inventory.models import (
+    Batch,
+    Location,
+    NegativeStockMode,
+    Organization,
+    Product,
+    RefType,
+    StockLedger,
+    StockQuant,
+    Store,
+)
+
+ZERO = Decimal("0")
+QUANTUM = Decimal("0.0001")
+FAR_FUTURE = datetime.date.max
+
+
+# --- inputs and outputs -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Posting:
+    """Who, when and why: shared by every ledger row of one document."""
+
+    org: Organization
+    store: Store
+    ref_id: int
+    occurred_at: datetime.datetime
+    user: object = None
+    source: str = ""
+    source_ref: str = ""
+
+
+@dataclass
+class Change:
+    """One planned ledger row: a quantity delta for (location, batch)."""
+
+    location_id: int
+    batch_id: int
+    product_id: int
+    qty_delta: Decimal
+    unit_cost: Decimal
+    ref_type: str
+    ref_line: int
+    reason: str = ""
+    unallocated: bool = False
+
+
+@dataclass
+class Shortfall:
+    line: int
+    product: Product
+    location_id: int | None
+    requested: Decimal
+    available: Decimal
+    expired: Decimal = ZERO
+
+    def as_dict(self) -> dict:
+        return {
+            "line": self.line, "product": self.product.pk, "sku": self.product.sku,
+            "location": self.location_id, "requested": fmt(self.requested),
+            "available": fmt(self.available), "expired": fmt(self.expired),
+        }
+
+
+@dataclass
+class ConsumeLine:
+    """Take ``quantity`` of ``product``: at ``location`` if given, else across ``locations``."""
+
+    line: int
+    product: Product
+    quantity: Decimal
+    location: Location | None = None
+    batch_id: int | None = None  # take only from this batch
+
+
+@dataclass
+class ReceiveLine:
+    line: int
+    product: Product
+    location: Location
+    quantity: Decimal
+    lot_code: str = ""
+    expiry_date: datetime.date | None = None
+    unit_cost: Decimal | None = None
+    batch_id: int | None = None  # into this existing batch
+
+
+@dataclass
+class MoveLine:
+    line: int
+    product: Product
+    from_location: Location
+    to_location: Location
+    quantity: Decimal
+    batch_id: int | None = None
+
+
+@dataclass
+class Outcome:
+    """What a write-path call did: its ledger rows, and shortfalls it booked (warn/record)."""
+
+    rows: list[StockLedger] = field(default_factory=list)
+    shortfalls: list[Shortfall] = field(default_factory=list)
+    # the batches the planner saw (for describing the rows without another query)
+    batches: dict[int, Batch] = field(default_factory=dict)
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def fmt(quantity: Decimal) -> str:
+    """Quantities and money leave the service with four decimals, as the API shows them."""
+    return str(Decimal(quantity).quantize(QUANTUM))
+
+
+def local_date(store: Store, moment: datetime.datetime) -> datetime.date:
+    return timezone.localtime(moment, zoneinfo.ZoneInfo(store.time_zone)).date()
+
+
+def is_expired(batch: Batch, on: datetime.date) -> bool:
+    return batch.expiry_date is not None and batch.expiry_date < on
+
+
+def fefo_key(quant: StockQuant, sort_order: dict[int, int]):
+    batch = quant.batch
+    return (batch.expiry_date or FAR_FUTURE, batch.received_at, batch.pk,
+            sort_order.get(quant.location_id, 0), quant.location_id)
+
+
+def _record_metrics(changes: Sequence[Change]) -> None:
+    counts: dict[str, int] = defaultdict(int)
+    for change in changes:
+        counts[change.ref_type] += 1
+
+    def emit():
+        for ref_type, n in counts.items():
+            stock_movements_total.labels(ref_type=ref_type, result="ok", reason="").inc(n)
+
+    transaction.on_commit(emit)
+
+
+def record_failure(ref_type: str, reason: str) -> None:
+    stock_movements_total.labels(ref_type=ref_type, result="failed", reason=reason).inc()
+
+
+# --- apply: the only writes -------------------------------------------------------------------
+
+
+def _apply(posting: Posting, changes: list[Change],
+           locked: dict[tuple[int, int], StockQuant]) -> list[StockLedger]:
+    """Add every change to its quant (one upsert) and write the ledger rows (one insert)."""
+    if not changes:
+        return []
+    totals: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    meta: dict[tuple[int, int], Change] = {}
+    for change in changes:
+        key = (change.location_id, change.batch_id)
+        totals[key] += change.qty_delta
+        meta[key] = change
+    for key, delta in totals.items():
+        quant = locked.get(key)
+        after = (quant.quantity if quant else ZERO) + delta
+        if after < 0 and not meta[key].unallocated:
+            # The planner never lets this happen; the database would refuse it too.
+            raise InsufficientStock(lines=[{"location": key[0], "batch": key[1],
+                                            "requested": str(-delta),
+                                            "available": str(after - delta)}])
+
+    now = timezone.now()
+    rows = [(posting.org.pk, posting.store.pk, loc, meta[(loc, batch)].product_id, batch,
+             totals[(loc, batch)], meta[(loc, batch)].unallocated, now)
+            for loc, batch in sorted(totals) if totals[(loc, batch)] != 0]
+    if rows:
+        _upsert_quants(rows)
+
+    ledger = [
+        StockLedger(
+            org=posting.org, store=posting.store, location_id=c.location_id,
+            product_id=c.product_id, batch_id=c.batch_id, qty_delta=c.qty_delta,
+            ref_type=c.ref_type, ref_id=posting.ref_id, ref_line=c.ref_line,
+            source=posting.source, source_ref=posting.source_ref, reason=c.reason,
+            unit_cost=c.unit_cost, user=posting.user, occurred_at=posting.occurred_at,
+            created_at=now,
+        )
+        for c in changes if c.qty_delta != 0
+    ]
+    StockLedger.objects.bulk_create(ledger)
+    _record_metrics(changes)
+    return ledger
+
+
+def _upsert_quants(rows: list[tuple]) -> None:
+    """Add each delta to its quant, creating missing quants, in one statement.
+
+    The proposed INSERT row carries 0 instead of a negative delta: PostgreSQL checks the
+    ``quant_not_negative`` constraint on it before resolving the conflict. The real delta is
+    read back from the VALUES list in the UPDATE branch. Rows are sorted by (location, batch),
+    so concurrent inserts of new quants meet in one order.
+    """
+    table = StockQuant._meta.db_table
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH v (org_id, store_id, location_id, product_id, batch_id, delta, unallocated,"
+            f" updated_at) AS (VALUES {values})"
+            f" INSERT INTO {table} (org_id, store_id, location_id, product_id, batch_id,"
+            f" quantity, unallocated, updated_at)"
+            f" SELECT org_id, store_id, location_id, product_id, batch_id,"
+            f" CASE WHEN delta < 0 AND NOT unallocated THEN 0 ELSE delta END,"
+            f" unallocated, updated_at FROM v WHERE true ORDER BY location_id, batch_id"
+            f" ON CONFLICT (org_id, location_id, batch_id) DO UPDATE SET"
+            f" quantity = {table}.quantity + (SELECT v.delta FROM v"
+            f" WHERE v.location_id = excluded.location_id AND v.batch_id = excluded.batch_id),"
+            f" updated_at = excluded.updated_at",
+            [value for row in rows for value in row],
+        )
+
+
+def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Decimal]]:
+    """Find or create batches in one query; ``(id, unit_cost)`` in the order of ``specs``.
+
+    A spec with a lot code finds the product's batch of that lot (creating it the first time);
+    one without a lot always creates a new batch. ``unallocated_store`` specs find or create the
+    store's unallocated batch. ``unit_cost=None`` means the product's last known cost.
+    """
+    if not specs:
+        return []
+    table = Batch._meta.db_table
+    now = timezone.now()
+    lot_specs = [s for s in specs if not s.get("unallocated_store")]
+    spare_specs = [s for s in specs if s.get("unallocated_store")]
+    found: list[tuple] = []
+    last_cost = (
+        f"(SELECT b.unit_cost FROM {table} b WHERE b.org_id = %s AND b.product_id = %s"
+        f" AND b.unallocated_store_id IS NULL ORDER BY b.received_at DESC, b.id DESC LIMIT 1)"
+    )
+    columns = ("org_id, product_id, lot_code, expiry_date, received_at, unit_cost,"
+               " unallocated_store_id, created_at")
+    returning = "RETURNING id, unit_cost"
+    with connection.cursor() as cursor:
+        for group, conflict in (
+            (lot_specs, "(org_id, product_id, lot_code) WHERE unallocated_store_id IS NULL"
+                        " AND lot_code <> ''"),
+            (spare_specs, "(org_id, product_id, unallocated_store_id)"
+                          " WHERE unallocated_store_id IS NOT NULL"),
+        ):
+            if not group:
+                continue
+            values, params = [], []
+            for spec in group:
+                product = spec["product"]
+                values.append(f"(%s, %s, %s, %s, %s, COALESCE(%s, {last_cost}, %s), %s, %s)")
+                params += [org.pk, product.pk, spec.get("lot_code", ""), spec.get("expiry_date"),
+                           spec.get("received_at", now), spec.get("unit_cost"), org.pk,
+                           product.pk, product.default_cost or ZERO,
+                           spec.get("unallocated_store"), now]
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) VALUES {', '.join(values)}"
+                f" ON CONFLICT {conflict} DO UPDATE SET lot_code = excluded.lot_code"
+                f" {returning}",
+                params,
+            )
+            found += cursor.fetchall()
+    # RETURNING follows the VALUES order; spare batches come after the lot batches.
+    by_spec = dict(zip(map(id, lot_specs + spare_specs), found, strict=True))
+    return [(by_spec[id(s)][0], Decimal(str(by_spec[id(s)][1]))) for s in specs]
+
+
+def _load_batches(ids: Iterable[int]) -> dict[int, Batch]:
+    return {b.pk: b for b in Batch.objects.filter(pk__in=set(ids))}
+
+
+# --- operations -------------------------------------------------------------------------------
+
+
+def consume(*, posting: Posting, lines: list[ConsumeLine], locations: list[Location],
+            ref_type: str, negative_mode: str = NegativeStockMode.BLOCK,
+            skip_expired: bool = True, reason: str = "") -> Outcome:
+    """Take stock FEFO from ``locations`` (or each line's own location).
+
+    Sales pass the store's sellable locations, ``skip_expired=True`` and the org's negative-stock
+    mode. In ``block`` mode any short line raises ``InsufficientStock`` listing all short lines;
+    in ``warn``/``record`` the missing quantity is booked to the store's unallocated batch for the
+    product at the selling location and reported in ``Outcome.shortfalls``.
+    """
+    location_ids = {loc.pk for loc in locations} | {ln.location.pk for ln in lines if ln.location}
+    product_ids = {ln.product.pk for ln in lines}
+    quants = lock_quants(
+        org=posting.org,
+        condition=Q(location_id__in=location_ids, product_id__in=product_ids)
+        & (Q(quantity__gt=0) | Q(unallocated=True)),
+    )
+    sort_order = {loc.pk: loc.sort_order for loc in locations}
+    for ln in lines:
+        if ln.location:
+            sort_order.setdefault(ln.location.pk, ln.location.sort_order)
+    today = local_date(posting.store, posting.occurred_at)
+    left = {q.pk: q.quantity for q in quants}
+    by_product: dict[int, list[StockQuant]] = defaultdict(list)
+    for quant in sorted(quants, key=lambda q: fefo_key(q, sort_order)):
+        by_product[quant.product_id].append(quant)
+
+    changes: list[Change] = []
+    shortfalls: list[Shortfall] = []
+    for ln in lines:
+        need, expired = ln.quantity, ZERO
+        for quant in by_product[ln.product.pk]:
+            if quant.unallocated or left[quant.pk] <= 0:
+                continue
+            if ln.location and quant.location_id != ln.location.pk:
+                continue
+            if ln.location is None and quant.location_id not in sort_order:
+                continue
+            if ln.batch_id and quant.batch_id != ln.batch_id:
+                continue
+            if skip_expired and is_expired(quant.batch, today):
+                expired += left[quant.pk]
+                continue
+            take = min(need, left[quant.pk])
+            left[quant.pk] -= take
+            need -= take
+            changes.append(Change(quant.location_id, quant.batch_id, quant.product_id, -take,
+                                  quant.batch.unit_cost, ref_type, ln.line, reason))
+            if need == 0:
+                break
+        if need > 0:
+            at = ln.location.pk if ln.location else (
+                min(locations, key=lambda loc: (loc.sort_order, loc.pk)).pk if locations else None
+            )
+            shortfalls.append(Shortfall(ln.line, ln.product, at, ln.quantity,
+                                        ln.quantity - need, expired))
+
+    cannot_book = any(s.location_id is None for s in shortfalls)
+    if shortfalls and (negative_mode == NegativeStockMode.BLOCK or cannot_book):
+        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
+    if shortfalls:
+        changes += _book_shortfalls(posting, shortfalls, quants, ref_type, reason)
+
+    locked = {(q.location_id, q.batch_id): q for q in quants}
+    return Outcome(_apply(posting, changes, locked), shortfalls,
+                   {q.batch_id: q.batch for q in quants})
+
+
+def _book_shortfalls(posting: Posting, shortfalls: list[Shortfall], quants: list[StockQuant],
+                     ref_type: str, reason: str) -> list[Change]:
+    """Book missing quantities to the store's unallocated batch of each product (one upsert)."""
+    products = {s.product.pk: s.product for s in shortfalls}
+    batch_ids = _upsert_batches(posting.org, [
+        {"product": p, "unallocated_store": posting.store.pk, "unit_cost": None}
+        for p in products.values()
+    ])
+    spare = dict(zip(products, batch_ids, strict=True))
+    return [
+        Change(s.location_id, spare[s.product.pk][0], s.product.pk, -(s.requested - s.available),
+               spare[s.product.pk][1], ref_type, s.line,
+               reason or "sold without stock: booked to the unallocated batch",
+               unallocated=True)
+        for s in shortfalls
+    ]
+
+
+def receive(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefType.RECEIPT,
+            reason: str = "") -> Outcome:
+    """Put stock into new or existing batches; settle any negative unallocated stock.
+
+    A line with a lot code goes to that lot's batch (created on first receipt, keeping its
+    expiry and cost); a line without one makes a new batch. When the store has sold a product
+    without stock (a negative unallocated quant), the receipt settles it with a pair of rows.
+    """
+    specs = [{"product": ln.product, "lot_code": ln.lot_code.strip(),
+              "expiry_date": ln.expiry_date, "unit_cost": ln.unit_cost,
+              "received_at": posting.occurred_at} for ln in lines if ln.batch_id is None]
+    upserted = iter(_upsert_batches(posting.org, specs))
+    cost_of: dict[int, Decimal] = {}
+    batch_of: dict[int, int] = {}
+    for ln in lines:
+        if ln.batch_id is None:
+            batch_of[ln.line], cost_of[ln.line] = next(upserted)
+        else:
+            batch_of[ln.line] = ln.batch_id
+    product_ids = {ln.product.pk for ln in lines}
+    quants = lock_quants(
+        org=posting.org,
+        condition=Q(location_id__in={ln.location.pk for ln in lines},
+                    batch_id__in=set(batch_of.values()))
+        | Q(store=posting.store, product_id__in=product_ids, unallocated=True, quantity__lt=0),
+    )
+    unknown_cost = {batch_of[ln.line] for ln in lines
+                    if ln.unit_cost is None and ln.line not in cost_of}
+    if unknown_cost:  # receiving into a named existing batch without a cost: rare
+        cost_of.update({ln.line: b.unit_cost for ln in lines
+                        for b in _load_batches(unknown_cost).values()
+                        if b.pk == batch_of[ln.line]})
+    changes = [
+        Change(ln.location.pk, batch_of[ln.line], ln.product.pk, ln.quantity,
+               ln.unit_cost if ln.unit_cost is not None else cost_of[ln.line],
+               ref_type, ln.line, reason)
+        for ln in lines
+    ]
+    changes += _settlements(lines, batch_of, quants, ref_type)
+    locked = {(q.location_id, q.batch_id): q for q in quants}
+    return Outcome(_apply(posting, changes, locked))
+
+
+def _settlements(lines: list[ReceiveLine], batch_of: dict[int, int],
+                 quants: list[StockQuant], ref_type: str) -> list[Change]:
+    """Pairs of rows moving received stock onto negative unallocated quants, up to zero."""
+    debts = [q for q in quants if q.unallocated and q.quantity < 0]
+    owed = {q.pk: -q.quantity for q in debts}
+    changes: list[Change] = []
+    for ln in lines:
+        available = ln.quantity
+        for debt in debts:
+            if debt.product_id != ln.product.pk or owed[debt.pk] <= 0 or available <= 0:
+                continue
+            settle = min(owed[debt.pk], available)
+            owed[debt.pk] -= settle
+            available -= settle
+            why = "settles stock sold without stock"
+            changes.append(Change(ln.location.pk, batch_of[ln.line], ln.product.pk, -settle,
+                                  debt.batch.unit_cost, ref_type, ln.line, why))
+            changes.append(Change(debt.location_id, debt.batch_id, debt.product_id, settle,
+                                  debt.batch.unit_cost, ref_type, ln.line, why,
+                                  unallocated=True))
+    return changes
+
+
+def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcome:
+    """Move stock between locations of one store, earliest expiry first (expired lots too)."""
+    location_ids = {ln.from_location.pk for ln in lines} | {ln.to_location.pk for ln in lines}
+    quants = lock_quants(
+        org=posting.org,
+        condition=Q(location_id__in=location_ids,
+                    product_id__in={ln.product.pk for ln in lines}, unallocated=False),
+    )
+    sort_order = {q.location_id: 0 for q in quants}
+    left = {q.pk: q.quantity for q in quants}
+    ordered = sorted(quants, key=lambda q: fefo_key(q, sort_order))
+    changes: list[Change] = []
+    shortfalls: list[Shortfall] = []
+    for ln in lines:
+        need = ln.quantity
+        for quant in ordered:
+            if (quant.product_id != ln.product.pk or quant.location_id != ln.from_location.pk
+                    or left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id)):
+                continue
+            take = min(need, left[quant.pk])
+            left[quant.pk] -= take
+            need -= take
+            cost = quant.batch.unit_cost
+            changes.append(Change(ln.from_location.pk, quant.batch_id, ln.product.pk, -take,
+                                  cost, RefType.MOVE_OUT, ln.line, reason))
+            changes.append(Change(ln.to_location.pk, quant.batch_id, ln.product.pk, take,
+                                  cost, RefType.MOVE_IN, ln.line, reason))
+            if need == 0:
+                break
+        if need > 0:
+            shortfalls.append(Shortfall(ln.line, ln.product, ln.from_location.pk, ln.quantity,
+                                        ln.quantity - need))
+    if shortfalls:
+        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
+    locked = {(q.location_id, q.batch_id): q for q in quants}
+    return Outcome(_apply(posting, changes, locked))
+
+
+def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefType.ADJUSTMENT,
+           reason: str) -> Outcome:
+    """Correct stock at a location by signed quantities (reason required).
+
+    Negative lines take earliest expiry first at that location (expired lots included) and never
+    below zero. Positive lines go to the named lot or batch; else to the product's newest batch
+    at that location; else to a new batch at the product's last known cost.
+    """
+    location_ids = {ln.location.pk for ln in lines}
+    product_ids = {ln.product.pk for ln in lines}
+    quants = lock_quants(
+        org=posting.org,
+        condition=Q(location_id__in=location_ids, product_id__in=product_ids, unallocated=False),
+    )
+    positive = [ln for ln in lines if ln.quantity > 0]
+    negative = [ln for ln in lines if ln.quantity < 0]
+
+    newest: dict[tuple[int, int], StockQuant] = {}
+    for quant in quants:
+        key = (quant.location_id, quant.product_id)
+        best = newest.get(key)
+        if best is None or (quant.batch.received_at, quant.batch_id) > (
+                best.batch.received_at, best.batch_id):
+            newest[key] = quant
+    specs, needs_spec = [], []
+    for ln in positive:
+        if ln.batch_id is None and (ln.lot_code or (ln.location.pk, ln.product.pk) not in newest):
+            specs.append({"product": ln.product, "lot_code": ln.lot_code.strip(),
+                          "expiry_date": ln.expiry_date, "unit_cost": ln.unit_cost,
+                          "received_at": posting.occurred_at})
+            needs_spec.append(ln)
+    upserted = _upsert_batches(posting.org, specs)
+    created = {ln.line: batch_id for ln, (batch_id, _) in zip(needs_spec, upserted, strict=True)}
+    cost = {q.batch_id: q.batch.unit_cost for q in quants}
+    cost.update(dict(upserted))
+    missing = {ln.batch_id for ln in positive if ln.batch_id} - set(cost)
+    if missing:  # a named batch not yet at this location: rare
+        cost.update({b.pk: b.unit_cost for b in _load_batches(missing).values()})
+
+    changes: list[Change] = []
+    for ln in positive:
+        if ln.line in created:
+            batch_id = created[ln.line]
+        elif ln.batch_id:
+            batch_id = ln.batch_id
+        else:
+            batch_id = newest[(ln.location.pk, ln.product.pk)].batch_id
+        changes.append(Change(ln.location.pk, batch_id, ln.product.pk, ln.quantity,
+                              cost[batch_id], ref_type, ln.line, reason))
+
+    sort_order = {loc: 0 for loc in location_ids}
+    left = {q.pk: q.quantity for q in quants}
+    ordered = sorted(quants, key=lambda q: fefo_key(q, sort_order))
+    shortfalls: list[Shortfall] = []
+    for ln in negative:
+        need = -ln.quantity
+        for quant in ordered:
+            if (quant.product_id != ln.product.pk or quant.location_id != ln.location.pk
+                    or left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id)):
+                continue
+            take = min(need, left[quant.pk])
+            left[quant.pk] -= take
+            need -= take
+            changes.append(Change(quant.location_id, quant.batch_id, quant.product_id, -take,
+                                  quant.batch.unit_cost, ref_type, ln.line, reason))
+            if need == 0:
+                break
+        if need > 0:
+            shortfalls.append(Shortfall(ln.line, ln.product, ln.location.pk, -ln.quantity,
+                                        -ln.quantity - need))
+    if shortfalls:
+        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
+    locked = {(q.location_id, q.batch_id): q for q in quants}
+    return Outcome(_apply(posting, changes, locked))
+
+
+def reverse(*, posting: Posting, rows: list[dict], ref_type: str, reason: str = "",
+            to_location_id: int | None = None) -> Outcome:
+    """Post the opposite of ``rows`` (dicts with location_id, batch_id, product_id, qty_delta,
+    unit_cost, ref_line), e.g. a void putting sold stock back where it came from.
+
+    ``to_location_id`` sends positive reversals elsewhere (a refund into quarantine).
+    """
+    changes = [
+        Change(to_location_id if (to_location_id and r["qty_delta"] < 0) else r["location_id"],
+               r["batch_id"], r["product_id"], -r["qty_delta"], r["unit_cost"], ref_type,
+               r["ref_line"], reason, unallocated=r.get("unallocated", False))
+        for r in rows if r["qty_delta"] != 0
+    ]
+    if not changes:
+        return Outcome()
+    pairs = {(c.location_id, c.batch_id) for c in changes}
+    quants = lock_quants(
+        org=posting.org,
+        condition=Q(location_id__in={p[0] for p in pairs}, batch_id__in={p[1] for p in pairs}),
+    )
+    locked = {(q.location_id, q.batch_id): q for q in quants}
+    return Outcome(_apply(posting, changes, locked))

@@ -1,0 +1,230 @@
+"""The write path: FEFO, expiry, all-or-nothing, voids and refunds, shortfalls, query counts."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from inventory.exceptions import IdempotencyConflict, InsufficientStock, ValidationFailed
+from inventory.models import (
+    Batch,
+    Organization,
+    RefType,
+    StockLedger,
+    StockQuant,
+    StockShortfall,
+)
+from inventory.services import sales
+from inventory.services import stock as stock_service
+from tests.factories import ProductFactory
+from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, ref, sell
+
+D = Decimal
+
+
+@pytest.fixture
+def product(org):
+    return ProductFactory(org=org, sku="GUM", tracks_expiry=True)
+
+
+def consumed_lots(sale):
+    return [(c["lot_code"], c["quantity"]) for c in sale.result["lines"][0]["consumed"]]
+
+
+def test_sale_consumes_earliest_expiry_first_and_no_expiry_last(org, store, product):
+    receive(org, store, product, 5, lot="NOEXP", cost=1)
+    receive(org, store, product, 5, lot="LATE", expiry=days(60), cost=2)
+    receive(org, store, product, 5, lot="SOON", expiry=days(10), cost=3)
+    sale = sell(org, store, (product, 12))
+    assert consumed_lots(sale) == [("SOON", "5.0000"), ("LATE", "5.0000"), ("NOEXP", "2.0000")]
+    assert D(sale.result["cogs"]) == D("5") * 3 + D("5") * 2 + D("2") * 1
+    assert_invariants()
+
+
+def test_same_expiry_goes_by_earliest_received(org, store, product):
+    early = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+    receive(org, store, product, 3, lot="B", expiry=days(30), occurred_at=early
+            + datetime.timedelta(days=5))
+    receive(org, store, product, 3, lot="A", expiry=days(30), occurred_at=early)
+    assert consumed_lots(sell(org, store, (product, 4))) == [("A", "3.0000"), ("B", "1.0000")]
+
+
+def test_expired_lots_are_never_sold(org, store, product):
+    receive(org, store, product, 10, lot="OLD", expiry=days(-1))
+    receive(org, store, product, 2, lot="NEW", expiry=days(5))
+    with pytest.raises(InsufficientStock) as error:
+        sell(org, store, (product, 3))
+    assert error.value.extra["lines"][0]["available"] == "2.0000"
+    assert error.value.extra["lines"][0]["expired"] == "10.0000"
+    assert on_hand(product) == 12
+    assert consumed_lots(sell(org, store, (product, 2))) == [("NEW", "2.0000")]
+
+
+def test_lot_expiring_today_still_sells(org, store, product):
+    receive(org, store, product, 1, lot="TODAY", expiry=days(0))
+    assert consumed_lots(sell(org, store, (product, 1))) == [("TODAY", "1.0000")]
+
+
+def test_only_sellable_locations_feed_sales(org, store, product):
+    receive(org, store, product, 5, location="BR")
+    with pytest.raises(InsufficientStock):
+        sell(org, store, (product, 1))
+    receive(org, store, product, 1, location="SF")
+    sell(org, store, (product, 1))
+    assert on_hand(product, loc(store, "BR")) == 5
+
+
+def test_sale_is_all_or_nothing_and_lists_every_short_line(org, store, product):
+    other = ProductFactory(org=org, sku="OTHER")
+    third = ProductFactory(org=org, sku="THIRD")
+    receive(org, store, product, 5)
+    receive(org, store, other, 1)
+    with pytest.raises(InsufficientStock) as error:
+        sell(org, store, (product, 2), (other, 3), (third, 1))
+    short = {(line["sku"], line["requested"], line["available"])
+             for line in error.value.extra["lines"]}
+    assert short == {("OTHER", "3.0000", "1.0000"), ("THIRD", "1.0000", "0.0000")}
+    assert on_hand(product) == 5 and on_hand(other) == 1
+    assert not StockLedger.objects.filter(ref_type=RefType.SALE).exists()
+    assert StockShortfall.objects.filter(outcome="blocked").count() == 2
+    assert_invariants()
+
+
+def test_sale_spanning_batches_and_locations(org, store, product):
+    from tests.factories import StoreFactory  # noqa: F401
+
+    display = stock_service  # noqa: F841
+    receive(org, store, product, 2, lot="A", expiry=days(5))
+    receive(org, store, product, 2, lot="B", expiry=days(6))
+    sale = sell(org, store, (product, 3))
+    assert consumed_lots(sale) == [("A", "2.0000"), ("B", "1.0000")]
+    assert StockLedger.objects.filter(ref_type=RefType.SALE, ref_id=sale.pk).count() == 2
+
+
+def test_void_returns_stock_to_the_batches_it_came_from(org, store, product):
+    receive(org, store, product, 2, lot="A", expiry=days(5), cost=1)
+    receive(org, store, product, 5, lot="B", expiry=days(9), cost=2)
+    sale = sell(org, store, (product, 4))
+    sales.sale_void(org=org, sale=sale)
+    lots = {q.batch.lot_code: q.quantity for q in StockQuant.objects.select_related("batch")}
+    assert lots == {"A": 2, "B": 5}
+    before = StockLedger.objects.count()
+    sales.sale_void(org=org, sale=sale)  # twice: posts nothing
+    assert StockLedger.objects.count() == before
+    assert_invariants()
+
+
+def test_partial_refunds_then_void(org, store, product):
+    receive(org, store, product, 2, lot="A", expiry=days(5))
+    receive(org, store, product, 5, lot="B", expiry=days(9))
+    sale = sell(org, store, (product, 5))  # A:2, B:3
+    sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(2))],
+                      client_ref=ref("r"))
+    lots = {q.batch.lot_code: q.quantity for q in StockQuant.objects.select_related("batch")}
+    assert lots == {"A": 0, "B": 4}  # latest consumed (B) comes back first
+    with pytest.raises(ValidationFailed) as error:
+        sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(4))],
+                          client_ref=ref("r"))
+    assert error.value.code == "refund_exceeds_sold"
+    sales.sale_void(org=org, sale=sale)
+    lots = {q.batch.lot_code: q.quantity for q in StockQuant.objects.select_related("batch")}
+    assert lots == {"A": 2, "B": 5}
+    assert_invariants()
+
+
+def test_refund_into_quarantine(org, store, product):
+    from inventory.models import Location
+
+    quarantine = Location.objects.create(org=org, store=store, code="QRN", name="Quarantine",
+                                         kind="quarantine")
+    receive(org, store, product, 3)
+    sale = sell(org, store, (product, 2))
+    sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(1))],
+                      client_ref=ref("r"), location=quarantine, reason="damaged")
+    assert on_hand(product, quarantine) == 1
+    assert on_hand(product, loc(store, "SF")) == 1
+    assert_invariants()
+
+
+def test_refund_of_a_voided_sale_is_refused(org, store, product):
+    receive(org, store, product, 3)
+    sale = sell(org, store, (product, 1))
+    sales.sale_void(org=org, sale=sale)
+    with pytest.raises(Exception) as error:
+        sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(1))],
+                          client_ref=ref("r"))
+    assert error.value.code == "sale_voided"
+
+
+def test_replay_returns_the_first_sale_and_posts_nothing(org, store, product):
+    receive(org, store, product, 5)
+    first = sell(org, store, (product, 2), client_ref="till-1-0001")
+    rows = StockLedger.objects.count()
+    again = sell(org, store, (product, 2), client_ref="till-1-0001")
+    assert again.pk == first.pk and again.result == first.result
+    assert StockLedger.objects.count() == rows
+    with pytest.raises(IdempotencyConflict):
+        sell(org, store, (product, 3), client_ref="till-1-0001")
+
+
+@pytest.mark.parametrize("mode", ["warn", "record"])
+def test_negative_modes_book_the_shortfall_and_the_next_receipt_settles_it(org, store, product,
+                                                                          mode):
+    Organization.objects.filter(pk=org.pk).update(negative_stock_mode=mode)
+    org.refresh_from_db()
+    receive(org, store, product, 1, lot="A")
+    sale = sell(org, store, (product, 3))
+    assert bool(sale.result["warnings"]) is (mode == "warn")
+    spare = Batch.objects.get(unallocated_store=store, product=product)
+    assert StockQuant.objects.get(batch=spare).quantity == -2
+    assert StockShortfall.objects.filter(outcome="booked").count() == 1
+    assert_invariants()
+    sell(org, store, (product, 1))  # deeper: same unallocated batch
+    assert StockQuant.objects.get(batch=spare).quantity == -3
+    receive(org, store, product, 5, lot="B")
+    assert StockQuant.objects.get(batch=spare).quantity == 0
+    assert on_hand(product) == 2
+    assert_invariants()
+
+
+def test_receiving_an_existing_lot_reuses_its_batch(org, store, product):
+    receive(org, store, product, 2, lot="L1", expiry=days(3), cost=4)
+    receive(org, store, product, 3, lot="L1", expiry=days(3), cost=4, location="BR")
+    assert Batch.objects.filter(product=product, lot_code="L1").count() == 1
+    assert on_hand(product) == 5
+
+
+def test_receiving_an_expired_lot_is_allowed_but_it_never_sells(org, store, product):
+    receive(org, store, product, 4, lot="GONE", expiry=days(-30))
+    assert on_hand(product) == 4
+    with pytest.raises(InsufficientStock):
+        sell(org, store, (product, 1))
+
+
+def test_write_path_takes_at_most_four_queries_for_a_whole_document(org, store):
+    products = [ProductFactory(org=org) for _ in range(6)]
+    for p in products:
+        for lot in range(3):
+            receive(org, store, p, 2, lot=f"{p.sku}-{lot}", expiry=days(lot + 1))
+    from inventory.services.sales import sellable_locations
+
+    locations = sellable_locations(store)
+    posting = stock_service.Posting(org, store, 999, datetime.datetime.now(datetime.UTC))
+    lines = [stock_service.ConsumeLine(n, p, D(5)) for n, p in enumerate(products, start=1)]
+    from django.db import transaction
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        outcome = stock_service.consume(posting=posting, lines=lines, locations=locations,
+                                        ref_type=RefType.SALE)
+    statements = [q["sql"] for q in queries.captured_queries
+                  if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
+    assert len(outcome.rows) == 18
+    assert len(statements) <= 4, statements
+    lock = next(i for i, s in enumerate(statements) if "FOR UPDATE" in s)
+    update = next(i for i, s in enumerate(statements) if "ON CONFLICT" in s)
+    assert lock < update and 'ORDER BY "inventory_stockquant"."id"' in statements[lock]
+    assert_invariants()
