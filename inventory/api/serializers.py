@@ -7,6 +7,8 @@ import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from inventory.models import (
@@ -37,6 +39,7 @@ def validate_time_zone(value: str) -> str:
     return value
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class TenantPrimaryKeyField(serializers.PrimaryKeyRelatedField):
     """A related id resolved inside the request's tenant scope.
 

@@ -1,4 +1,4 @@
-from django.urls import re_path
+from django.urls import include, re_path
 
 from . import views
 from .base import OptionalSlashRouter
@@ -16,5 +16,9 @@ urlpatterns = [
     re_path(r"^me/?$", views.MeApi.as_view(), name="me"),
     re_path(r"^auth/token/?$", views.TokenLoginApi.as_view(), name="auth-token"),
     re_path(r"^auth/logout/?$", views.TokenLogoutApi.as_view(), name="auth-logout"),
+    # reads first: "stock/summary" must not be taken for a product id
+    re_path(r"^", include("inventory.api.report_urls")),
+    re_path(r"^", include("inventory.api.reconciliation_urls")),
+    re_path(r"^", include("inventory.api.stock_urls")),
     *router.urls,
 ]

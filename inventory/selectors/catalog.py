@@ -1,4 +1,4 @@
-"""Reads: querysets and lookups, always for an explicit organisation."""
+"""Catalog reads: product lists and barcode resolution."""
 
 from __future__ import annotations
 

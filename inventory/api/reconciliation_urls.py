@@ -1,0 +1,3 @@
+"""Routes for the reconciliation report."""
+
+urlpatterns: list = []

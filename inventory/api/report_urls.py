@@ -1,0 +1,3 @@
+"""Routes for stock reads and reports (stock list, batches, summary, KPIs, ledger, COGS)."""
+
+urlpatterns: list = []

@@ -1,0 +1,247 @@
+"""Stock writes over HTTP: sales (with voids and refunds) and stock documents.
+
+Each view parses, authorises, resolves the request's names in a fixed number of queries, calls
+one service, and answers 201 with the result — or 200 with the very same body when a device
+replays a ``client_ref``.
+"""
+
+from __future__ import annotations
+
+import django_filters as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory.capabilities import Action
+from inventory.models import Sale, SaleStatus
+from inventory.services import documents, sales
+from inventory.services import stock as stock_service
+
+from . import stock_serializers as s
+from .base import TenantAPIMixin
+from .stock_inputs import (
+    Problems,
+    check_whole_numbers,
+    resolve_locations,
+    resolve_lots,
+    resolve_products,
+)
+
+
+def created_or_replayed(body: dict, created: bool) -> Response:
+    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class SaleFilter(filters.FilterSet):
+    store = filters.NumberFilter(field_name="store_id")
+    status = filters.ChoiceFilter(field_name="status", choices=SaleStatus.choices)
+    client_ref = filters.CharFilter(field_name="client_ref")
+    source_ref = filters.CharFilter(field_name="source_ref")
+    occurred_from = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_to = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+
+def sale_body(sale: Sale) -> dict:
+    return {**sale.result, "status": sale.status,
+            "voided_at": sale.voided_at.isoformat() if sale.voided_at else None,
+            "refunds": [refund.result for refund in sale.refunds.all()]}
+
+
+class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                  viewsets.GenericViewSet):
+    """POS sales. A sale consumes earliest-expiry-first from the store's sellable locations."""
+
+    queryset = Sale.objects.none()
+    read_capability = Action.STOCK_VIEW
+    action_capabilities = {"create": Action.SALE_RECORD, "void": Action.SALE_REVERSE,
+                           "refunds": Action.SALE_REVERSE}
+    filterset_class = SaleFilter
+    ordering_fields = ["occurred_at", "id"]
+
+    def get_queryset(self):
+        sales_ = Sale.objects.prefetch_related("refunds").order_by("-id")
+        if self.tenant.store_ids is not None:
+            sales_ = sales_.filter(store_id__in=self.tenant.store_ids)
+        return sales_
+
+    def get_serializer_class(self):
+        return s.SaleCreateSerializer
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([sale_body(sale) for sale in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(sale_body(self.get_object()))
+
+    @extend_schema(request=s.SaleCreateSerializer, responses={201: dict, 200: dict})
+    def create(self, request):
+        serializer = s.SaleCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        store = data["store"]
+        problems = Problems()
+        products = resolve_products(self.org, data["lines"], problems)
+        check_whole_numbers(products, data["lines"], problems)
+        locations = resolve_locations(store, data["lines"], ("location",), problems,
+                                      sellable_only=True)
+        problems.raise_if_any()
+        lines = [sales.SaleLineInput(product, ln["quantity"], ln.get("unit_price"),
+                                     locations.get(ln.get("location")))
+                 for product, ln in zip(products, data["lines"], strict=True)]
+        sale, created = sales.sale_record(
+            org=self.org, store=store, lines=lines, client_ref=data["client_ref"],
+            occurred_at=data.get("occurred_at"), source_ref=data["source_ref"],
+            actor=request.user,
+        )
+        return created_or_replayed(sale.result, created)
+
+    @extend_schema(request=s.VoidSerializer, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        """Put back everything still out; voiding twice posts nothing."""
+        sale = self.get_object()
+        serializer = s.VoidSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sale = sales.sale_void(org=self.org, sale=sale,
+                               reason=serializer.validated_data["reason"], actor=request.user)
+        return Response(sale_body(Sale.objects.prefetch_related("refunds").get(pk=sale.pk)))
+
+    @extend_schema(request=s.RefundCreateSerializer, responses={201: dict, 200: dict})
+    @action(detail=True, methods=["post"])
+    def refunds(self, request, pk=None):
+        """Take back part of a sale, per line; optionally into another location."""
+        sale = self.get_object()
+        serializer = s.RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        problems = Problems()
+        found = resolve_locations(sale.store, [], (), problems,
+                                  extra={"location": data.get("location")})
+        problems.raise_if_any()
+        refund, created = sales.sale_refund(
+            org=self.org, sale=sale,
+            lines=[sales.RefundLineInput(ln["line"], ln["quantity"]) for ln in data["lines"]],
+            client_ref=data["client_ref"], location=found.get(data.get("location")),
+            reason=data["reason"], occurred_at=data.get("occurred_at"), actor=request.user,
+        )
+        return created_or_replayed(refund.result, created)
+
+
+class StockDocumentApi(TenantAPIMixin, APIView):
+    """Shared by receipts, moves, adjustments and write-offs."""
+
+    serializer_class: type = s.DocumentSerializer
+
+    def parse(self, request):
+        serializer = self.serializer_class(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        problems = Problems()
+        products = resolve_products(self.org, data["lines"], problems)
+        check_whole_numbers(products, data["lines"], problems)
+        return data, problems, products
+
+    def common(self, data, request) -> dict:
+        return {"org": self.org, "store": data["store"], "client_ref": data["client_ref"],
+                "occurred_at": data.get("occurred_at"), "source_ref": data["source_ref"],
+                "actor": request.user}
+
+
+class ReceiptApi(StockDocumentApi):
+    """Receive stock into lots (new or existing, with expiry and cost)."""
+
+    serializer_class = s.ReceiptSerializer
+    write_capability = Action.STOCK_RECEIVE
+
+    @extend_schema(request=s.ReceiptSerializer, responses={201: dict, 200: dict})
+    def post(self, request):
+        data, problems, products = self.parse(request)
+        locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
+        for index, ln in enumerate(data["lines"]):
+            product = products[index]
+            if product is not None and product.tracks_expiry and not ln.get("expiry_date"):
+                problems.add(f"lines.{index}.expiry_date",
+                             f"{product.sku} tracks expiry: give the lot's expiry date.",
+                             "expiry_required")
+        problems.raise_if_any()
+        lines = [stock_service.ReceiveLine(
+            n, product, locations[ln["location"]], ln["quantity"], ln["lot_code"],
+            ln.get("expiry_date"), ln.get("unit_cost"))
+            for n, (product, ln) in enumerate(zip(products, data["lines"], strict=True), 1)]
+        document, created = documents.receipt_record(
+            lines=lines, reason=data["reason"], **self.common(data, request))
+        return created_or_replayed(document.result, created)
+
+
+class MoveApi(StockDocumentApi):
+    """Move stock between rooms of one store, earliest expiry first (or a named lot)."""
+
+    serializer_class = s.MoveSerializer
+    write_capability = Action.STOCK_MOVE
+
+    @extend_schema(request=s.MoveSerializer, responses={201: dict, 200: dict})
+    def post(self, request):
+        data, problems, products = self.parse(request)
+        locations = resolve_locations(data["store"], data["lines"],
+                                      ("from_location", "to_location"), problems)
+        lots = resolve_lots(self.org, products, data["lines"], problems)
+        problems.raise_if_any()
+        lines = [stock_service.MoveLine(
+            n, product, locations[ln["from_location"]], locations[ln["to_location"]],
+            ln["quantity"], lot)
+            for n, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
+                                                       strict=True), 1)]
+        document, created = documents.move_record(
+            lines=lines, reason=data["reason"], **self.common(data, request))
+        return created_or_replayed(document.result, created)
+
+
+class AdjustmentApi(StockDocumentApi):
+    """Signed corrections with a reason: + goes to the named lot, else the newest batch."""
+
+    serializer_class = s.AdjustmentSerializer
+    write_capability = Action.STOCK_ADJUST
+
+    @extend_schema(request=s.AdjustmentSerializer, responses={201: dict, 200: dict})
+    def post(self, request):
+        data, problems, products = self.parse(request)
+        locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
+        negative = [dict(ln, lot_code=ln["lot_code"] if ln["quantity"] < 0 else "")
+                    for ln in data["lines"]]
+        lots = resolve_lots(self.org, products, negative, problems)
+        problems.raise_if_any()
+        lines = [stock_service.ReceiveLine(
+            n, product, locations[ln["location"]], ln["quantity"],
+            ln["lot_code"] if ln["quantity"] > 0 else "", ln.get("expiry_date"),
+            ln.get("unit_cost"), batch_id=lot)
+            for n, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
+                                                       strict=True), 1)]
+        document, created = documents.adjustment_record(
+            lines=lines, reason=data["reason"], **self.common(data, request))
+        return created_or_replayed(document.result, created)
+
+
+class WriteOffApi(StockDocumentApi):
+    """Remove damaged, wasted or expired stock (type and reason required)."""
+
+    serializer_class = s.WriteOffSerializer
+    write_capability = Action.STOCK_ADJUST
+
+    @extend_schema(request=s.WriteOffSerializer, responses={201: dict, 200: dict})
+    def post(self, request):
+        data, problems, products = self.parse(request)
+        locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
+        lots = resolve_lots(self.org, products, data["lines"], problems)
+        problems.raise_if_any()
+        lines = [stock_service.ReceiveLine(n, product, locations[ln["location"]],
+                                           ln["quantity"], batch_id=lot)
+                 for n, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
+                                                            strict=True), 1)]
+        document, created = documents.write_off_record(
+            lines=lines, write_off_type=data["type"], reason=data["reason"],
+            **self.common(data, request))
+        return created_or_replayed(document.result, created)
+

@@ -1,0 +1,5 @@
+"""Reads: querysets, lookups and reports, always for an explicit organisation."""
+
+from .catalog import LookupResult, product_list, product_lookup
+
+__all__ = ["LookupResult", "product_list", "product_lookup"]
