@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from inventory.capabilities import Action
 from inventory.models import (
     ApiToken,
+    Batch,
     ClassificationMapping,
     Location,
     Membership,
@@ -17,6 +18,11 @@ from inventory.models import (
     Organization,
     Product,
     ProductBarcode,
+    Sale,
+    StockDocument,
+    StockLedger,
+    StockQuant,
+    StockShortfall,
     Store,
 )
 from inventory.services import tokens as token_services
@@ -237,3 +243,69 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
     def revoke(self, request, queryset):
         for token in queryset:
             token_services.api_token_revoke(token=token, actor=request.user)
+
+
+class ReadOnlyAdminMixin(TenantAdminMixin):
+    """Stock records are written only by the stock services: the admin shows, never edits."""
+
+    def has_add_permission(self, request, *args):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StockLedger)
+class StockLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "occurred_at", "ref_type", "ref_id", "ref_line", "store", "location",
+                    "product", "batch", "qty_delta", "unit_cost", "reason", "user"]
+    list_filter = ["ref_type"]
+    list_select_related = ["store", "location", "product", "batch", "user"]
+    search_fields = ["=ref_id", "source_ref", "product__sku", "batch__lot_code"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False  # COUNT(*) over millions of rows is not worth it
+
+
+@admin.register(StockQuant)
+class StockQuantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "store", "location", "product", "batch", "quantity", "unallocated",
+                    "updated_at"]
+    list_filter = ["unallocated"]
+    list_select_related = ["store", "location", "product", "batch"]
+    search_fields = ["product__sku", "product__name", "batch__lot_code"]
+
+
+@admin.register(Batch)
+class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "product", "lot_code", "expiry_date", "received_at", "unit_cost",
+                    "unallocated_store"]
+    list_select_related = ["product", "unallocated_store"]
+    search_fields = ["lot_code", "product__sku"]
+
+
+@admin.register(Sale)
+class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "store", "client_ref", "source_ref", "status", "occurred_at",
+                    "created_by"]
+    list_filter = ["status"]
+    list_select_related = ["store", "created_by"]
+    search_fields = ["client_ref", "source_ref"]
+
+
+@admin.register(StockDocument)
+class StockDocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "kind", "store", "client_ref", "reason", "occurred_at", "created_by"]
+    list_filter = ["kind"]
+    list_select_related = ["store", "created_by"]
+    search_fields = ["client_ref", "source_ref", "reason"]
+
+
+@admin.register(StockShortfall)
+class StockShortfallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "store", "product", "requested", "available", "outcome", "ref_type",
+                    "ref_id", "occurred_at", "resolved_at"]
+    list_filter = ["outcome"]
+    list_select_related = ["store", "product"]

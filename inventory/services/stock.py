@@ -345,7 +345,9 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], locations: list[Locat
     for ln in lines:
         need, expired = ln.quantity, ZERO
         for quant in by_product[ln.product.pk]:
-            if quant.unallocated or left[quant.pk] <= 0:
+            if left[quant.pk] <= 0:
+                # (a positive unallocated quant is real stock put back by a void or refund
+                # after its shortfall was settled: it sells like any lot without expiry)
                 continue
             if ln.location and quant.location_id != ln.location.pk:
                 continue
@@ -360,7 +362,8 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], locations: list[Locat
             left[quant.pk] -= take
             need -= take
             changes.append(Change(quant.location_id, quant.batch_id, quant.product_id, -take,
-                                  quant.batch.unit_cost, ref_type, ln.line, reason))
+                                  quant.batch.unit_cost, ref_type, ln.line, reason,
+                                  unallocated=quant.unallocated))
             if need == 0:
                 break
         if need > 0:

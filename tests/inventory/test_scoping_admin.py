@@ -166,3 +166,23 @@ def test_store_factory_gives_a_new_store_its_default_rooms(org):
     store = StoreFactory(org=org, code="NEW")
     rooms = {(loc.code, loc.kind, loc.sellable) for loc in store.locations.all()}
     assert rooms == {("SF", "sales_floor", True), ("BR", "back_room", False)}
+
+
+def test_admin_shows_ledger_and_quants_read_only(org, store):
+    from inventory.models import StockLedger, StockQuant
+    from tests.stock_helpers import receive
+
+    product = ProductFactory(org=org)
+    receive(org, store, product, 3, lot="L1")
+    client = admin_client(MembershipFactory(org=org, role=Role.ADMIN))
+    row = StockLedger.objects.get()
+    quant = StockQuant.objects.get()
+    assert client.get("/admin/inventory/stockledger/").status_code == 200
+    assert client.get(f"/admin/inventory/stockledger/{row.pk}/change/").status_code == 200
+    assert client.post(f"/admin/inventory/stockledger/{row.pk}/change/",
+                       {"qty_delta": "99"}).status_code == 403
+    assert client.get("/admin/inventory/stockledger/add/").status_code == 403
+    assert client.post(f"/admin/inventory/stockquant/{quant.pk}/delete/",
+                       {"post": "yes"}).status_code == 403
+    quant.refresh_from_db()
+    assert quant.quantity == 3
