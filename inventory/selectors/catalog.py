@@ -8,21 +8,26 @@ from django.db.models import Q
 
 from inventory.barcodes import Scan, parse_scan
 from inventory.exceptions import UnknownBarcode
-from inventory.models import Organization, Product
+from inventory.models import Batch, Organization, Product
 
 
 @dataclass(frozen=True)
 class LookupResult:
     product: Product
-    matched_by: str  # "sku" | "barcode" | "gtin" | "gs1"
+    matched_by: str  # "sku" | "barcode" | "package" | "gtin" | "gs1"
     scan: Scan | None = None
+    package: Batch | None = None  # the lot a scanned package tag names
 
     @property
     def lot(self) -> str | None:
+        if self.package is not None:
+            return self.package.lot_code
         return self.scan.lot if self.scan else None
 
     @property
     def expiry(self):
+        if self.package is not None:
+            return self.package.expiry_date
         return self.scan.expiry if self.scan else None
 
     @property
@@ -38,9 +43,10 @@ def product_lookup(*, org: Organization, barcode: str) -> LookupResult:
     """Resolve what a scanner sent to a product.
 
     Order matters: an exact SKU or stored code wins first, so a numeric SKU or a supplier code is
-    never rejected as a GTIN with a bad check digit. Then the text is read as a GTIN (any length,
-    zero-padded forms match each other; a wrong check digit raises ``InvalidCheckDigit``) or a GS1
-    element string whose (01) GTIN is looked up and whose lot and expiry are returned.
+    never rejected as a GTIN with a bad check digit; then a package tag naming a received lot.
+    Then the text is read as a GTIN (any length, zero-padded forms match each other; a wrong
+    check digit raises ``InvalidCheckDigit``) or a GS1 element string whose (01) GTIN is looked
+    up and whose lot and expiry are returned.
     Unknown codes raise ``UnknownBarcode`` echoing what was scanned.
     """
     text = barcode.strip()
@@ -51,6 +57,13 @@ def product_lookup(*, org: Organization, barcode: str) -> LookupResult:
     )
     if exact is not None:
         return LookupResult(exact, "sku" if exact.sku == text else "barcode")
+    package = (
+        Batch.objects.filter(org=org, lot_code=text, unallocated_store__isnull=True)
+        .select_related("product").order_by("-received_at", "-id").first()
+    )
+    if package is not None:
+        # A Metrc tag or Cova PackageId printed on the pack: the lot it names, and its product.
+        return LookupResult(package.product, "package", package=package)
 
     scan = parse_scan(barcode)
     if scan.text != text:

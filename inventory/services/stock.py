@@ -507,12 +507,14 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
 
 
 def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefType.ADJUSTMENT,
-           reason: str) -> Outcome:
+           reason: str, clamp: bool = False) -> Outcome:
     """Correct stock at a location by signed quantities (reason required).
 
     Negative lines take earliest expiry first at that location (expired lots included) and never
-    below zero. Positive lines go to the named lot or batch; else to the product's newest batch
-    at that location; else to a new batch at the product's last known cost.
+    below zero: a shortfall raises ``InsufficientStock``, or with ``clamp`` takes what there is
+    and reports the rest in ``Outcome.shortfalls`` (a count booking shrink after the stock has
+    meanwhile been sold). Positive lines go to the named lot or batch; else to the product's
+    newest batch at that location; else to a new batch at the product's last known cost.
     """
     location_ids = {ln.location.pk for ln in lines}
     product_ids = {ln.product.pk for ln in lines}
@@ -576,10 +578,10 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
         if need > 0:
             shortfalls.append(Shortfall(ln.line, ln.product, ln.location.pk, -ln.quantity,
                                         -ln.quantity - need))
-    if shortfalls:
+    if shortfalls and not clamp:
         raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(_apply(posting, changes, locked))
+    return Outcome(_apply(posting, changes, locked), shortfalls)
 
 
 def reverse(*, posting: Posting, rows: list[dict], ref_type: str, reason: str = "",

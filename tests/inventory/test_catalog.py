@@ -214,3 +214,15 @@ def test_delete_archives_the_product(org, client_for):
     assert client_for(Role.MANAGER).delete(f"/api/v1/products/{product.pk}").status_code == 204
     product.refresh_from_db()
     assert product.is_active is False
+
+
+def test_lookup_a_received_package_tag_gives_product_and_lot(org, store, viewer):
+    from tests.stock_helpers import days, receive
+
+    product = ProductFactory(org=org, sku="FLOWER-1")
+    tag = "1A4060300002EE1000099999"
+    receive(org, store, product, 5, lot=tag, expiry=days(90))
+    body = lookup(viewer, tag).json()
+    assert (body["product"]["sku"], body["matched_by"], body["lot"]) == ("FLOWER-1", "package",
+                                                                         tag)
+    assert body["expiry"] == days(90).isoformat()
