@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
     "allauth.socialaccount.providers.google",
     "allauth.headless",
     "inventory",
+    "counts",
 ]
 
 MIDDLEWARE = [
@@ -192,7 +194,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # invariants 1-2 for every organisation; admins are e-mailed when anything is off
+    "reconcile-inventory-nightly": {
+        "task": "inventory.reconcile_inventory_nightly",
+        "schedule": crontab(hour=3, minute=30),
+    },
+}
 
 # --- E-mail --------------------------------------------------------------------------------------
 # EMAIL_URL, e.g. smtp+tls://user:password@smtp.example.com:587; default prints to the console.

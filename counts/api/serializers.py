@@ -1,0 +1,146 @@
+"""Count request and response shapes."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from counts.models import (
+    CountLine,
+    CountPass,
+    CountSession,
+    PostingMode,
+    ScanMode,
+    Scope,
+    UnresolvedScan,
+)
+from inventory.api.stock_serializers import QTY, StoreField
+
+
+class CategoryScopeSerializer(serializers.Serializer):
+    category = serializers.CharField(max_length=120)
+    subcategory = serializers.CharField(max_length=120, required=False, allow_blank=True,
+                                        default="")
+
+
+class SessionCreateSerializer(serializers.Serializer):
+    store = StoreField()
+    scope = serializers.ChoiceField(choices=Scope.choices)
+    blind = serializers.BooleanField(default=False)
+    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    scope_locations = serializers.ListField(child=serializers.IntegerField(min_value=1),
+                                            required=False, default=list, max_length=200)
+    scope_categories = CategoryScopeSerializer(many=True, required=False, default=list)
+
+
+class SessionSerializer(serializers.ModelSerializer):
+    created_by = serializers.EmailField(source="created_by.email", read_only=True)
+    reconciled_by = serializers.EmailField(source="reconciled_by.email", read_only=True,
+                                           default=None)
+
+    class Meta:
+        model = CountSession
+        fields = ["id", "store", "scope", "scope_locations", "scope_categories", "blind",
+                  "notes", "status", "created_by", "created_at", "started_at", "submitted_at",
+                  "reconciled_at", "reconciled_by", "closed_at", "cancelled_at"]
+        read_only_fields = fields
+
+
+class PassCreateSerializer(serializers.Serializer):
+    location = serializers.IntegerField(min_value=1)
+    category = serializers.CharField(max_length=120, required=False, allow_blank=True,
+                                     default="")
+    subcategory = serializers.CharField(max_length=120, required=False, allow_blank=True,
+                                        default="")
+    device_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                      default="")
+    scan_mode = serializers.ChoiceField(choices=ScanMode.choices, default=ScanMode.SCANNER)
+    recount_of = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+
+class LineSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku", read_only=True)
+    name = serializers.CharField(source="product.name", read_only=True)
+    unit = serializers.CharField(source="product.unit", read_only=True)
+    captured_by = serializers.EmailField(source="captured_by.email", read_only=True)
+    count_pass = serializers.IntegerField(source="count_pass_id", read_only=True)
+
+    class Meta:
+        model = CountLine
+        fields = ["id", "count_pass", "product", "sku", "name", "unit", "batch", "lot_code",
+                  "raw_scan", "quantity", "confidence", "notes", "captured_by", "device_id",
+                  "captured_at", "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class PassSerializer(serializers.ModelSerializer):
+    started_by = serializers.EmailField(source="started_by.email", read_only=True)
+
+    class Meta:
+        model = CountPass
+        fields = ["id", "session", "location", "category", "subcategory", "recount_of",
+                  "status", "scan_mode", "device_id", "started_by", "started_at",
+                  "submitted_at", "voided_at"]
+        read_only_fields = fields
+
+
+class ScanSerializer(serializers.Serializer):
+    """One scan or typed entry. Name the product by ``barcode`` (as scanned), ``sku`` or id."""
+
+    barcode = serializers.CharField(max_length=200, required=False)
+    sku = serializers.CharField(max_length=64, required=False)
+    product = serializers.IntegerField(min_value=1, required=False)
+    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), default=Decimal("1"))
+    lot_code = serializers.CharField(max_length=64, required=False, allow_blank=True,
+                                     default="")
+    client_line_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                           default="")
+    captured_at = serializers.DateTimeField(required=False)
+    confidence = serializers.ChoiceField(choices=["scanned", "typed"], required=False)
+    notes = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    device_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                      default="")
+
+    def validate(self, attrs):
+        given = [k for k in ("barcode", "sku", "product") if attrs.get(k) not in (None, "")]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {"barcode": ["Name the product once: barcode, sku or product (id)."]})
+        return attrs
+
+
+class BulkScanSerializer(serializers.Serializer):
+    device_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
+                                      default="")
+    lines = ScanSerializer(many=True, allow_empty=False, max_length=2000)
+
+
+class LineUpdateSerializer(serializers.Serializer):
+    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), required=False)
+    notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+
+class UnresolvedSerializer(serializers.ModelSerializer):
+    captured_by = serializers.EmailField(source="captured_by.email", read_only=True)
+
+    class Meta:
+        model = UnresolvedScan
+        fields = ["id", "count_pass", "raw_scan", "quantity", "client_line_id", "captured_by",
+                  "device_id", "captured_at", "resolved_line", "resolved_at"]
+        read_only_fields = fields
+
+
+class ResolveSerializer(serializers.Serializer):
+    product = serializers.IntegerField(min_value=1)
+
+
+class DecisionSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=PostingMode.choices,
+                                   default=PostingMode.KEEP_DIFFERENCE)
+    reason = serializers.CharField(max_length=255, required=False, allow_blank=True,
+                                   default="")
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255)

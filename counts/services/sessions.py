@@ -1,0 +1,253 @@
+"""Count sessions: create, start, submit, reconcile, decide variance, finalise, cancel.
+
+Finalising posts COUNT_RECONCILE rows through the stock write path in one multi-line call and
+one transaction; a session is closed only once, so finalising twice posts nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from decimal import Decimal
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from counts.exceptions import (
+    ApprovalRequired,
+    EscalationRequired,
+    FullCountActive,
+    SelfApproval,
+    WrongState,
+)
+from counts.locks import lock_session, lock_variance_row
+from counts.models import (
+    CountPass,
+    CountSession,
+    PassStatus,
+    PostingMode,
+    Scope,
+    SessionStatus,
+    VarianceRow,
+    VarianceStatus,
+)
+from counts.selectors import variance_compute, within_tolerance
+from inventory.capabilities import Action
+from inventory.exceptions import ValidationFailed
+from inventory.locks import lock_quants
+from inventory.models import Location, Organization, RefType, Store
+from inventory.services import stock
+
+ZERO = Decimal("0")
+
+
+def _move(session: CountSession, allowed_from: tuple[str, ...], to: str) -> None:
+    if session.status not in allowed_from:
+        raise WrongState(f"A {session.status} session cannot become {to}.",
+                         fields={"status": [session.status]})
+
+
+def session_create(*, org: Organization, store: Store, scope: str, blind: bool = False,
+                   notes: str = "", scope_locations: list[Location] = (),
+                   scope_categories: list[dict] = (), actor) -> CountSession:
+    """A draft count. A ZONE names locations and/or categories; a FULL_STORE names neither."""
+    if scope == Scope.FULL_STORE and (scope_locations or scope_categories):
+        raise ValidationFailed(fields={"scope": ["A full-store count has no zone."]})
+    if scope == Scope.ZONE and not (scope_locations or scope_categories):
+        raise ValidationFailed(fields={"scope_locations": [
+            "A zone count names locations and/or categories."]})
+    bad = [loc.pk for loc in scope_locations if loc.store_id != store.pk]
+    if bad:
+        raise ValidationFailed(fields={"scope_locations": ["Not locations of this store."]},
+                               code="unknown_location")
+    return CountSession.objects.create(
+        org=org, store=store, scope=scope, blind=blind, notes=notes,
+        scope_locations=sorted(loc.pk for loc in scope_locations),
+        scope_categories=[{"category": c["category"].strip(),
+                           "subcategory": (c.get("subcategory") or "").strip()}
+                          for c in scope_categories],
+        created_by=actor,
+    )
+
+
+def session_start(*, org: Organization, session: CountSession, actor) -> CountSession:
+    """Draft → in progress. One active full-store count per store (the database enforces it)."""
+    try:
+        with transaction.atomic():
+            session = lock_session(org=org, session_id=session.pk)
+            if session.status == SessionStatus.IN_PROGRESS:
+                return session
+            _move(session, (SessionStatus.DRAFT,), SessionStatus.IN_PROGRESS)
+            session.status, session.started_at = SessionStatus.IN_PROGRESS, timezone.now()
+            session.save(update_fields=["status", "started_at"])
+    except IntegrityError as exc:
+        raise FullCountActive() from exc
+    return session
+
+
+def session_submit(*, org: Organization, session: CountSession, actor) -> CountSession:
+    """In progress → submitted: counting is over (no pass may still be open)."""
+    with transaction.atomic():
+        session = lock_session(org=org, session_id=session.pk)
+        if session.status == SessionStatus.SUBMITTED:
+            return session
+        _move(session, (SessionStatus.IN_PROGRESS,), SessionStatus.SUBMITTED)
+        open_passes = list(CountPass.objects.filter(session=session,
+                                                    status=PassStatus.IN_PROGRESS)
+                           .values_list("pk", flat=True))
+        if open_passes:
+            raise WrongState("Submit or void the open passes first.", code="passes_open",
+                             fields={"passes": [str(pk) for pk in open_passes]})
+        session.status, session.submitted_at = SessionStatus.SUBMITTED, timezone.now()
+        session.save(update_fields=["status", "submitted_at"])
+    return session
+
+
+def session_reconcile(*, org: Organization, session: CountSession, actor) -> CountSession:
+    """Submitted → reconciled: freeze the variance rows; within tolerance is auto-approved."""
+    with transaction.atomic():
+        session = lock_session(org=org, session_id=session.pk)
+        if session.status == SessionStatus.RECONCILED:
+            return session
+        _move(session, (SessionStatus.SUBMITTED,), SessionStatus.RECONCILED)
+        items = variance_compute(session)
+        VarianceRow.objects.bulk_create(
+            VarianceRow(
+                org=org, session=session, location_id=item.location_id,
+                product_id=item.product_id, expected=item.expected, counted=item.counted,
+                variance=item.variance, variance_pct=item.variance_pct,
+                unit_cost=item.unit_cost, value=item.value, expected_at=item.expected_at,
+                overage_batch_id=item.overage_batch_id,
+                status=(VarianceStatus.AUTO_APPROVED
+                        if item.variance == 0 or within_tolerance(org, item)
+                        else VarianceStatus.PENDING),
+            )
+            for item in items
+        )
+        session.status, session.reconciled_at = SessionStatus.RECONCILED, timezone.now()
+        session.reconciled_by = actor
+        session.save(update_fields=["status", "reconciled_at", "reconciled_by"])
+    return session
+
+
+def variance_decide(*, org: Organization, row: VarianceRow, approve: bool, tenant,
+                    mode: str = PostingMode.KEEP_DIFFERENCE, reason: str = "",
+                    actor) -> VarianceRow:
+    """Approve (with a posting mode) or reject one variance row of a reconciled session.
+
+    Managers decide up to the org's escalation threshold (absolute value at cost), admins above;
+    the person who reconciled the session never decides its rows.
+    """
+    with transaction.atomic():
+        session = lock_session(org=org, session_id=row.session_id)
+        if session.status != SessionStatus.RECONCILED:
+            raise WrongState("Variance is decided while the session is reconciled.")
+        row = lock_variance_row(org=org, row_id=row.pk)
+        if session.reconciled_by_id == actor.pk:
+            raise SelfApproval()
+        if abs(row.value) > org.escalation_threshold and not tenant.can(
+                Action.APPROVE_ABOVE_THRESHOLD):
+            raise EscalationRequired(value=str(abs(row.value)),
+                                     threshold=str(org.escalation_threshold))
+        row.status = VarianceStatus.APPROVED if approve else VarianceStatus.REJECTED
+        row.mode = mode
+        if reason:
+            row.reason = reason
+        row.decided_by, row.decided_at = actor, timezone.now()
+        row.save(update_fields=["status", "mode", "reason", "decided_by", "decided_at"])
+    return row
+
+
+def variance_reason_set(*, org: Organization, row: VarianceRow, reason: str,
+                        actor) -> VarianceRow:
+    with transaction.atomic():
+        session = lock_session(org=org, session_id=row.session_id)
+        if session.status != SessionStatus.RECONCILED:
+            raise WrongState("Reasons are given while the session is reconciled.")
+        VarianceRow.objects.filter(pk=row.pk).update(reason=reason)
+        row.refresh_from_db()
+    return row
+
+
+def session_finalize(*, org: Organization, session: CountSession, actor) -> CountSession:
+    """Post the approved variance as COUNT_RECONCILE rows and close the session.
+
+    One transaction, one multi-line write-path call. A shortage takes earliest expiry first at
+    its location (clamped to what is there now: stock sold since the count cannot be taken
+    twice); an overage goes to the scanned lot, else the newest batch there, else a new batch at
+    the last known cost. "Set to counted" rows post counted minus the balance at this moment.
+    """
+    with transaction.atomic():
+        session = lock_session(org=org, session_id=session.pk)
+        if session.status == SessionStatus.CLOSED:
+            return session
+        _move(session, (SessionStatus.RECONCILED,), SessionStatus.CLOSED)
+        rows = list(VarianceRow.objects.filter(session=session).select_related("product",
+                                                                               "location"))
+        pending = [r.pk for r in rows if r.status == VarianceStatus.PENDING]
+        if pending:
+            raise ApprovalRequired(fields={"variance": [str(pk) for pk in pending]})
+        approved = [r for r in rows if r.status in (VarianceStatus.APPROVED,
+                                                     VarianceStatus.AUTO_APPROVED)]
+        current = _current_balances(org, approved)
+        lines, by_line = [], {}
+        for row in approved:
+            delta = (row.counted - current.get((row.location_id, row.product_id), ZERO)
+                     if row.mode == PostingMode.SET_COUNTED else row.variance)
+            if delta == 0:
+                row.posted_quantity = ZERO
+                continue
+            number = len(lines) + 1
+            by_line[number] = row
+            lines.append(stock.ReceiveLine(
+                number, row.product, row.location, delta,
+                batch_id=row.overage_batch_id if delta > 0 else None,
+            ))
+        now = timezone.now()
+        if lines:
+            outcome = stock.adjust(
+                posting=stock.Posting(org, session.store, session.pk, now, actor, "count",
+                                      f"count-{session.pk}"),
+                lines=lines, ref_type=RefType.COUNT_RECONCILE,
+                reason=f"count session {session.pk}", clamp=True,
+            )
+            posted: dict[int, Decimal] = defaultdict(lambda: ZERO)
+            for ledger_row in outcome.rows:
+                posted[ledger_row.ref_line] += ledger_row.qty_delta
+            for number, row in by_line.items():
+                row.posted_quantity = posted[number]
+        VarianceRow.objects.bulk_update(approved, ["posted_quantity"])
+        session.status, session.closed_at, session.closed_by = SessionStatus.CLOSED, now, actor
+        session.save(update_fields=["status", "closed_at", "closed_by"])
+    return session
+
+
+def _current_balances(org, rows) -> dict[tuple[int, int], Decimal]:
+    """Today's balance of each row's (location, product), with the quants locked."""
+    wanted = [r for r in rows if r.mode == PostingMode.SET_COUNTED]
+    if not wanted:
+        return {}
+    condition = Q()
+    for row in wanted:
+        condition |= Q(location_id=row.location_id, product_id=row.product_id)
+    out: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    for quant in lock_quants(org=org, condition=condition):
+        out[(quant.location_id, quant.product_id)] += quant.quantity
+    return out
+
+
+def session_cancel(*, org: Organization, session: CountSession, actor) -> CountSession:
+    """Cancel a count that has not been finalised; its open passes are voided. Nothing posts."""
+    with transaction.atomic():
+        session = lock_session(org=org, session_id=session.pk)
+        if session.status == SessionStatus.CANCELLED:
+            return session
+        _move(session, (SessionStatus.DRAFT, SessionStatus.IN_PROGRESS,
+                        SessionStatus.SUBMITTED, SessionStatus.RECONCILED),
+              SessionStatus.CANCELLED)
+        now = timezone.now()
+        CountPass.objects.filter(session=session, status=PassStatus.IN_PROGRESS).update(
+            status=PassStatus.VOIDED, voided_at=now)
+        session.status, session.cancelled_at = SessionStatus.CANCELLED, now
+        session.save(update_fields=["status", "cancelled_at"])
+    return session
