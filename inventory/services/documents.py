@@ -17,11 +17,13 @@ from inventory.models import (
     DocumentKind,
     Organization,
     RefType,
+    ShortfallOutcome,
     StockDocument,
     Store,
 )
 from inventory.services import stock
 from inventory.services.idempotency import check_replay, request_hash
+from inventory.services.shortfalls import shortfalls_record
 
 WRITE_OFF_REF_TYPES = {"damage": RefType.DAMAGE, "waste": RefType.WASTE,
                        "expiry": RefType.EXPIRY}
@@ -65,6 +67,10 @@ def _record(*, org: Organization, store: Store, kind: str, client_ref: str, payl
             document.save(update_fields=["result"])
     except InsufficientStock as exc:
         stock.record_failure(failure_ref_type, exc.code)
+        shortfalls_record(org=org, store=store, shortfalls=exc.extra["lines"],
+                          outcome=ShortfallOutcome.BLOCKED, ref_type=failure_ref_type,
+                          ref_id=None, client_ref=client_ref, occurred_at=occurred_at,
+                          actor=user)
         raise
     except IntegrityError:
         existing = StockDocument.objects.filter(org=org, kind=kind,

@@ -31,11 +31,11 @@ from inventory.models import (
     SaleStatus,
     ShortfallOutcome,
     StockLedger,
-    StockShortfall,
     Store,
 )
 from inventory.services import stock
 from inventory.services.idempotency import check_replay, request_hash
+from inventory.services.shortfalls import shortfalls_record
 
 ZERO = Decimal("0")
 
@@ -53,22 +53,6 @@ def sellable_locations(store: Store) -> list[Location]:
         Location.objects.filter(store=store, sellable=True, is_active=True)
         .order_by("sort_order", "id")
     )
-
-
-def shortfalls_record(*, org: Organization, store: Store, shortfalls: list[dict],
-                      outcome: str, ref_type: str, ref_id: int | None, client_ref: str,
-                      occurred_at: datetime.datetime, actor) -> None:
-    """Keep the attempt: one row per short line (its own transaction, after any rollback)."""
-    with transaction.atomic():
-        StockShortfall.objects.bulk_create(
-            StockShortfall(
-                org=org, store=store, location_id=s.get("location"), product_id=s["product"],
-                requested=Decimal(s["requested"]), available=Decimal(s["available"]),
-                outcome=outcome, ref_type=ref_type, ref_id=ref_id, client_ref=client_ref,
-                user=actor if getattr(actor, "pk", None) else None, occurred_at=occurred_at,
-            )
-            for s in shortfalls
-        )
 
 
 def _describe_rows(rows, batches) -> dict[int, list[dict]]:
@@ -241,6 +225,21 @@ class RefundLineInput:
     quantity: Decimal
 
 
+def _check_refund_lines(sale: Sale, lines: list[RefundLineInput], sold) -> None:
+    """Lines the sale has, in whole numbers for products sold by the unit."""
+    units = {line.line_no: line.product.unit
+             for line in SaleLine.objects.filter(sale=sale).select_related("product")}
+    unknown = {f"lines.{i}.line": ["The sale has no such line."]
+               for i, ln in enumerate(lines) if ln.line not in units}
+    if unknown:
+        raise ValidationFailed("The sale has no such line.", code="unknown_line", fields=unknown)
+    fractional = {f"lines.{i}.quantity": ["Sold by the unit: refund a whole number."]
+                  for i, ln in enumerate(lines) if units[ln.line] == "each" and ln.quantity % 1}
+    if fractional:
+        raise ValidationFailed("Whole numbers only.", code="fractional_quantity",
+                               fields=fractional)
+
+
 def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
                 client_ref: str, location: Location | None = None, reason: str = "",
                 occurred_at: datetime.datetime | None = None, actor=None
@@ -264,13 +263,12 @@ def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
             left_by_line: dict[int, Decimal] = defaultdict(lambda: ZERO)
             for row, q in outstanding:
                 left_by_line[row.ref_line] += q
+            _check_refund_lines(sale, lines, sold)
             errors = {}
             wanted: dict[int, Decimal] = defaultdict(lambda: ZERO)
             for index, ln in enumerate(lines):
                 wanted[ln.line] += ln.quantity
-                if ln.line not in {r.ref_line for r in sold}:
-                    errors[f"lines.{index}.line"] = ["The sale has no such line."]
-                elif wanted[ln.line] > left_by_line[ln.line]:
+                if wanted[ln.line] > left_by_line[ln.line]:
                     errors[f"lines.{index}.quantity"] = [
                         f"At most {left_by_line[ln.line]} can still be refunded."]
             if errors:

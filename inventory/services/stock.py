@@ -267,8 +267,19 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
         return []
     table = Batch._meta.db_table
     now = timezone.now()
-    lot_specs = [s for s in specs if not s.get("unallocated_store")]
-    spare_specs = [s for s in specs if s.get("unallocated_store")]
+    # One VALUES row per named lot (PostgreSQL refuses to upsert a row twice in a statement):
+    # the first line naming a lot decides a new lot's expiry and cost.
+    first_of: dict[tuple, dict] = {}
+    for spec in specs:
+        lot = spec.get("lot_code", "")
+        key = (("spare", spec["product"].pk, spec["unallocated_store"])
+               if spec.get("unallocated_store") else
+               ("lot", spec["product"].pk, lot) if lot else ("new", id(spec)))
+        first_of.setdefault(key, spec)
+        spec["_key"] = key
+    unique = list(first_of.values())
+    lot_specs = [s for s in unique if not s.get("unallocated_store")]
+    spare_specs = [s for s in unique if s.get("unallocated_store")]
     found: list[tuple] = []
     last_cost = (
         f"(SELECT b.unit_cost FROM {table} b WHERE b.org_id = %s AND b.product_id = %s"
@@ -302,8 +313,8 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
             )
             found += cursor.fetchall()
     # RETURNING follows the VALUES order; spare batches come after the lot batches.
-    by_spec = dict(zip(map(id, lot_specs + spare_specs), found, strict=True))
-    return [(by_spec[id(s)][0], Decimal(str(by_spec[id(s)][1]))) for s in specs]
+    by_key = dict(zip((s["_key"] for s in lot_specs + spare_specs), found, strict=True))
+    return [(by_key[s["_key"]][0], Decimal(str(by_key[s["_key"]][1]))) for s in specs]
 
 
 def _load_batches(ids: Iterable[int]) -> dict[int, Batch]:
