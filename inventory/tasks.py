@@ -1,9 +1,74 @@
 """Celery tasks. Tasks take ids and re-enter the tenant scope themselves."""
 
+from __future__ import annotations
+
 from celery import shared_task
+from django.conf import settings
+from django.core.mail import send_mail
+from django_scopes import scopes_disabled
+
+from inventory.metrics import stock_out_of_sync_items
+from inventory.models import Membership, Organization, Role
+from inventory.selectors.reconciliation import ReconciliationReport, stock_reconciliation_get
+from inventory.tenancy import tenant_scope
 
 
 @shared_task(name="inventory.ping")
 def ping(payload: str = "pong") -> str:
     """Smoke task: proves a worker picks work off the broker and answers."""
     return payload
+
+
+def reconciliation_recipients(org: Organization) -> list[str]:
+    """The organisation's active admins: they own the stock records and can act on them."""
+    with tenant_scope(org):
+        emails = (
+            Membership.objects.filter(role=Role.ADMIN, is_active=True, user__is_active=True)
+            .exclude(user__email="").order_by("user__email")
+            .values_list("user__email", flat=True)
+        )
+        return list(dict.fromkeys(emails))
+
+
+@shared_task(name="inventory.send_reconciliation_email")
+def send_reconciliation_email(org_id: int, subject: str, body: str) -> int:
+    """Mail a reconciliation report to the organisation's admins; returns how many got it."""
+    with scopes_disabled():
+        org = Organization.objects.get(pk=org_id)
+    recipients = reconciliation_recipients(org)
+    if not recipients:
+        return 0
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+    return len(recipients)
+
+
+def reconciliation_email_queue(report: ReconciliationReport) -> None:
+    """Queue the admins' e-mail for a report that is not ok (ids and text only: JSON-safe)."""
+    send_reconciliation_email.delay(report.org.pk, f"[{report.org.slug}] {report.summary()}",
+                                    report.as_text())
+
+
+@shared_task(name="inventory.reconcile_inventory_nightly")
+def reconcile_inventory_nightly(org_ids: list[int] | None = None) -> dict[str, bool]:
+    """Check invariants 1–2 for each organisation (all when ``org_ids`` is None).
+
+    Each organisation is checked inside its own tenant scope; its admins are e-mailed when
+    anything is off. The ``stock_out_of_sync_items`` gauge ends at the total across them.
+    Returns ``{org slug: ok}``.
+    """
+    with scopes_disabled():
+        orgs = Organization.objects.order_by("pk")
+        if org_ids is not None:
+            orgs = orgs.filter(pk__in=org_ids)
+        orgs = list(orgs)
+    results: dict[str, bool] = {}
+    out_of_sync = 0
+    for org in orgs:
+        with tenant_scope(org):
+            report = stock_reconciliation_get(org=org)
+        out_of_sync += len(report.mismatches)
+        if not report.ok:
+            reconciliation_email_queue(report)
+        results[org.slug] = report.ok
+    stock_out_of_sync_items.set(out_of_sync)
+    return results

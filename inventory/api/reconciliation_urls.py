@@ -1,3 +1,10 @@
 """Routes for the reconciliation report."""
 
-urlpatterns: list = []
+from django.urls import re_path
+
+from . import reconciliation_views as views
+
+urlpatterns = [
+    re_path(r"^stock/reconciliation/?$", views.StockReconciliationApi.as_view(),
+            name="stock-reconciliation"),
+]

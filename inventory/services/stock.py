@@ -246,7 +246,7 @@ def _upsert_quants(rows: list[tuple]) -> None:
             f" INSERT INTO {table} (org_id, store_id, location_id, product_id, batch_id,"
             f" quantity, unallocated, updated_at)"
             f" SELECT org_id, store_id, location_id, product_id, batch_id,"
-            f" CASE WHEN delta < 0 AND NOT unallocated THEN 0 ELSE delta END,"
+            f" CASE WHEN CAST(delta AS NUMERIC) < 0 AND NOT unallocated THEN 0 ELSE delta END,"
             f" unallocated, updated_at FROM v WHERE true ORDER BY location_id, batch_id"
             f" ON CONFLICT (org_id, location_id, batch_id) DO UPDATE SET"
             f" quantity = {table}.quantity + (SELECT v.delta FROM v"
@@ -290,8 +290,9 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
     returning = "RETURNING id, unit_cost"
     with connection.cursor() as cursor:
         for group, conflict in (
-            (lot_specs, "(org_id, product_id, lot_code) WHERE unallocated_store_id IS NULL"
-                        " AND lot_code <> ''"),
+            # written exactly as Django wrote the partial index: SQLite matches it literally
+            (lot_specs, "(org_id, product_id, lot_code) WHERE (unallocated_store_id IS NULL"
+                        " AND NOT (lot_code = ''))"),
             (spare_specs, "(org_id, product_id, unallocated_store_id)"
                           " WHERE unallocated_store_id IS NOT NULL"),
         ):

@@ -1,0 +1,46 @@
+"""``GET /api/v1/stock/reconciliation``: the reconciliation report the nightly job e-mails."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inventory.capabilities import Action
+from inventory.models import Store
+from inventory.selectors.reconciliation import stock_reconciliation_get
+
+from .base import TenantAPIMixin
+
+
+class StockReconciliationApi(TenantAPIMixin, APIView):
+    """Ledger vs quants for the organisation or one store; 200 even when not ok (see ``ok``).
+
+    A member limited to some stores sees only those stores' rows.
+    """
+
+    read_capability = Action.STOCK_VIEW
+
+    @extend_schema(
+        parameters=[OpenApiParameter("store", OpenApiTypes.INT, required=False,
+                                     description="store id (default: every store you may see)")],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    def get(self, request):
+        store = None
+        raw = request.query_params.get("store")
+        if raw not in (None, ""):
+            if not raw.isdigit():
+                raise ValidationError({"store": ["A store id is a whole number."]})
+            # Store.objects is scoped to the caller's organisation: another org's id is a 404
+            store = Store.objects.filter(pk=int(raw)).first()
+            if store is None:
+                raise NotFound()
+            self.check_store(store)
+        report = stock_reconciliation_get(
+            org=self.org, store=store,
+            store_ids=self.tenant.store_ids if store is None else None,
+        )
+        return Response(report.as_dict())
