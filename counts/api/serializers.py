@@ -91,7 +91,8 @@ class ScanSerializer(serializers.Serializer):
     barcode = serializers.CharField(max_length=200, required=False)
     sku = serializers.CharField(max_length=64, required=False)
     product = serializers.IntegerField(min_value=1, required=False)
-    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), default=Decimal("1"))
+    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), default=Decimal("1"),
+                                        max_value=Decimal("1000000000"))
     lot_code = serializers.CharField(max_length=64, required=False, allow_blank=True,
                                      default="")
     client_line_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
@@ -117,7 +118,8 @@ class BulkScanSerializer(serializers.Serializer):
 
 
 class LineUpdateSerializer(serializers.Serializer):
-    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), required=False)
+    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), required=False,
+                                        max_value=Decimal("1000000000"))
     notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
 

@@ -12,6 +12,7 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from counts import selectors
 from counts.models import (
@@ -25,6 +26,7 @@ from counts.models import (
 from counts.services import passes as pass_services
 from counts.services import sessions as session_services
 from inventory.api.base import TenantAPIMixin
+from inventory.api.renderers import CsvPassthroughRenderer
 from inventory.capabilities import Action
 from inventory.exceptions import UnknownBarcode, ValidationFailed
 from inventory.models import Location, Product
@@ -157,7 +159,8 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
                          "variance, value, sku; '-' for descending"),
         OpenApiParameter("format", str, description="csv for a spreadsheet")],
         responses={200: dict})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"],
+            renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, CsvPassthroughRenderer])
     def variance(self, request, pk=None):
         """Variance per (location, product), rolled up per product, with totals."""
         session = self.get_object()
@@ -166,7 +169,7 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
                                    "role until it is closed.", code="blind_count")
         report = selectors.variance_report(
             session, ordering=request.query_params.get("ordering", "-abs_value"))
-        if request.query_params.get("format") == "csv":
+        if request.accepted_renderer.format == "csv":
             return variance_csv(report)
         return Response(report)
 
@@ -314,6 +317,7 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         items = serializer.validated_data["lines"]
         device = serializer.validated_data["device_id"]
         resolution = resolve_scans(self.org, items)
+        pass_services.check_quantities(resolution.entries)
         known = [e for e in resolution.entries if e is not None]
         results = pass_services.lines_add(org=self.org, count_pass=count_pass, entries=known,
                                           actor=request.user, device_id=device) if known else []

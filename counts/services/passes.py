@@ -12,7 +12,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.utils import timezone
 
 from counts.exceptions import OutOfScope, PassNotOpen, ScopeInUse, WrongState
@@ -149,11 +149,18 @@ def clamp_capture_time(count_pass: CountPass, moment: datetime.datetime | None,
     return min(max(moment, count_pass.started_at), now)
 
 
-def _check_quantities(entries: list[Entry]) -> None:
+MAX_QUANTITY = Decimal("1000000000")
+
+
+def check_quantities(entries: list[Entry | None]) -> None:
+    """Whole numbers for unit products, within range; ``None`` entries (unknown scans) keep
+    their place so errors name the request's own line numbers."""
     errors = {}
     for index, entry in enumerate(entries):
-        if entry.quantity < 0:
-            errors[f"lines.{index}.quantity"] = ["Must be zero or more."]
+        if entry is None:
+            continue
+        if entry.quantity < 0 or entry.quantity > MAX_QUANTITY:
+            errors[f"lines.{index}.quantity"] = [f"Must be between 0 and {MAX_QUANTITY}."]
         elif entry.product.unit == Unit.EACH and entry.quantity % 1 != 0:
             errors[f"lines.{index}.quantity"] = [
                 f"{entry.product.sku} is counted in units: use a whole number."]
@@ -168,7 +175,7 @@ def lines_add(*, org: Organization, count_pass: CountPass, entries: list[Entry],
     Returns, per entry, its line and whether this call applied it (False for a replay).
     One transaction, a fixed number of statements however many entries.
     """
-    _check_quantities(entries)
+    check_quantities(entries)
     now = timezone.now()
     with transaction.atomic():
         count_pass = lock_pass(org=org, pass_id=count_pass.pk)
@@ -197,7 +204,12 @@ def lines_add(*, org: Organization, count_pass: CountPass, entries: list[Entry],
                 totals[key][1] = min(totals[key][1], at)
             else:
                 totals[key] = [entry.quantity, at, entry]
-        line_ids = _upsert_lines(org, count_pass, totals, actor, device_id, now)
+        try:  # no savepoint: the whole transaction rolls back with the error below
+            line_ids = _upsert_lines(org, count_pass, totals, actor, device_id, now)
+        except DataError as exc:  # repeat scans adding up past what a quantity can hold
+            raise ValidationFailed("A line would exceed the largest quantity.",
+                                   code="invalid_quantity",
+                                   fields={"lines": ["Quantity too large."]}) from exc
         CountScan.objects.bulk_create(
             CountScan(org=org, count_pass=count_pass,
                       line_id=line_ids[(e.product.pk, e.lot_code.strip())],
@@ -251,8 +263,12 @@ def _upsert_lines(org, count_pass, totals: dict, actor, device_id: str,
 def unresolved_record(*, org: Organization, count_pass: CountPass, raw_scan: str,
                       quantity: Decimal, actor, device_id: str = "", client_line_id: str = "",
                       captured_at=None) -> UnresolvedScan:
-    """Keep a scan nothing matched, so a manager can map it later (its own transaction)."""
+    """Keep a scan nothing matched, so a manager can map it later (its own transaction).
+    Only an open pass takes scans, known or not."""
     with transaction.atomic():
+        count_pass = lock_pass(org=org, pass_id=count_pass.pk)
+        if count_pass.status != PassStatus.IN_PROGRESS:
+            raise PassNotOpen(fields={"pass": [f"The pass is {count_pass.status}."]})
         if client_line_id and UnresolvedScan.objects.filter(
                 count_pass=count_pass, client_line_id=client_line_id).exists():
             return UnresolvedScan.objects.get(count_pass=count_pass,
@@ -273,7 +289,7 @@ def line_update(*, org: Organization, line: CountLine, quantity: Decimal | None 
             raise PassNotOpen()
         line = CountLine.objects.select_related("product").get(pk=line.pk)
         if quantity is not None:
-            _check_quantities([Entry(line.product, quantity)])
+            check_quantities([Entry(line.product, quantity)])
             line.quantity, line.confidence = quantity, "corrected"
         if notes is not None:
             line.notes = notes

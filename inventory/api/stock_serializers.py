@@ -18,6 +18,8 @@ from .serializers import TenantPrimaryKeyField
 QTY = {"max_digits": 18, "decimal_places": 4}
 MONEY = {"max_digits": 14, "decimal_places": 4}
 POSITIVE = Decimal("0.0001")
+# Far above any real line, far below what a quant can hold: repeated huge lines cannot overflow.
+MAX_QTY = Decimal("1000000000")
 MAX_LINES = 500
 
 
@@ -60,7 +62,7 @@ class DocumentSerializer(serializers.Serializer):
 
 
 class SaleLineSerializer(ProductRefSerializer):
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE)
+    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
     unit_price = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
                                           allow_null=True)
     location = serializers.IntegerField(required=False, min_value=1, allow_null=True)
@@ -72,7 +74,7 @@ class SaleCreateSerializer(DocumentSerializer):
 
 class RefundLineSerializer(serializers.Serializer):
     line = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE)
+    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
 
 
 class RefundCreateSerializer(serializers.Serializer):
@@ -89,7 +91,7 @@ class VoidSerializer(serializers.Serializer):
 
 class ReceiptLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE)
+    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
     lot_code = serializers.CharField(max_length=64, required=False, default="",
                                      allow_blank=True)
     expiry_date = serializers.DateField(required=False, allow_null=True)
@@ -105,7 +107,7 @@ class ReceiptSerializer(DocumentSerializer):
 class MoveLineSerializer(ProductRefSerializer):
     from_location = serializers.IntegerField(min_value=1)
     to_location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE)
+    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
     lot_code = serializers.CharField(max_length=64, required=False, default="",
                                      allow_blank=True)
 
@@ -123,7 +125,8 @@ class MoveSerializer(DocumentSerializer):
 
 class AdjustmentLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, help_text="Signed: + found, - missing.")
+    quantity = serializers.DecimalField(**QTY, min_value=-MAX_QTY, max_value=MAX_QTY,
+                                        help_text="Signed: + found, - missing.")
     lot_code = serializers.CharField(max_length=64, required=False, default="",
                                      allow_blank=True)
     expiry_date = serializers.DateField(required=False, allow_null=True)
@@ -143,7 +146,7 @@ class AdjustmentSerializer(DocumentSerializer):
 
 class WriteOffLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE)
+    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
     lot_code = serializers.CharField(max_length=64, required=False, default="",
                                      allow_blank=True)
 
