@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Max, Min, Sum
+from django.db.models import Count, F, Max, Min, Q, Sum
 
 from counts.models import CountLine, CountPass, CountSession, PassStatus, UnresolvedScan
 from inventory.models import Location, Product, StockLedger, StockQuant
@@ -118,8 +118,12 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
     balances = {
         (r["location_id"], r["product_id"]): r
         for r in StockQuant.objects.filter(org_id=session.org_id, location_id__in=location_ids)
-        .values("location_id", "product_id", "product__category", "product__subcategory")
-        .annotate(quantity=Sum("quantity"))
+        .values("location_id", "product_id", "product__category", "product__subcategory",
+                "product__default_cost")
+        .annotate(on_hand=Sum("quantity"),
+                  in_stock=Sum("quantity", filter=Q(quantity__gt=0)),
+                  in_stock_value=Sum(F("quantity") * F("batch__unit_cost"),
+                                     filter=Q(quantity__gt=0)))
     }
 
     # In scope but not counted: stock the pass's location and category covered, counted as 0.
@@ -147,13 +151,15 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
             later[(row[0], row[1])].append((row[2], row[3]))
 
     def balance_at(key, moment) -> Decimal:
-        current = balances[key]["quantity"] if key in balances else ZERO
+        current = balances[key]["on_hand"] if key in balances else ZERO
         return current - sum((delta for at, delta in later.get(key, ()) if at > moment), ZERO)
 
     keys = list(counted) + list(in_scope_uncounted)
-    products = {p.pk: p for p in Product.objects.filter(pk__in={k[1] for k in keys})
-                .only("pk", "category", "default_cost")}
-    costs = _unit_costs(session, keys, products)
+    # Cost and category come with the balances; only products counted where they have no
+    # stock at all need a look-up of their own.
+    missing = {k[1] for k in keys if k not in balances}
+    products = {p.pk: p for p in Product.objects.filter(pk__in=missing)
+                .only("pk", "category", "default_cost")} if missing else {}
     items = []
     for key in keys:
         moment = as_of.get(key) or in_scope_uncounted[key]
@@ -161,32 +167,20 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
         quantity = counted.get(key, ZERO)
         if key in in_scope_uncounted and expected == 0:
             continue  # nothing expected, nothing counted: not a finding
+        row = balances.get(key)
+        if row is not None:
+            category = row["product__category"] or ""
+            cost = (row["in_stock_value"] / row["in_stock"] if row["in_stock"]
+                    else row["product__default_cost"] or ZERO)
+        else:
+            category = products[key[1]].category
+            cost = products[key[1]].default_cost or ZERO
         items.append(VarianceItem(
             location_id=key[0], product_id=key[1], expected=expected, counted=quantity,
-            expected_at=moment, unit_cost=costs.get(key, ZERO),
-            category=products[key[1]].category, overage_batch_id=overage_batch.get(key),
+            expected_at=moment, unit_cost=Decimal(cost).quantize(Decimal("0.0001")),
+            category=category, overage_batch_id=overage_batch.get(key),
         ))
     return items
-
-
-def _unit_costs(session, keys, products) -> dict[tuple[int, int], Decimal]:
-    """Average cost of the stock on hand at each location, else the product's last known cost."""
-    out: dict[tuple[int, int], Decimal] = {}
-    rows = (StockQuant.objects.filter(org_id=session.org_id, quantity__gt=0,
-                                      location_id__in={k[0] for k in keys},
-                                      product_id__in={k[1] for k in keys})
-            .values_list("location_id", "product_id", "quantity", "batch__unit_cost"))
-    totals: dict[tuple[int, int], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for location_id, product_id, quantity, cost in rows:
-        totals[(location_id, product_id)][0] += quantity
-        totals[(location_id, product_id)][1] += quantity * cost
-    for key in keys:
-        quantity, value = totals.get(key, (ZERO, ZERO))
-        if quantity:
-            out[key] = (value / quantity).quantize(Decimal("0.0001"))
-        else:
-            out[key] = products[key[1]].default_cost or ZERO
-    return out
 
 
 def within_tolerance(org, item: VarianceItem) -> bool:
@@ -265,8 +259,7 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
         if frozen:
             row.update({"status": r.status, "mode": r.mode, "reason": r.reason,
                         "decided_by": r.decided_by.email if r.decided_by else None,
-                        "posted_quantity": (_q(r.posted_quantity)
-                                            if r.posted_quantity is not None else None)})
+                        "posted_quantity": _posted(session, r)})
         rows.append(row)
     descending = ordering.startswith("-")
     key = ORDERINGS.get(ordering.lstrip("-"), ORDERINGS["abs_value"])
@@ -300,6 +293,17 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
         del row["_variance"], row["_value"]
     return {"session": session.pk, "status": session.status, "frozen": frozen,
             "rows": rows, "by_product": rollup, "totals": totals}
+
+
+def _posted(session: CountSession, row) -> str | None:
+    """What finalising posted for the row: rows with nothing to post are stored as NULL (a
+    count is mostly matches) and shown as 0 once the session is closed."""
+    from counts.models import SessionStatus, VarianceStatus
+
+    if row.posted_quantity is not None:
+        return _q(row.posted_quantity)
+    approved = row.status in (VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED)
+    return _q(ZERO) if session.status == SessionStatus.CLOSED and approved else None
 
 
 def _q(value) -> str:

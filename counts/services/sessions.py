@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -182,13 +182,18 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
         if session.status == SessionStatus.CLOSED:
             return session
         _move(session, (SessionStatus.RECONCILED,), SessionStatus.CLOSED)
-        rows = list(VarianceRow.objects.filter(session=session).select_related("product",
-                                                                               "location"))
-        pending = [r.pk for r in rows if r.status == VarianceStatus.PENDING]
+        pending = list(VarianceRow.objects.filter(session=session,
+                                                  status=VarianceStatus.PENDING)
+                       .values_list("pk", flat=True)[:100])
         if pending:
             raise ApprovalRequired(fields={"variance": [str(pk) for pk in pending]})
-        approved = [r for r in rows if r.status in (VarianceStatus.APPROVED,
-                                                     VarianceStatus.AUTO_APPROVED)]
+        # Only rows that can post anything: most of a count matches and needs no work.
+        approved = list(
+            VarianceRow.objects.filter(session=session, status__in=[
+                VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED])
+            .exclude(mode=PostingMode.KEEP_DIFFERENCE, variance=0)
+            .select_related("product", "location")
+        )
         current = _current_balances(org, approved)
         lines, by_line = [], {}
         for row in approved:
@@ -216,10 +221,25 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
                 posted[ledger_row.ref_line] += ledger_row.qty_delta
             for number, row in by_line.items():
                 row.posted_quantity = posted[number]
-        VarianceRow.objects.bulk_update(approved, ["posted_quantity"])
+        _save_posted(approved)
         session.status, session.closed_at, session.closed_by = SessionStatus.CLOSED, now, actor
         session.save(update_fields=["status", "closed_at", "closed_by"])
     return session
+
+
+def _save_posted(rows: list[VarianceRow]) -> None:
+    """Write each row's posted quantity in one UPDATE … FROM (VALUES …) statement."""
+    if not rows:
+        return
+    table = VarianceRow._meta.db_table
+    values = ", ".join(["(%s, %s)"] * len(rows))
+    params = [value for row in rows for value in (row.pk, row.posted_quantity or ZERO)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET posted_quantity = v.posted"
+            f" FROM (VALUES {values}) AS v (id, posted) WHERE {table}.id = v.id",
+            params,
+        )
 
 
 def _current_balances(org, rows) -> dict[tuple[int, int], Decimal]:

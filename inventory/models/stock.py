@@ -89,6 +89,8 @@ class StockQuant(TenantModel):
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="quants")
     batch = models.ForeignKey(Batch, on_delete=models.PROTECT, related_name="quants")
     quantity = models.DecimalField(**QTY, default=ZERO)
+    # The last change applied (the write path's upsert carries each delta in it).
+    last_delta = models.DecimalField(**QTY, default=ZERO, db_default=ZERO, editable=False)
     # Copied from the batch: lets the database itself refuse a negative ordinary quant.
     unallocated = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
@@ -136,13 +138,18 @@ class StockLedger(TenantModel):
 
     class Meta:
         ordering = ["-id"]
+        # Each exact-match filter of the ledger API has an index ending in id, so a keyset page
+        # (ORDER BY id DESC LIMIT n) reads n index entries however large the table is.
         indexes = [
+            models.Index(fields=["org", "id"], name="ledger_org_id"),
             models.Index(fields=["org", "store", "id"], name="ledger_org_store_id"),
-            models.Index(fields=["org", "product", "occurred_at"], name="ledger_org_product_time"),
-            models.Index(fields=["org", "location", "batch"], name="ledger_org_location_batch"),
+            models.Index(fields=["org", "location", "id"], name="ledger_org_location_id"),
+            models.Index(fields=["org", "product", "id"], name="ledger_org_product_id"),
+            models.Index(fields=["org", "batch", "id"], name="ledger_org_batch_id"),
             models.Index(fields=["org", "ref_type", "ref_id"], name="ledger_org_ref"),
             models.Index(fields=["org", "source_ref"], name="ledger_org_source_ref"),
             models.Index(fields=["org", "store", "occurred_at"], name="ledger_org_store_time"),
+            models.Index(fields=["org", "occurred_at"], name="ledger_org_time"),
         ]
 
     def __str__(self) -> str:

@@ -167,6 +167,16 @@ def fefo_key(quant: StockQuant, sort_order: dict[int, int]):
             sort_order.get(quant.location_id, 0), quant.location_id)
 
 
+def _by_place(quants: Iterable[StockQuant], sort_order: dict[int, int]
+              ) -> dict[tuple[int, int], list[StockQuant]]:
+    """Quants grouped by (location, product), each group in FEFO order: a line walks only its
+    own group, so a count posting thousands of lines stays linear."""
+    groups: dict[tuple[int, int], list[StockQuant]] = defaultdict(list)
+    for quant in sorted(quants, key=lambda q: fefo_key(q, sort_order)):
+        groups[(quant.location_id, quant.product_id)].append(quant)
+    return groups
+
+
 def _record_metrics(changes: Sequence[Change]) -> None:
     counts: dict[str, int] = defaultdict(int)
     for change in changes:
@@ -232,27 +242,28 @@ def _apply(posting: Posting, changes: list[Change],
 def _upsert_quants(rows: list[tuple]) -> None:
     """Add each delta to its quant, creating missing quants, in one statement.
 
-    The proposed INSERT row carries 0 instead of a negative delta: PostgreSQL checks the
-    ``quant_not_negative`` constraint on it before resolving the conflict. The real delta is
-    read back from the VALUES list in the UPDATE branch. Rows are sorted by (location, batch),
-    so concurrent inserts of new quants meet in one order.
+    ``rows`` are ``(org, store, location, product, batch, delta, unallocated, now)``. The
+    proposed INSERT row carries the delta twice: as ``last_delta``, which the UPDATE branch adds
+    to the existing quantity, and as the new row's quantity — 0 for a negative delta, because
+    PostgreSQL checks ``quant_not_negative`` on the proposed row before resolving the conflict
+    (the planner never creates a quant with a negative delta; only unallocated quants go below
+    zero). Rows are sorted by (location, batch), so concurrent inserts meet in one order.
     """
     table = StockQuant._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    params = []
+    for org_id, store_id, location_id, product_id, batch_id, delta, unallocated, now in rows:
+        opening = delta if delta >= 0 or unallocated else ZERO
+        params += [org_id, store_id, location_id, product_id, batch_id, opening, delta,
+                   unallocated, now]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH v (org_id, store_id, location_id, product_id, batch_id, delta, unallocated,"
-            f" updated_at) AS (VALUES {values})"
-            f" INSERT INTO {table} (org_id, store_id, location_id, product_id, batch_id,"
-            f" quantity, unallocated, updated_at)"
-            f" SELECT org_id, store_id, location_id, product_id, batch_id,"
-            f" CASE WHEN CAST(delta AS NUMERIC) < 0 AND NOT unallocated THEN 0 ELSE delta END,"
-            f" unallocated, updated_at FROM v WHERE true ORDER BY location_id, batch_id"
+            f"INSERT INTO {table} (org_id, store_id, location_id, product_id, batch_id,"
+            f" quantity, last_delta, unallocated, updated_at) VALUES {values}"
             f" ON CONFLICT (org_id, location_id, batch_id) DO UPDATE SET"
-            f" quantity = {table}.quantity + (SELECT v.delta FROM v"
-            f" WHERE v.location_id = excluded.location_id AND v.batch_id = excluded.batch_id),"
-            f" updated_at = excluded.updated_at",
-            [value for row in rows for value in row],
+            f" quantity = {table}.quantity + excluded.last_delta,"
+            f" last_delta = excluded.last_delta, updated_at = excluded.updated_at",
+            params,
         )
 
 
@@ -490,14 +501,13 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
     )
     sort_order = {q.location_id: 0 for q in quants}
     left = {q.pk: q.quantity for q in quants}
-    ordered = sorted(quants, key=lambda q: fefo_key(q, sort_order))
+    ordered = _by_place(quants, sort_order)
     changes: list[Change] = []
     shortfalls: list[Shortfall] = []
     for ln in lines:
         need = ln.quantity
-        for quant in ordered:
-            if (quant.product_id != ln.product.pk or quant.location_id != ln.from_location.pk
-                    or left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id)):
+        for quant in ordered.get((ln.from_location.pk, ln.product.pk), ()):
+            if left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id):
                 continue
             take = min(need, left[quant.pk])
             left[quant.pk] -= take
@@ -572,13 +582,12 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
 
     sort_order = {loc: 0 for loc in location_ids}
     left = {q.pk: q.quantity for q in quants}
-    ordered = sorted(quants, key=lambda q: fefo_key(q, sort_order))
+    ordered = _by_place(quants, sort_order)
     shortfalls: list[Shortfall] = []
     for ln in negative:
         need = -ln.quantity
-        for quant in ordered:
-            if (quant.product_id != ln.product.pk or quant.location_id != ln.location.pk
-                    or left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id)):
+        for quant in ordered.get((ln.location.pk, ln.product.pk), ()):
+            if left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id):
                 continue
             take = min(need, left[quant.pk])
             left[quant.pk] -= take

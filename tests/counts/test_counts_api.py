@@ -1168,7 +1168,7 @@ def _count_queries(client, method, path, body=None) -> int:
 # transaction: lock the pass, earlier client ids, upsert lines, insert scans, read lines back
 # (+ savepoint/release in tests), and the response's lines: 15 however many lines
 BULK_QUERIES = 15
-PREVIEW_QUERIES = 12
+PREVIEW_QUERIES = 11
 FROZEN_QUERIES = 7
 
 
