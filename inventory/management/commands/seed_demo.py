@@ -1,4 +1,4 @@
-"""``manage.py seed_demo [--reset] [--seed N]``: realistic demo data for two organisations.
+"""``manage.py seed_demo [--reset] [--seed N] [--days N | --no-stock]``: realistic demo data.
 
 * ``northern-lights``: a two-store cannabis retailer on Cova (Toronto and Ottawa) with vaults,
   quarantine rooms and a receiving room, and ~220 SKUs in DOMAIN.md's classification mix.
@@ -6,13 +6,16 @@
   classification map and ~80 SKUs.
 
 Each organisation gets a member for every role (sharing one demo password), a tablet and a POS
-device token; a platform superuser is created too. The catalog depends only on ``--seed``, so two
-runs with the same seed give the same SKUs, names, prices and GTINs. Without ``--reset`` an
-existing demo is left untouched. Everything is built through the services, inside each
-organisation's ``tenant_scope``, in one transaction.
+device token; a platform superuser is created too. Each store then gets stock: deliveries with
+lots and expiries, nightly upstock, ``--days`` (default 30) days of POS sales with a few refunds
+and voids, and some shrink (``inventory.demo_stock``). Everything depends only on ``--seed`` and
+the date, so two runs with the same seed on the same day give the same catalog and the same stock.
+Without ``--reset`` an existing demo is left untouched; ``--reset`` removes the demo
+organisations with ``org_purge`` (the only way past the ledger's append-only guard) first.
+Everything is built through the services, inside each organisation's ``tenant_scope``, in one
+transaction.
 
-``build_demo(seed, stdout)`` returns the created objects so later seeders (stock, sales) can
-build on them.
+``build_demo(seed, stdout, days)`` returns the created objects.
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
-from django.core.management.base import BaseCommand, OutputWrapper
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 from django.db import transaction
 from django.db.models import Count
 from django_scopes import scopes_disabled
 
 from inventory.barcodes import gtin_check_digit
+from inventory.demo_stock import build_stock, stock_summary_lines
 from inventory.models import (
-    ApiToken,
     ClassificationMapping,
     Location,
     LocationKind,
@@ -40,18 +43,19 @@ from inventory.models import (
     MembershipStore,
     Organization,
     Product,
-    ProductBarcode,
     Role,
     Store,
 )
 from inventory.services.catalog import product_upsert_many
 from inventory.services.org import location_create, membership_create, org_create, store_create
+from inventory.services.org_purge import org_purge
 from inventory.services.tokens import api_token_create
 from inventory.tenancy import tenant_scope
 
 # --- Demo organisations -------------------------------------------------------------------------
 
 DEFAULT_SEED = 42
+DEFAULT_DAYS = 30  # days of POS sales; receiving starts five days earlier
 DEMO_PASSWORD = "demo-pass-2026"
 PLATFORM_ADMIN_EMAIL = "root@platform.example"
 BASE_URL = "http://127.0.0.1:8000"
@@ -395,13 +399,6 @@ DEMO_ORGS = (
 )
 DEMO_SLUGS = tuple(spec["slug"] for spec in DEMO_ORGS)
 
-#: What --reset deletes for the demo organisations, children before parents.
-RESET_ORDER = (
-    ApiToken, MembershipStore, Membership, ProductBarcode, Product, ClassificationMapping,
-    Location, Store,
-)
-
-
 def demo_email(local: str, slug: str) -> str:
     return f"{local}@{slug}.example"
 
@@ -616,8 +613,11 @@ def create_platform_admin(password_hash: str):
     return user
 
 
-def build_demo(seed: int, stdout) -> dict:
+def build_demo(seed: int, stdout, days: int = DEFAULT_DAYS) -> dict:
     """Create both demo organisations; the caller makes sure they do not exist yet.
+
+    With ``days`` > 0 each store also gets stock and that many days of sales
+    (``inventory.demo_stock``), built after the catalog and the people.
 
     Returns ``{"seed", "orgs": {slug: Organization}, "stores": {code: Store},
     "locations": {store code: {room code: Location}}, "users": {email: User},
@@ -643,19 +643,27 @@ def build_demo(seed: int, stdout) -> dict:
             result["tokens"] += create_devices(org, users)
             stdout.write(f"Created {org.slug}: {len(stores)} store(s), {len(created)} products, "
                          f"{len(users)} members.")
+            if days > 0:
+                actors = {role: users[demo_email(role, org.slug)]
+                          for role in ("manager", "operator", "pos")}
+                with tenant_scope(org):
+                    build_stock(org=org, kind=kind, seed=seed, days=days, actors=actors,
+                                stdout=stdout)
         result["superuser"] = create_platform_admin(password_hash)
     return result
 
 
 def reset_demo() -> int:
-    """Delete the demo organisations, everything of theirs and the demo users they leave."""
+    """Delete the demo organisations, everything of theirs and the demo users they leave.
+
+    ``org_purge`` removes each organisation with its ledger (append-only everywhere else).
+    """
     User = get_user_model()
     with transaction.atomic(), scopes_disabled():
-        orgs = list(Organization.objects.filter(slug__in=DEMO_SLUGS))
+        orgs = list(Organization.objects.filter(slug__in=DEMO_SLUGS).order_by("slug"))
         user_ids = set(Membership.unscoped.filter(org__in=orgs).values_list("user_id", flat=True))
-        for model in RESET_ORDER:
-            model.unscoped.filter(org__in=orgs).delete()
-        Organization.objects.filter(pk__in=[o.pk for o in orgs]).delete()
+        for org in orgs:
+            org_purge(org=org)
         # A demo user who also belongs to another organisation keeps their account.
         User.objects.filter(
             pk__in=user_ids, memberships__isnull=True, is_superuser=False
@@ -704,7 +712,10 @@ def summary_lines(tokens: list[dict] | None) -> list[str]:
                 )
                 scope = ", ".join(codes) or "all stores"
                 logins.append((m.user.email, m.role, org.slug, scope, DEMO_PASSWORD))
+        stock = stock_summary_lines([orgs[slug] for slug in DEMO_SLUGS if slug in orgs])
     lines.append("  (* = sellable room)")
+    if stock:
+        lines += ["", "Stock (store-local today):", *stock]
     logins.append((PLATFORM_ADMIN_EMAIL, "superuser", "(platform)", "everything", DEMO_PASSWORD))
     lines += ["", "Logins:", *_table(logins, ("e-mail", "role", "org", "stores", "password"))]
     if tokens:
@@ -725,9 +736,15 @@ class Command(BaseCommand):
         parser.add_argument("--reset", action="store_true",
                             help="delete the demo organisations and their users first")
         parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                            help=f"random seed for the catalog (default {DEFAULT_SEED})")
+                            help=f"random seed for the catalog and stock (default {DEFAULT_SEED})")
+        parser.add_argument("--days", type=int, default=DEFAULT_DAYS,
+                            help=f"days of POS sales (default {DEFAULT_DAYS}; 0: no stock)")
+        parser.add_argument("--no-stock", action="store_true",
+                            help="organisations, catalog, people and tokens only (--days 0)")
 
-    def handle(self, *args, reset: bool, seed: int, **options):
+    def handle(self, *args, reset: bool, seed: int, days: int, no_stock: bool, **options):
+        if days < 0:
+            raise CommandError("--days cannot be negative.")
         started = time.monotonic()
         out: OutputWrapper = self.stdout
         with transaction.atomic():
@@ -748,7 +765,7 @@ class Command(BaseCommand):
                         out.write(self.style.WARNING("The demo is incomplete: run --reset."))
                     out.write("\n".join(summary_lines(tokens=None)))
                     return
-            result = build_demo(seed, out)
+            result = build_demo(seed, out, days=0 if no_stock else days)
         out.write("")
         out.write(self.style.SUCCESS(
             f"Demo built with seed {seed} in {time.monotonic() - started:.1f}s."
