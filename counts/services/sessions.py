@@ -236,8 +236,8 @@ def _save_posted(rows: list[VarianceRow]) -> None:
     params = [value for row in rows for value in (row.pk, row.posted_quantity or ZERO)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET posted_quantity = v.posted"
-            f" FROM (VALUES {values}) AS v (id, posted) WHERE {table}.id = v.id",
+            f"WITH v (id, posted) AS (VALUES {values})"
+            f" UPDATE {table} SET posted_quantity = v.posted FROM v WHERE {table}.id = v.id",
             params,
         )
 

@@ -548,3 +548,18 @@ def test_seed_demo_with_stock_resets_on_sqlite(tmp_path):
         assert db.execute("SELECT COUNT(*) FROM inventory_ledgerpurge").fetchone()[0] == 0
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("DELETE FROM inventory_stockledger")
+
+
+@pytest.mark.django_db
+def test_seed_demo_has_a_closed_full_count_and_an_open_zone_count():
+    from counts.models import CountSession, VarianceRow
+
+    seed("--reset", "--days", "4")
+    closed = CountSession.objects.get(scope="FULL_STORE")
+    assert closed.status == "closed"
+    assert VarianceRow.objects.filter(session=closed).exclude(variance=0).exists()
+    assert not VarianceRow.objects.filter(session=closed, status="pending").exists()
+    zone = CountSession.objects.get(scope="ZONE")
+    assert (zone.status, zone.blind) == ("in_progress", True)
+    assert zone.passes.get().lines.exists()
+    assert_invariants()

@@ -649,6 +649,14 @@ def build_demo(seed: int, stdout, days: int = DEFAULT_DAYS) -> dict:
                 with tenant_scope(org):
                     build_stock(org=org, kind=kind, seed=seed, days=days, actors=actors,
                                 stdout=stdout)
+                    if len(stores) > 1:
+                        from counts.demo import build_counts
+
+                        first, second = sorted(stores.values(), key=lambda s: s.code)[:2]
+                        result["counts"] = build_counts(
+                            store_closed=second, store_open=first, seed=seed, stdout=stdout,
+                            manager=actors["manager"], operator=actors["operator"],
+                            admin=users[demo_email("admin", org.slug)])
         result["superuser"] = create_platform_admin(password_hash)
     return result
 
