@@ -177,6 +177,23 @@ def _by_place(quants: Iterable[StockQuant], sort_order: dict[int, int]
     return groups
 
 
+def _take(group: Iterable[StockQuant], left: dict[int, Decimal], need: Decimal,
+          batch_id: int | None = None) -> tuple[list[tuple[StockQuant, Decimal]], Decimal]:
+    """Take ``need`` from a FEFO-ordered group (only ``batch_id`` when given), updating
+    ``left``; returns what was taken from which quant, and what is still missing."""
+    taken = []
+    for quant in group:
+        if need == 0:
+            break
+        if left[quant.pk] <= 0 or (batch_id and quant.batch_id != batch_id):
+            continue
+        take = min(need, left[quant.pk])
+        left[quant.pk] -= take
+        need -= take
+        taken.append((quant, take))
+    return taken, need
+
+
 def _record_metrics(changes: Sequence[Change]) -> None:
     counts: dict[str, int] = defaultdict(int)
     for change in changes:
@@ -505,20 +522,14 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
     changes: list[Change] = []
     shortfalls: list[Shortfall] = []
     for ln in lines:
-        need = ln.quantity
-        for quant in ordered.get((ln.from_location.pk, ln.product.pk), ()):
-            if left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id):
-                continue
-            take = min(need, left[quant.pk])
-            left[quant.pk] -= take
-            need -= take
+        taken, need = _take(ordered.get((ln.from_location.pk, ln.product.pk), ()), left,
+                            ln.quantity, ln.batch_id)
+        for quant, take in taken:
             cost = quant.batch.unit_cost
             changes.append(Change(ln.from_location.pk, quant.batch_id, ln.product.pk, -take,
                                   cost, RefType.MOVE_OUT, ln.line, reason))
             changes.append(Change(ln.to_location.pk, quant.batch_id, ln.product.pk, take,
                                   cost, RefType.MOVE_IN, ln.line, reason))
-            if need == 0:
-                break
         if need > 0:
             shortfalls.append(Shortfall(ln.line, ln.product, ln.from_location.pk, ln.quantity,
                                         ln.quantity - need))
@@ -585,17 +596,11 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
     ordered = _by_place(quants, sort_order)
     shortfalls: list[Shortfall] = []
     for ln in negative:
-        need = -ln.quantity
-        for quant in ordered.get((ln.location.pk, ln.product.pk), ()):
-            if left[quant.pk] <= 0 or (ln.batch_id and quant.batch_id != ln.batch_id):
-                continue
-            take = min(need, left[quant.pk])
-            left[quant.pk] -= take
-            need -= take
-            changes.append(Change(quant.location_id, quant.batch_id, quant.product_id, -take,
-                                  quant.batch.unit_cost, ref_type, ln.line, reason))
-            if need == 0:
-                break
+        taken, need = _take(ordered.get((ln.location.pk, ln.product.pk), ()), left,
+                            -ln.quantity, ln.batch_id)
+        changes += [Change(quant.location_id, quant.batch_id, quant.product_id, -take,
+                           quant.batch.unit_cost, ref_type, ln.line, reason)
+                    for quant, take in taken]
         if need > 0:
             shortfalls.append(Shortfall(ln.line, ln.product, ln.location.pk, -ln.quantity,
                                         -ln.quantity - need))
