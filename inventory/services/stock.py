@@ -305,7 +305,9 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
                ("lot", spec["product"].pk, lot) if lot else ("new", id(spec)))
         first_of.setdefault(key, spec)
         spec["_key"] = key
-    unique = list(first_of.values())
+    # Sorted by key: an upsert that meets an existing lot locks its row, so every document
+    # must meet them in one order (see inventory/locks.py).
+    unique = [first_of[key] for key in sorted(first_of, key=lambda k: tuple(map(str, k)))]
     lot_specs = [s for s in unique if not s.get("unallocated_store")]
     spare_specs = [s for s in unique if s.get("unallocated_store")]
     found: list[tuple] = []
@@ -551,12 +553,18 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
     """
     location_ids = {ln.location.pk for ln in lines}
     product_ids = {ln.product.pk for ln in lines}
+    positive = [ln for ln in lines if ln.quantity > 0]
+    negative = [ln for ln in lines if ln.quantity < 0]
+    # Named lots are found or created before the quants are locked, as receipts do: batch rows
+    # an upsert meets are locked, and batches come before quants in the lock order.
+    lot_lines = [ln for ln in positive if ln.batch_id is None and ln.lot_code.strip()]
+    lot_batches = _upsert_batches(posting.org, [
+        {"product": ln.product, "lot_code": ln.lot_code.strip(), "expiry_date": ln.expiry_date,
+         "unit_cost": ln.unit_cost, "received_at": posting.occurred_at} for ln in lot_lines])
     quants = lock_quants(
         org=posting.org,
         condition=Q(location_id__in=location_ids, product_id__in=product_ids, unallocated=False),
     )
-    positive = [ln for ln in lines if ln.quantity > 0]
-    negative = [ln for ln in lines if ln.quantity < 0]
 
     newest: dict[tuple[int, int], StockQuant] = {}
     for quant in quants:
@@ -565,15 +573,18 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
         if best is None or (quant.batch.received_at, quant.batch_id) > (
                 best.batch.received_at, best.batch_id):
             newest[key] = quant
+    # A line with nothing to go to gets a new lot-less batch: a plain insert that meets no
+    # existing row, so it may come after the quant lock.
     specs, needs_spec = [], []
     for ln in positive:
-        if ln.batch_id is None and (ln.lot_code or (ln.location.pk, ln.product.pk) not in newest):
-            specs.append({"product": ln.product, "lot_code": ln.lot_code.strip(),
-                          "expiry_date": ln.expiry_date, "unit_cost": ln.unit_cost,
-                          "received_at": posting.occurred_at})
+        if (ln.batch_id is None and not ln.lot_code.strip()
+                and (ln.location.pk, ln.product.pk) not in newest):
+            specs.append({"product": ln.product, "expiry_date": ln.expiry_date,
+                          "unit_cost": ln.unit_cost, "received_at": posting.occurred_at})
             needs_spec.append(ln)
-    upserted = _upsert_batches(posting.org, specs)
-    created = {ln.line: batch_id for ln, (batch_id, _) in zip(needs_spec, upserted, strict=True)}
+    upserted = lot_batches + _upsert_batches(posting.org, specs)
+    created = {ln.line: batch_id
+               for ln, (batch_id, _) in zip(lot_lines + needs_spec, upserted, strict=True)}
     cost = {q.batch_id: q.batch.unit_cost for q in quants}
     cost.update(dict(upserted))
     missing = {ln.batch_id for ln in positive if ln.batch_id} - set(cost)
