@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): run ``make bench`` or ``python bench/stock.py``."""
