@@ -53,14 +53,6 @@ def _open_connections() -> int:
                        " WHERE datname = current_database() AND pid <> pg_backend_pid()")
         return cursor.fetchone()[0]
 
-BATCH_LOCK_BUG = (
-    "BUG: stock._upsert_batches row-locks existing batches (ON CONFLICT DO UPDATE) in line "
-    "order, outside the quant lock order: documents naming the same lots in other orders, an "
-    "adjustment into a lot during a receipt of it, and record-mode sales creating the same "
-    "unallocated batches deadlock. Fix: never lock batch rows (INSERT ... ON CONFLICT DO NOTHING "
-    "RETURNING, then SELECT the lots that existed), VALUES sorted by key"
-)
-
 
 def run_concurrently(org, jobs) -> list[tuple[object, BaseException | None]]:
     """Run each job in its own thread, released together; ``(result, error)`` per job.
@@ -443,11 +435,11 @@ def test_record_mode_books_every_missing_unit_and_receipts_settle_it_once(org, s
     assert_invariants()
 
 
-
 def test_receipts_naming_the_same_lots_in_opposite_order_do_not_deadlock(org, store):
     """Deliveries of the same lots, listed in opposite orders, posted at the same moment.
 
-    Receiving into an existing lot must not take locks outside the one order (quants by id).
+    Receiving into an existing lot locks its batch row: every document must meet the lots in
+    one order, whatever the order of its lines.
     """
     a = ProductFactory(org=org, sku="LOT-A")
     b = ProductFactory(org=org, sku="LOT-B")
@@ -475,12 +467,11 @@ def test_receipts_naming_the_same_lots_in_opposite_order_do_not_deadlock(org, st
     assert_invariants()
 
 
-
 def test_adjustments_into_a_lot_during_receipts_of_it_do_not_deadlock(org, store):
     """Counts adding found units to lot X while deliveries of lot X are received, same room.
 
-    A receipt finds the lot's batch and then locks quants; an adjustment locks quants and then
-    finds the lot's batch: finding a batch must therefore lock nothing.
+    Finding or creating a lot's batch locks its row, so receipts and adjustments alike must do
+    it before they lock quants (batches, then quants, in one order).
     """
     product = ProductFactory(org=org, sku="FOUND")
     receive(org, store, product, 5, lot="X", expiry=days(30))
