@@ -317,7 +317,7 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
     )
     columns = ("org_id, product_id, lot_code, expiry_date, received_at, unit_cost,"
                " unallocated_store_id, created_at")
-    returning = "RETURNING id, unit_cost"
+    returning = "RETURNING id, unit_cost, product_id"
     with connection.cursor() as cursor:
         for group, conflict in (
             # written exactly as Django wrote the partial index: SQLite matches it literally
@@ -336,6 +336,22 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
                            spec.get("received_at", now), spec.get("unit_cost"), org.pk,
                            product.pk, product.default_cost or ZERO,
                            spec.get("unallocated_store"), now]
+            if group is spare_specs:
+                # An unallocated batch is found, never locked: a sale that books a shortfall
+                # after locking quants must not wait on a batch row another sale holds (that
+                # sale may be waiting on those quants). Existing ones are read afterwards.
+                cursor.execute(
+                    f"INSERT INTO {table} ({columns}) VALUES {', '.join(values)}"
+                    f" ON CONFLICT {conflict} DO NOTHING {returning}", params)
+                made = {row[2]: row for row in cursor.fetchall()}
+                missing = [s["product"].pk for s in group if s["product"].pk not in made]
+                if missing:
+                    made.update({b.product_id: (b.pk, b.unit_cost, b.product_id)
+                                 for b in Batch.objects.filter(
+                                     org=org, product_id__in=missing,
+                                     unallocated_store_id=group[0]["unallocated_store"])})
+                found += [made[s["product"].pk] for s in group]
+                continue
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join(values)}"
                 f" ON CONFLICT {conflict} DO UPDATE SET lot_code = excluded.lot_code"

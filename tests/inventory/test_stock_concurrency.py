@@ -504,9 +504,6 @@ def test_adjustments_into_a_lot_during_receipts_of_it_do_not_deadlock(org, store
     assert_invariants()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "KNOWN: record-mode sales that create the same unallocated batches at the same moment can "
-    "still deadlock (one retries); batch upserts are sorted, the remaining cycle is open"))
 def test_first_shortfalls_of_a_basket_in_opposite_order_do_not_deadlock(org, store):
     """Record mode, products never received: each till's sale creates the unallocated batches.
 
