@@ -116,6 +116,11 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
         return check_replay(existing, digest), False
     occurred_at = occurred_at or timezone.now()
     locations = sellable_locations(store)
+    allowed = {loc.pk for loc in locations}
+    wrong = {f"lines.{i}.location": ["Sales come only from sellable locations of the store."]
+             for i, ln in enumerate(lines) if ln.location and ln.location.pk not in allowed}
+    if wrong:  # the API checks this too; imports and other callers get the same rule
+        raise ValidationFailed("Not a sellable location.", code="not_sellable", fields=wrong)
     user = actor if getattr(actor, "pk", None) else None
     try:
         with transaction.atomic():

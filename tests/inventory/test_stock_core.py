@@ -228,3 +228,11 @@ def test_write_path_takes_at_most_four_queries_for_a_whole_document(org, store):
     update = next(i for i, s in enumerate(statements) if "ON CONFLICT" in s)
     assert lock < update and 'ORDER BY "inventory_stockquant"."id"' in statements[lock]
     assert_invariants()
+
+
+def test_sale_service_refuses_a_line_naming_a_room_that_does_not_sell(org, store, product):
+    receive(org, store, product, 5, location="BR")
+    with pytest.raises(ValidationFailed) as error:
+        sell(org, store, (product, 1, "BR"))
+    assert error.value.code == "not_sellable"
+    assert on_hand(product) == 5
