@@ -14,7 +14,8 @@ from django.db.models import Q
 from counts.services.passes import Entry
 from inventory.barcodes import parse_scan
 from inventory.exceptions import ApplicationError, ValidationFailed
-from inventory.models import Batch, Product, ProductBarcode
+from inventory.models import Batch, Product
+from inventory.selectors.catalog import product_names_resolve
 
 
 @dataclass
@@ -39,22 +40,10 @@ def resolve_scans(org, items: list[dict]) -> Resolution:
 
     ids = {item["product"] for item in items if item.get("product")}
     skus = {item["sku"].strip() for item in items if item.get("sku")}
-    texts = {s.text for s in scans.values()} | {items[i]["barcode"].strip() for i in scans}
-    gtins = {s.gtin14 for s in scans.values() if s.gtin14}
-
-    by_id, by_sku = {}, {}
-    if ids or skus or texts:
-        for product in Product.objects.filter(org=org).filter(
-                Q(pk__in=ids) | Q(sku__in=skus | texts)):
-            by_id[product.pk] = product
-            by_sku[product.sku] = product
-    by_code, by_gtin, by_package = {}, {}, {}
-    if texts or gtins:
-        for barcode in ProductBarcode.objects.filter(org=org).filter(
-                Q(code__in=texts) | Q(gtin14__in=gtins)).select_related("product"):
-            by_code[barcode.code] = barcode.product
-            if barcode.gtin14:
-                by_gtin[barcode.gtin14] = barcode.product
+    raw_scans = {items[i]["barcode"].strip(): scan for i, scan in scans.items()}
+    names = product_names_resolve(org=org, ids=ids, skus=skus, scans=raw_scans)
+    texts = {s.text for s in scans.values()} | set(raw_scans)
+    by_package = {}
     if texts:
         for batch in (Batch.objects.filter(org=org, lot_code__in=texts,
                                            unallocated_store__isnull=True)
@@ -66,18 +55,17 @@ def resolve_scans(org, items: list[dict]) -> Resolution:
         lot = (item.get("lot_code") or "").strip()
         product = None
         if item.get("product"):
-            product = by_id.get(item["product"])
+            product = names.by_id.get(item["product"])
         elif item.get("sku"):
-            product = by_sku.get(item["sku"].strip())
+            product = names.by_sku.get(item["sku"].strip())
         else:
             scan, raw = scans[index], item["barcode"].strip()
             package = by_package.get(raw) or by_package.get(scan.text)
-            product = (by_sku.get(raw) or by_code.get(raw) or by_sku.get(scan.text)
-                       or by_code.get(scan.text))
+            product = names.exact(raw, scan)
             if product is None and package is not None:
                 product, lot = package.product, lot or package.lot_code
-            if product is None and scan.gtin14:
-                product = by_gtin.get(scan.gtin14)
+            if product is None:
+                product = names.gtin(scan)
             lot = lot or (scan.lot or "")
         resolved.append((product, lot))
 

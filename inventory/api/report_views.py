@@ -15,12 +15,13 @@ import io
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import renderers, serializers
+from rest_framework import serializers
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from inventory.api.renderers import CsvPassthroughRenderer
 from inventory.capabilities import Action
 from inventory.models import RefType
 from inventory.selectors import stock as reads
@@ -274,18 +275,6 @@ class LedgerPagination(CursorPagination):
     max_page_size = 1000
 
 
-class CsvRenderer(renderers.BaseRenderer):
-    """Lets ``?format=csv`` and ``Accept: text/csv`` through content negotiation; the ledger
-    view streams the CSV itself (errors are answered as JSON)."""
-
-    media_type = "text/csv"
-    format = "csv"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        raise NotImplementedError("the ledger view streams its CSV")
-
-
 def _ledger_value(column: str, value):
     if value is None:
         return None
@@ -332,7 +321,7 @@ class LedgerApi(ReadApi):
 
     query_class = LedgerQuery
     pagination_class = LedgerPagination
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvRenderer]
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvPassthroughRenderer]
 
     @extend_schema(
         parameters=[LedgerQuery,
@@ -346,21 +335,13 @@ class LedgerApi(ReadApi):
         scope = self.scope(params)
         rows = reads.ledger_list(scope=scope, **{
             name: params.get(name) for name in reads.LEDGER_FILTERS})
-        if request.accepted_renderer.format == CsvRenderer.format:
+        if request.accepted_renderer.format == CsvPassthroughRenderer.format:
             response = StreamingHttpResponse(ledger_csv_chunks(rows),
                                              content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = 'attachment; filename="ledger.csv"'
             return response
         page = self.paginate_queryset(rows)
         return self.get_paginated_response([ledger_row(row) for row in page])
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        # Errors (and anything else that is not the stream) are JSON, even for a CSV request.
-        if isinstance(response, Response) and getattr(
-                getattr(request, "accepted_renderer", None), "format", "csv") == "csv":
-            request.accepted_renderer = renderers.JSONRenderer()
-            request.accepted_media_type = renderers.JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
 
 # --- GET /reports/cogs --------------------------------------------------------------------------

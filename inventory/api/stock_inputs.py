@@ -14,7 +14,8 @@ from django.db.models import Q
 
 from inventory.barcodes import parse_scan
 from inventory.exceptions import ApplicationError, ValidationFailed
-from inventory.models import Batch, Location, Product, ProductBarcode, Store, Unit
+from inventory.models import Batch, Location, Product, Store, Unit
+from inventory.selectors.catalog import product_names_resolve
 
 
 class Problems:
@@ -46,35 +47,20 @@ def resolve_products(org, lines: list[dict], problems: Problems) -> list[Product
                 scans[index] = parse_scan(ln["barcode"])
             except ApplicationError as exc:
                 problems.add(f"lines.{index}.barcode", exc.message, exc.code)
-    texts = {scan.text for scan in scans.values()} | {
-        lines[i]["barcode"].strip() for i in scans}
-    gtins = {scan.gtin14 for scan in scans.values() if scan.gtin14}
-
-    products = Product.objects.filter(org=org).filter(
-        Q(pk__in=ids) | Q(sku__in=skus | texts)
-    ) if ids or skus or texts else []
-    by_id = {p.pk: p for p in products}
-    by_sku = {p.sku: p for p in by_id.values()}
-    by_code, by_gtin = {}, {}
-    if texts or gtins:
-        for barcode in ProductBarcode.objects.filter(org=org).filter(
-            Q(code__in=texts) | Q(gtin14__in=gtins)
-        ).select_related("product"):
-            by_code[barcode.code] = barcode.product
-            if barcode.gtin14:
-                by_gtin[barcode.gtin14] = barcode.product
+    names = product_names_resolve(
+        org=org, ids=ids, skus=skus,
+        scans={lines[i]["barcode"].strip(): scan for i, scan in scans.items()})
 
     resolved: list[Product | None] = []
     for index, ln in enumerate(lines):
         product, field = None, "product"
         if ln.get("product"):
-            product = by_id.get(ln["product"])
+            product = names.by_id.get(ln["product"])
         elif ln.get("sku"):
-            field, product = "sku", by_sku.get(ln["sku"].strip())
+            field, product = "sku", names.by_sku.get(ln["sku"].strip())
         elif index in scans:
-            field, scan, raw = "barcode", scans[index], ln["barcode"].strip()
-            product = (by_sku.get(raw) or by_code.get(raw) or by_sku.get(scan.text)
-                       or by_code.get(scan.text) or by_gtin.get(scan.gtin14))
+            field, scan = "barcode", scans[index]
+            product = names.exact(ln["barcode"].strip(), scan) or names.gtin(scan)
         elif ln.get("barcode"):
             resolved.append(None)  # unreadable scan, already reported
             continue

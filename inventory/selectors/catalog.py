@@ -8,7 +8,7 @@ from django.db.models import Q
 
 from inventory.barcodes import Scan, parse_scan
 from inventory.exceptions import UnknownBarcode
-from inventory.models import Batch, Organization, Product
+from inventory.models import Batch, Organization, Product, ProductBarcode
 
 
 @dataclass(frozen=True)
@@ -86,3 +86,42 @@ def product_lookup(*, org: Organization, barcode: str) -> LookupResult:
         f"No product matches '{text}'.", fields={"barcode": ["Unknown barcode."]},
         barcode=text,
     )
+
+
+@dataclass
+class ProductNames:
+    """The products a whole request names — by id, SKU or scanned code — found in two queries,
+    so every line of a sale, receipt or count batch resolves without a query of its own."""
+
+    by_id: dict[int, Product]
+    by_sku: dict[str, Product]
+    by_code: dict[str, Product]
+    by_gtin: dict[str, Product]
+
+    def exact(self, raw: str, scan: Scan) -> Product | None:
+        """An SKU or stored code, as scanned or without its symbology prefix."""
+        return (self.by_sku.get(raw) or self.by_code.get(raw) or self.by_sku.get(scan.text)
+                or self.by_code.get(scan.text))
+
+    def gtin(self, scan: Scan) -> Product | None:
+        return self.by_gtin.get(scan.gtin14) if scan.gtin14 else None
+
+
+def product_names_resolve(*, org: Organization, ids: set[int], skus: set[str],
+                          scans: dict[str, Scan]) -> ProductNames:
+    """``scans`` maps each raw scanned text to its parsed ``Scan``."""
+    texts = {s.text for s in scans.values()} | set(scans)
+    gtins = {s.gtin14 for s in scans.values() if s.gtin14}
+    by_id: dict[int, Product] = {}
+    if ids or skus or texts:
+        by_id = {p.pk: p for p in Product.objects.filter(org=org).filter(
+            Q(pk__in=ids) | Q(sku__in=skus | texts))}
+    by_code: dict[str, Product] = {}
+    by_gtin: dict[str, Product] = {}
+    if texts or gtins:
+        for barcode in ProductBarcode.objects.filter(org=org).filter(
+                Q(code__in=texts) | Q(gtin14__in=gtins)).select_related("product"):
+            by_code[barcode.code] = barcode.product
+            if barcode.gtin14:
+                by_gtin[barcode.gtin14] = barcode.product
+    return ProductNames(by_id, {p.sku: p for p in by_id.values()}, by_code, by_gtin)

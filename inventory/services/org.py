@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django_scopes import scopes_disabled
 
-from inventory.exceptions import Conflict, ValidationFailed
+from inventory.exceptions import Conflict
 from inventory.models import (
     ClassificationMapping,
     Location,
@@ -200,9 +200,3 @@ def membership_update(*, org: Organization, membership: Membership, changes: dic
         if stores is not None:
             _set_membership_stores(membership, stores)
     return membership
-
-
-def validate_stores_belong(org: Organization, stores) -> None:
-    bad = [s.pk for s in stores if s.org_id != org.pk]
-    if bad:
-        raise ValidationFailed(fields={"stores": ["Unknown store."]})

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from inventory.auth.tokens import digest, generate_key
 from inventory.exceptions import ApplicationError
-from inventory.models import ApiToken, Membership, Organization
+from inventory.models import ApiToken, Organization
 from inventory.tenancy import resolve_tenant
 
 
@@ -61,7 +61,3 @@ def api_token_for_signed_in_user(*, user, device: str, org_slug: str | None = No
     if tenant is None:
         raise InvalidCredentials()
     return api_token_create(org=tenant.org, user=user, name=device)
-
-
-def membership_for(*, org: Organization, user) -> Membership | None:
-    return Membership.unscoped.filter(org=org, user=user, is_active=True).first()

@@ -6,11 +6,10 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.models import Store
 from inventory.selectors.reconciliation import ledger_ref_type_summary_list
 from inventory.tenancy import tenant_scope
 
-from ._common import get_org
+from ._common import get_org, get_store
 
 
 def _date(value: str) -> datetime.date:
@@ -37,11 +36,7 @@ class Command(BaseCommand):
             raise CommandError("--from is after --to.")
         organisation = get_org(org)
         with tenant_scope(organisation):
-            found = None
-            if store:
-                found = Store.objects.filter(code=store).first()
-                if found is None:
-                    raise CommandError(f"No store '{store}' in {organisation.slug}.")
+            found = get_store(organisation, store)
             groups = ledger_ref_type_summary_list(org=organisation, store=found,
                                                   date_from=start, date_to=end)
         total = {"rows": sum(g["rows"] for g in groups),

@@ -6,12 +6,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scopes_disabled
 
 from inventory.metrics import stock_out_of_sync_items
-from inventory.models import Organization, Store
+from inventory.models import Organization
 from inventory.selectors.reconciliation import stock_reconciliation_get
 from inventory.tasks import reconciliation_email_queue
 from inventory.tenancy import tenant_scope
 
-from ._common import get_org
+from ._common import get_org, get_store
 
 
 class Command(BaseCommand):
@@ -38,11 +38,7 @@ class Command(BaseCommand):
         reports = []
         for organisation in orgs:
             with tenant_scope(organisation):
-                found = None
-                if store:
-                    found = Store.objects.filter(code=store).first()
-                    if found is None:
-                        raise CommandError(f"No store '{store}' in {organisation.slug}.")
+                found = get_store(organisation, store)
                 report = stock_reconciliation_get(org=organisation, store=found)
             reports.append(report)
             if not report.ok:
