@@ -10,7 +10,6 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from counts.exceptions import (
@@ -37,6 +36,7 @@ from inventory.exceptions import ValidationFailed
 from inventory.locks import lock_quants
 from inventory.models import Location, Organization, RefType, Store
 from inventory.services import stock
+from inventory.sql import values_clause
 
 ZERO = Decimal("0")
 
@@ -247,11 +247,10 @@ def _current_balances(org, rows) -> dict[tuple[int, int], Decimal]:
     wanted = [r for r in rows if r.mode == PostingMode.SET_COUNTED]
     if not wanted:
         return {}
-    condition = Q()
-    for row in wanted:
-        condition |= Q(location_id=row.location_id, product_id=row.product_id)
+    pairs = sorted({(row.location_id, row.product_id) for row in wanted})
+    where = f"(q.location_id, q.product_id) IN (VALUES {values_clause(len(pairs), 2)})"
     out: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
-    for quant in lock_quants(org=org, condition=condition):
+    for quant in lock_quants(org=org, where=where, params=[v for pair in pairs for v in pair]):
         out[(quant.location_id, quant.product_id)] += quant.quantity
     return out
 

@@ -10,11 +10,12 @@ recently consumed lots of a line first.
 from __future__ import annotations
 
 import datetime
+import json
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,6 +23,7 @@ from inventory.exceptions import InsufficientStock, InvalidState, ValidationFail
 from inventory.locks import lock_sale
 from inventory.models import (
     Location,
+    NegativeStockMode,
     Organization,
     Product,
     RefType,
@@ -36,6 +38,7 @@ from inventory.models import (
 from inventory.services import stock
 from inventory.services.idempotency import check_replay, request_hash
 from inventory.services.shortfalls import shortfalls_record
+from inventory.sql import db_datetime, insert
 
 ZERO = Decimal("0")
 
@@ -46,13 +49,6 @@ class SaleLineInput:
     quantity: Decimal
     unit_price: Decimal | None = None
     location: Location | None = None
-
-
-def sellable_locations(store: Store) -> list[Location]:
-    return list(
-        Location.objects.filter(store=store, sellable=True, is_active=True)
-        .order_by("sort_order", "id")
-    )
 
 
 def _describe_rows(rows, batches) -> dict[int, list[dict]]:
@@ -71,31 +67,68 @@ def _describe_rows(rows, batches) -> dict[int, list[dict]]:
     return consumed
 
 
-def _sale_result(sale: Sale, lines: list[SaleLine], outcome: stock.Outcome) -> dict:
+def _sale_result(sale: Sale, lines: list[SaleLineInput], outcome: stock.Outcome,
+                 warn: bool) -> dict:
     consumed = _describe_rows(outcome.rows, outcome.batches)
     body_lines, total = [], ZERO
-    for line in lines:
+    for number, line in enumerate(lines, start=1):
         cost = sum((Decimal(c["quantity"]) * Decimal(c["unit_cost"])
-                    for c in consumed[line.line_no]), ZERO)
+                    for c in consumed[number]), ZERO)
         total += cost
         body_lines.append({
-            "line": line.line_no, "product": line.product_id, "sku": line.product.sku,
+            "line": number, "product": line.product.pk, "sku": line.product.sku,
             "quantity": stock.fmt(line.quantity),
             "unit_price": stock.fmt(line.unit_price) if line.unit_price is not None else None,
-            "cost": stock.fmt(cost), "consumed": consumed[line.line_no],
+            "cost": stock.fmt(cost), "consumed": consumed[number],
         })
     warnings = [
         {"code": "sold_without_stock", "line": s.line, "sku": s.product.sku,
          "requested": stock.fmt(s.requested), "available": stock.fmt(s.available),
          "detail": "Booked to the unallocated batch; the next receipt or count settles it."}
         for s in outcome.shortfalls
-    ]
+    ] if warn else []
     return {
         "id": sale.pk, "store": sale.store_id, "client_ref": sale.client_ref,
         "status": sale.status, "occurred_at": sale.occurred_at.isoformat(),
         "source_ref": sale.source_ref, "lines": body_lines,
         "cogs": stock.fmt(total), "warnings": warnings,
     }
+
+
+# A sale is written by hand: compiling these statements in the ORM took longer than running
+# them, and a sale is the hottest write there is (bench/README.md).
+_SALE_INSERT = (
+    f"INSERT INTO {Sale._meta.db_table} (org_id, store_id, client_ref, request_hash, status,"
+    " source, source_ref, occurred_at, warnings, result, created_by_id, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (org_id, client_ref) DO NOTHING RETURNING id"
+)
+_SALE_LINE_COLUMNS = ("org_id", "sale_id", "line_no", "product_id", "location_id", "quantity",
+                      "unit_price")
+_SALE_ANSWER = f"UPDATE {Sale._meta.db_table} SET result = %s, warnings = %s WHERE id = %s"
+
+
+def _sale_insert(sale: Sale) -> int | None:
+    """Insert the sale; ``None`` when its ``client_ref`` is taken (a replay, or another
+    request with the same key: a concurrent one is waited for)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SALE_INSERT, [
+            sale.org_id, sale.store_id, sale.client_ref, sale.request_hash, sale.status,
+            sale.source, sale.source_ref, db_datetime(sale.occurred_at), "[]", "{}",
+            sale.created_by_id, db_datetime(sale.created_at)])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _check_sellable(lines: list[SaleLineInput], store: Store) -> None:
+    """A line naming a location must name an active sellable one of the store (the API checks
+    this too; imports and other callers get the same rule)."""
+    wrong = {f"lines.{i}.location": ["Sales come only from sellable locations of the store."]
+             for i, ln in enumerate(lines)
+             if ln.location and not (ln.location.store_id == store.pk and ln.location.sellable
+                                     and ln.location.is_active)}
+    if wrong:
+        raise ValidationFailed("Not a sellable location.", code="not_sellable", fields=wrong)
 
 
 def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], client_ref: str,
@@ -106,46 +139,46 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
     Replaying ``client_ref`` with the same request returns the first sale and posts nothing.
     In ``block`` mode a short line raises ``InsufficientStock`` listing every short line; the
     attempt is kept as ``StockShortfall`` rows.
+
+    Six statements besides BEGIN/COMMIT however many lines and lots: insert the sale (which is
+    also the replay check), insert its lines, the write path's lock, upsert and ledger insert,
+    and the stored answer.
     """
     digest = request_hash({
         "store": store, "source_ref": source_ref, "occurred_at": occurred_at,
         "lines": [[ln.product, ln.quantity, ln.unit_price, ln.location] for ln in lines],
     })
-    existing = Sale.objects.filter(org=org, client_ref=client_ref).first()
-    if existing is not None:
-        return check_replay(existing, digest), False
     occurred_at = occurred_at or timezone.now()
-    locations = sellable_locations(store)
-    allowed = {loc.pk for loc in locations}
-    wrong = {f"lines.{i}.location": ["Sales come only from sellable locations of the store."]
-             for i, ln in enumerate(lines) if ln.location and ln.location.pk not in allowed}
-    if wrong:  # the API checks this too; imports and other callers get the same rule
-        raise ValidationFailed("Not a sellable location.", code="not_sellable", fields=wrong)
     user = actor if getattr(actor, "pk", None) else None
+    sale = Sale(org=org, store=store, client_ref=client_ref, request_hash=digest, source=source,
+                source_ref=source_ref, occurred_at=occurred_at, created_by=user)
     try:
         with transaction.atomic():
-            sale = Sale.objects.create(
-                org=org, store=store, client_ref=client_ref, request_hash=digest,
-                source=source, source_ref=source_ref, occurred_at=occurred_at, created_by=user,
-            )
-            sale_lines = SaleLine.objects.bulk_create(
-                SaleLine(org=org, sale=sale, line_no=n, product=ln.product,
-                         location=ln.location, quantity=ln.quantity, unit_price=ln.unit_price)
+            sale.pk = _sale_insert(sale)
+            if sale.pk is None:
+                existing = Sale.objects.get(org=org, client_ref=client_ref)
+                return check_replay(existing, digest), False
+            sale._state.adding = False
+            _check_sellable(lines, store)
+            insert(SaleLine._meta.db_table, _SALE_LINE_COLUMNS, [
+                (org.pk, sale.pk, n, ln.product.pk, ln.location.pk if ln.location else None,
+                 ln.quantity, ln.unit_price)
                 for n, ln in enumerate(lines, start=1)
-            )
+            ])
             outcome = stock.consume(
                 posting=stock.Posting(org, store, sale.pk, occurred_at, user, source,
                                       source_ref),
                 lines=[stock.ConsumeLine(n, ln.product, ln.quantity, ln.location)
                        for n, ln in enumerate(lines, start=1)],
-                locations=locations, ref_type=RefType.SALE,
+                ref_type=RefType.SALE,
                 negative_mode=org.negative_stock_mode,
             )
-            sale.result = _sale_result(sale, sale_lines, outcome)
-            if org.negative_stock_mode != "warn":
-                sale.result["warnings"] = []
+            sale.result = _sale_result(sale, lines, outcome,
+                                       warn=org.negative_stock_mode == NegativeStockMode.WARN)
             sale.warnings = sale.result["warnings"]
-            sale.save(update_fields=["result", "warnings"])
+            with connection.cursor() as cursor:
+                cursor.execute(_SALE_ANSWER, [json.dumps(sale.result),
+                                              json.dumps(sale.warnings), sale.pk])
             if outcome.shortfalls:
                 shortfalls_record(
                     org=org, store=store, shortfalls=[s.as_dict() for s in outcome.shortfalls],
@@ -157,12 +190,6 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
                           outcome=ShortfallOutcome.BLOCKED, ref_type=RefType.SALE, ref_id=None,
                           client_ref=client_ref, occurred_at=occurred_at, actor=user)
         raise
-    except IntegrityError:
-        # A concurrent request with the same client_ref committed first: answer as a replay.
-        existing = Sale.objects.filter(org=org, client_ref=client_ref).first()
-        if existing is None:
-            raise
-        return check_replay(existing, digest), False
     return sale, True
 
 

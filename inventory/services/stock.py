@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from inventory.exceptions import InsufficientStock
@@ -48,6 +47,7 @@ from inventory.models import (
     StockQuant,
     Store,
 )
+from inventory.sql import db_datetime, in_list, insert
 
 ZERO = Decimal("0")
 QUANTUM = Decimal("0.0001")
@@ -251,9 +251,29 @@ def _apply(posting: Posting, changes: list[Change],
         )
         for c in changes if c.qty_delta != 0
     ]
-    StockLedger.objects.bulk_create(ledger)
+    _insert_ledger(ledger)
     _record_metrics(changes)
     return ledger
+
+
+_LEDGER_COLUMNS = ("org_id", "store_id", "location_id", "product_id", "batch_id", "qty_delta",
+                   "ref_type", "ref_id", "ref_line", "source", "source_ref", "reason",
+                   "unit_cost", "user_id", "occurred_at", "created_at")
+
+
+def _insert_ledger(rows: list[StockLedger]) -> None:
+    """Write the ledger rows in one INSERT (by hand: ``bulk_create`` spent longer preparing
+    a one-row insert than the database took to run it). The rows keep no primary key."""
+    if not rows:
+        return
+    first = rows[0]
+    occurred_at, created_at = db_datetime(first.occurred_at), db_datetime(first.created_at)
+    insert(StockLedger._meta.db_table, _LEDGER_COLUMNS, [
+        (r.org_id, r.store_id, r.location_id, r.product_id, r.batch_id, r.qty_delta,
+         r.ref_type, r.ref_id, r.ref_line, r.source, r.source_ref, r.reason, r.unit_cost,
+         r.user_id, occurred_at, created_at)
+        for r in rows
+    ])
 
 
 def _upsert_quants(rows: list[tuple]) -> None:
@@ -272,7 +292,7 @@ def _upsert_quants(rows: list[tuple]) -> None:
     for org_id, store_id, location_id, product_id, batch_id, delta, unallocated, now in rows:
         opening = delta if delta >= 0 or unallocated else ZERO
         params += [org_id, store_id, location_id, product_id, batch_id, opening, delta,
-                   unallocated, now]
+                   unallocated, db_datetime(now)]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (org_id, store_id, location_id, product_id, batch_id,"
@@ -333,9 +353,9 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
                 product = spec["product"]
                 values.append(f"(%s, %s, %s, %s, %s, COALESCE(%s, {last_cost}, %s), %s, %s)")
                 params += [org.pk, product.pk, spec.get("lot_code", ""), spec.get("expiry_date"),
-                           spec.get("received_at", now), spec.get("unit_cost"), org.pk,
-                           product.pk, product.default_cost or ZERO,
-                           spec.get("unallocated_store"), now]
+                           db_datetime(spec.get("received_at", now)), spec.get("unit_cost"),
+                           org.pk, product.pk, product.default_cost or ZERO,
+                           spec.get("unallocated_store"), db_datetime(now)]
             if group is spare_specs:
                 # An unallocated batch is found, never locked: a sale that books a shortfall
                 # after locking quants must not wait on a batch row another sale holds (that
@@ -364,6 +384,14 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
     return [(by_key[s["_key"]][0], Decimal(str(by_key[s["_key"]][1]))) for s in specs]
 
 
+def _lock_ordinary(org: Organization, location_ids, product_ids) -> list[StockQuant]:
+    """Lock the products' ordinary (not unallocated) quants at the locations."""
+    at, at_params = in_list("q.location_id", location_ids)
+    of, of_params = in_list("q.product_id", product_ids)
+    return lock_quants(org=org, where=f"{at} AND {of} AND NOT q.unallocated",
+                       params=at_params + of_params)
+
+
 def _load_batches(ids: Iterable[int]) -> dict[int, Batch]:
     return {b.pk: b for b in Batch.objects.filter(pk__in=set(ids))}
 
@@ -371,28 +399,30 @@ def _load_batches(ids: Iterable[int]) -> dict[int, Batch]:
 # --- operations -------------------------------------------------------------------------------
 
 
-def consume(*, posting: Posting, lines: list[ConsumeLine], locations: list[Location],
-            ref_type: str, negative_mode: str = NegativeStockMode.BLOCK,
-            skip_expired: bool = True, reason: str = "") -> Outcome:
-    """Take stock FEFO from ``locations`` (or each line's own location).
+def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
+            negative_mode: str = NegativeStockMode.BLOCK, skip_expired: bool = True,
+            reason: str = "") -> Outcome:
+    """Take stock FEFO from the store's active sellable locations (or a line's own location).
 
-    Sales pass the store's sellable locations, ``skip_expired=True`` and the org's negative-stock
-    mode. In ``block`` mode any short line raises ``InsufficientStock`` listing all short lines;
-    in ``warn``/``record`` the missing quantity is booked to the store's unallocated batch for the
-    product at the selling location and reported in ``Outcome.shortfalls``.
+    Sales pass ``skip_expired=True`` and the org's negative-stock mode. In ``block`` mode any
+    short line raises ``InsufficientStock`` listing all short lines; in ``warn``/``record`` the
+    missing quantity is booked to the store's unallocated batch for the product at the first
+    sellable location (or the line's own) and reported in ``Outcome.shortfalls``.
+
+    The lock reads which locations sell (``l``), so a sale needs no separate location query;
+    only a shortfall looks up the first sellable location.
     """
-    location_ids = {loc.pk for loc in locations} | {ln.location.pk for ln in lines if ln.location}
-    product_ids = {ln.product.pk for ln in lines}
+    store = posting.store
+    named, named_params = in_list("q.location_id", {ln.location.pk for ln in lines if ln.location})
+    of, of_params = in_list("q.product_id", {ln.product.pk for ln in lines})
     quants = lock_quants(
         org=posting.org,
-        condition=Q(location_id__in=location_ids, product_id__in=product_ids)
-        & (Q(quantity__gt=0) | Q(unallocated=True)),
+        where=f"q.store_id = %s AND {of} AND (q.quantity > 0 OR q.unallocated)"
+              f" AND ((l.sellable AND l.is_active) OR {named})",
+        params=[store.pk, *of_params, *named_params],
     )
-    sort_order = {loc.pk: loc.sort_order for loc in locations}
-    for ln in lines:
-        if ln.location:
-            sort_order.setdefault(ln.location.pk, ln.location.sort_order)
-    today = local_date(posting.store, posting.occurred_at)
+    sort_order = {q.location_id: q.location.sort_order for q in quants}
+    today = local_date(store, posting.occurred_at)
     left = {q.pk: q.quantity for q in quants}
     by_product: dict[int, list[StockQuant]] = defaultdict(list)
     for quant in sorted(quants, key=lambda q: fefo_key(q, sort_order)):
@@ -409,7 +439,7 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], locations: list[Locat
                 continue
             if ln.location and quant.location_id != ln.location.pk:
                 continue
-            if ln.location is None and quant.location_id not in sort_order:
+            if ln.location is None and not (quant.location.sellable and quant.location.is_active):
                 continue
             if ln.batch_id and quant.batch_id != ln.batch_id:
                 continue
@@ -425,13 +455,15 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], locations: list[Locat
             if need == 0:
                 break
         if need > 0:
-            at = ln.location.pk if ln.location else (
-                min(locations, key=lambda loc: (loc.sort_order, loc.pk)).pk if locations else None
-            )
-            shortfalls.append(Shortfall(ln.line, ln.product, at, ln.quantity,
-                                        ln.quantity - need, expired))
+            shortfalls.append(Shortfall(ln.line, ln.product,
+                                        ln.location.pk if ln.location else None,
+                                        ln.quantity, ln.quantity - need, expired))
 
-    cannot_book = any(s.location_id is None for s in shortfalls)
+    if any(s.location_id is None for s in shortfalls):
+        first = first_sellable_location(store)
+        for short in shortfalls:
+            short.location_id = short.location_id or first
+    cannot_book = any(s.location_id is None for s in shortfalls)  # the store sells nowhere
     if shortfalls and (negative_mode == NegativeStockMode.BLOCK or cannot_book):
         raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
     if shortfalls:
@@ -442,15 +474,35 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], locations: list[Locat
                    {q.batch_id: q.batch for q in quants})
 
 
+_FIRST_SELLABLE = (
+    f"SELECT id FROM {Location._meta.db_table} WHERE org_id = %s AND store_id = %s"
+    " AND sellable AND is_active ORDER BY sort_order, id LIMIT 1"
+)
+
+
+def first_sellable_location(store: Store) -> int | None:
+    """Where a store books what it sold without stock: its first active sellable location."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FIRST_SELLABLE, [store.org_id, store.pk])
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def _book_shortfalls(posting: Posting, shortfalls: list[Shortfall], quants: list[StockQuant],
                      ref_type: str, reason: str) -> list[Change]:
-    """Book missing quantities to the store's unallocated batch of each product (one upsert)."""
-    products = {s.product.pk: s.product for s in shortfalls}
+    """Book missing quantities to the store's unallocated batch of each product.
+
+    The batch usually came with the lock (its quant is at a sellable location, locked with the
+    rest); only a product's first shortfall in the store finds or creates it (one upsert).
+    """
+    spare = {q.product_id: (q.batch_id, q.batch.unit_cost) for q in quants
+             if q.batch.unallocated_store_id == posting.store.pk}
+    missing = {s.product.pk: s.product for s in shortfalls if s.product.pk not in spare}
     batch_ids = _upsert_batches(posting.org, [
         {"product": p, "unallocated_store": posting.store.pk, "unit_cost": None}
-        for p in products.values()
+        for p in missing.values()
     ])
-    spare = dict(zip(products, batch_ids, strict=True))
+    spare.update(zip(missing, batch_ids, strict=True))
     return [
         Change(s.location_id, spare[s.product.pk][0], s.product.pk, -(s.requested - s.available),
                spare[s.product.pk][1], ref_type, s.line,
@@ -480,11 +532,14 @@ def receive(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTy
         else:
             batch_of[ln.line] = ln.batch_id
     product_ids = {ln.product.pk for ln in lines}
+    at, at_params = in_list("q.location_id", {ln.location.pk for ln in lines})
+    of, of_params = in_list("q.batch_id", set(batch_of.values()))
+    debts, debt_params = in_list("q.product_id", product_ids)
     quants = lock_quants(
         org=posting.org,
-        condition=Q(location_id__in={ln.location.pk for ln in lines},
-                    batch_id__in=set(batch_of.values()))
-        | Q(store=posting.store, product_id__in=product_ids, unallocated=True, quantity__lt=0),
+        where=f"({at} AND {of}) OR (q.store_id = %s AND {debts} AND q.unallocated"
+              " AND q.quantity < 0)",
+        params=[*at_params, *of_params, posting.store.pk, *debt_params],
     )
     unknown_cost = {batch_of[ln.line] for ln in lines
                     if ln.unit_cost is None and ln.line not in cost_of}
@@ -529,11 +584,7 @@ def _settlements(lines: list[ReceiveLine], batch_of: dict[int, int],
 def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcome:
     """Move stock between locations of one store, earliest expiry first (expired lots too)."""
     location_ids = {ln.from_location.pk for ln in lines} | {ln.to_location.pk for ln in lines}
-    quants = lock_quants(
-        org=posting.org,
-        condition=Q(location_id__in=location_ids,
-                    product_id__in={ln.product.pk for ln in lines}, unallocated=False),
-    )
+    quants = _lock_ordinary(posting.org, location_ids, {ln.product.pk for ln in lines})
     sort_order = {q.location_id: 0 for q in quants}
     left = {q.pk: q.quantity for q in quants}
     ordered = _by_place(quants, sort_order)
@@ -577,10 +628,7 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
     lot_batches = _upsert_batches(posting.org, [
         {"product": ln.product, "lot_code": ln.lot_code.strip(), "expiry_date": ln.expiry_date,
          "unit_cost": ln.unit_cost, "received_at": posting.occurred_at} for ln in lot_lines])
-    quants = lock_quants(
-        org=posting.org,
-        condition=Q(location_id__in=location_ids, product_id__in=product_ids, unallocated=False),
-    )
+    quants = _lock_ordinary(posting.org, location_ids, product_ids)
 
     newest: dict[tuple[int, int], StockQuant] = {}
     for quant in quants:
@@ -653,9 +701,8 @@ def reverse(*, posting: Posting, rows: list[dict], ref_type: str, reason: str = 
     if not changes:
         return Outcome()
     pairs = {(c.location_id, c.batch_id) for c in changes}
-    quants = lock_quants(
-        org=posting.org,
-        condition=Q(location_id__in={p[0] for p in pairs}, batch_id__in={p[1] for p in pairs}),
-    )
+    at, at_params = in_list("q.location_id", {p[0] for p in pairs})
+    of, of_params = in_list("q.batch_id", {p[1] for p in pairs})
+    quants = lock_quants(org=posting.org, where=f"{at} AND {of}", params=at_params + of_params)
     locked = {(q.location_id, q.batch_id): q for q in quants}
     return Outcome(_apply(posting, changes, locked))

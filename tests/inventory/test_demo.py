@@ -543,9 +543,21 @@ def test_seed_demo_with_stock_resets_on_sqlite(tmp_path):
         assert built.returncode == 0, built.stderr[-3000:]
         assert "Stock (store-local today):" in built.stdout
 
+    # The hand-written statements of the write path keep the ledger equal to the quants on
+    # SQLite too, and write datetimes as the ORM does (naive UTC), never with an offset.
+    checked = run_manage("reconcile_inventory", database=database)
+    assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT COUNT(*) FROM inventory_stockledger").fetchone()[0] > 0
         assert db.execute("SELECT COUNT(*) FROM inventory_ledgerpurge").fetchone()[0] == 0
+        for table, column in (("inventory_stockledger", "occurred_at"),
+                              ("inventory_stockledger", "created_at"),
+                              ("inventory_sale", "occurred_at"),
+                              ("inventory_stockquant", "updated_at"),
+                              ("inventory_batch", "received_at")):
+            offsets = db.execute(f"SELECT COUNT(*) FROM {table}"  # noqa: S608
+                                 f" WHERE {column} LIKE '%+%' OR {column} LIKE '%T%'").fetchone()
+            assert offsets[0] == 0, (table, column)
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("DELETE FROM inventory_stockledger")
 

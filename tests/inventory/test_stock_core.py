@@ -210,23 +210,19 @@ def test_write_path_takes_at_most_four_queries_for_a_whole_document(org, store):
     for p in products:
         for lot in range(3):
             receive(org, store, p, 2, lot=f"{p.sku}-{lot}", expiry=days(lot + 1))
-    from inventory.services.sales import sellable_locations
-
-    locations = sellable_locations(store)
     posting = stock_service.Posting(org, store, 999, datetime.datetime.now(datetime.UTC))
     lines = [stock_service.ConsumeLine(n, p, D(5)) for n, p in enumerate(products, start=1)]
     from django.db import transaction
 
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        outcome = stock_service.consume(posting=posting, lines=lines, locations=locations,
-                                        ref_type=RefType.SALE)
+        outcome = stock_service.consume(posting=posting, lines=lines, ref_type=RefType.SALE)
     statements = [q["sql"] for q in queries.captured_queries
                   if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
     assert len(outcome.rows) == 18
     assert len(statements) <= 4, statements
     lock = next(i for i, s in enumerate(statements) if "FOR UPDATE" in s)
     update = next(i for i, s in enumerate(statements) if "ON CONFLICT" in s)
-    assert lock < update and 'ORDER BY "inventory_stockquant"."id"' in statements[lock]
+    assert lock < update and "ORDER BY q.id FOR UPDATE OF q" in statements[lock]
     assert_invariants()
 
 
@@ -236,3 +232,104 @@ def test_sale_service_refuses_a_line_naming_a_room_that_does_not_sell(org, store
         sell(org, store, (product, 1, "BR"))
     assert error.value.code == "not_sellable"
     assert on_hand(product) == 5
+
+
+def _values(obj) -> list:
+    return [getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields]
+
+
+def test_lock_quants_loads_what_the_orm_would(org, store, product, django_assert_num_queries):
+    from django.db import transaction
+
+    from inventory.locks import lock_quants
+
+    receive(org, store, product, 3, lot="A", expiry=days(5), cost="2.1234")
+    receive(org, store, product, 4, location="BR")
+    Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
+    org.refresh_from_db()
+    sell(org, store, (product, 5, "SF"))  # 3 from lot A, 2 booked to the unallocated batch
+    expected = list(StockQuant.objects.filter(product=product).select_related("batch")
+                    .order_by("id"))
+    with transaction.atomic(), django_assert_num_queries(1):
+        locked = lock_quants(org=org, where="q.product_id = %s", params=[product.pk])
+        batches = [quant.batch for quant in locked]  # loaded with the quants: no query
+    assert [_values(q) for q in locked] == [_values(q) for q in expected]
+    assert [_values(b) for b in batches] == [_values(q.batch) for q in expected]
+    first = next(q for q in locked if q.batch.lot_code == "A")
+    assert isinstance(first.quantity, Decimal) and first.batch.unit_cost == D("2.1234")
+    assert first.batch.expiry_date == days(5) and first.batch.received_at.tzinfo is not None
+    assert [q.unallocated for q in locked].count(True) == 1
+    assert not locked[0]._state.adding
+
+
+def test_sale_service_statements_do_not_grow_with_lines_or_lots(org, store):
+    """Insert-or-replay, lines, lock, upsert, ledger, stored answer."""
+    products = [ProductFactory(org=org) for _ in range(5)]
+    for p in products:
+        for lot in range(3):
+            receive(org, store, p, 2, lot=f"{p.sku}-{lot}", expiry=days(lot + 1))
+
+    def statements(*items, client_ref):
+        with CaptureQueriesContext(connection) as queries:
+            sale = sell(org, store, *items, client_ref=client_ref)
+        return sale, [q["sql"] for q in queries.captured_queries
+                      if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+
+    one, one_sql = statements((products[0], 1), client_ref="s-1")
+    many, many_sql = statements(*[(p, 5) for p in products[1:]], client_ref="s-2")
+    assert len(one_sql) == len(many_sql) == 6, many_sql
+    assert sum(len(ln["consumed"]) for ln in many.result["lines"]) == 12
+    stored = type(many).objects.get(pk=many.pk)
+    assert stored.result == many.result and stored.warnings == many.warnings == []
+    assert list(stored.lines.values_list("line_no", "product_id", "quantity")) == [
+        (n, p.pk, D(5)) for n, p in enumerate(products[1:], start=1)]
+
+    rows = StockLedger.objects.count()
+    again, again_sql = statements((products[0], 1), client_ref="s-1")
+    assert again.pk == one.pk and again.result == one.result
+    assert len(again_sql) == 2  # the insert that meets the key, and reading the first sale
+    assert StockLedger.objects.count() == rows
+    assert_invariants()
+
+
+def test_a_deactivated_sellable_room_no_longer_feeds_sales(org, store, product):
+    from inventory.models import Location
+
+    kiosk = Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk",
+                                    kind="sales_floor", sellable=True, sort_order=1)
+    receive(org, store, product, 2, location="KIOSK", lot="K", expiry=days(1))
+    receive(org, store, product, 5, location="SF", lot="F", expiry=days(30))
+    sale = sell(org, store, (product, 3))  # the kiosk sorts first and its lot expires first
+    assert consumed_lots(sale) == [("K", "2.0000"), ("F", "1.0000")]
+    receive(org, store, product, 2, location="KIOSK", lot="K", expiry=days(1))
+    Location.objects.filter(pk=kiosk.pk).update(is_active=False)
+    sale = sell(org, store, (product, 1))
+    assert consumed_lots(sale) == [("F", "1.0000")]
+    with pytest.raises(ValidationFailed) as error:
+        sell(org, store, (product, 1, "KIOSK"))
+    assert error.value.code == "not_sellable"
+    assert on_hand(product, loc(store, "KIOSK")) == 2
+    assert_invariants()
+
+
+def test_shortfalls_book_at_the_first_sellable_room_and_reuse_the_locked_spare_batch(
+        org, store, product):
+    Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
+    org.refresh_from_db()
+    sell(org, store, (product, 2))  # the first shortfall creates the store's spare batch
+    spare = Batch.objects.get(unallocated_store=store, product=product)
+    assert StockQuant.objects.get(batch=spare).location == loc(store, "SF")
+    posting = stock_service.Posting(org, store, 998, datetime.datetime.now(datetime.UTC))
+    from django.db import transaction
+
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        outcome = stock_service.consume(
+            posting=posting, lines=[stock_service.ConsumeLine(1, product, D(3))],
+            ref_type=RefType.SALE, negative_mode="record")
+    statements = [q["sql"] for q in queries.captured_queries
+                  if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    # lock, the first sellable room, upsert, ledger: the spare batch came with the lock
+    assert len(statements) == 4, statements
+    assert [(r.batch_id, r.qty_delta) for r in outcome.rows] == [(spare.pk, D(-3))]
+    assert StockQuant.objects.get(batch=spare).quantity == -5
+    assert_invariants()
