@@ -38,7 +38,7 @@ from inventory.models import (
 from inventory.services import stock
 from inventory.services.idempotency import check_replay, request_hash
 from inventory.services.shortfalls import shortfalls_record
-from inventory.sql import db_datetime, insert
+from inventory.sql import db_datetime, insert, values_clause
 
 ZERO = Decimal("0")
 
@@ -105,19 +105,42 @@ _SALE_INSERT = (
 )
 _SALE_LINE_COLUMNS = ("org_id", "sale_id", "line_no", "product_id", "location_id", "quantity",
                       "unit_price")
+# PostgreSQL writes the sale and its lines in one statement; the lines' INSERT reads the new
+# sale's id, so a replay (no id) writes no lines. The first VALUES row carries the types.
+_SALE_WITH_LINES = (
+    f"WITH sale AS ({_SALE_INSERT}),"
+    f" lines AS (INSERT INTO {SaleLine._meta.db_table} ({', '.join(_SALE_LINE_COLUMNS)})"
+    " SELECT v.org_id, sale.id, v.line_no, v.product_id, v.location_id, v.quantity, v.unit_price"
+    " FROM sale CROSS JOIN (VALUES (%s::bigint, %s::integer, %s::bigint, %s::bigint,"
+    " %s::numeric, %s::numeric){more})"
+    " AS v (org_id, line_no, product_id, location_id, quantity, unit_price))"
+    " SELECT id FROM sale"
+)
 _SALE_ANSWER = f"UPDATE {Sale._meta.db_table} SET result = %s, warnings = %s WHERE id = %s"
 
 
-def _sale_insert(sale: Sale) -> int | None:
-    """Insert the sale; ``None`` when its ``client_ref`` is taken (a replay, or another
-    request with the same key: a concurrent one is waited for)."""
+def _sale_insert(sale: Sale, lines: list[SaleLineInput]) -> int | None:
+    """Insert the sale and its lines; ``None`` when its ``client_ref`` is taken (a replay, or
+    another request with the same key: a concurrent one is waited for) and nothing was written.
+    """
+    params = [sale.org_id, sale.store_id, sale.client_ref, sale.request_hash, sale.status,
+              sale.source, sale.source_ref, db_datetime(sale.occurred_at), "[]", "{}",
+              sale.created_by_id, db_datetime(sale.created_at)]
+    rows = [(sale.org_id, n, ln.product.pk, ln.location.pk if ln.location else None,
+             ln.quantity, ln.unit_price) for n, ln in enumerate(lines, start=1)]
     with connection.cursor() as cursor:
-        cursor.execute(_SALE_INSERT, [
-            sale.org_id, sale.store_id, sale.client_ref, sale.request_hash, sale.status,
-            sale.source, sale.source_ref, db_datetime(sale.occurred_at), "[]", "{}",
-            sale.created_by_id, db_datetime(sale.created_at)])
-        row = cursor.fetchone()
-    return row[0] if row else None
+        if connection.vendor == "postgresql":
+            more = (", " + values_clause(len(rows) - 1, 6)) if len(rows) > 1 else ""
+            cursor.execute(_SALE_WITH_LINES.format(more=more),
+                           params + [value for row in rows for value in row])
+            found = cursor.fetchone()
+            return found[0] if found else None
+        cursor.execute(_SALE_INSERT, params)
+        found = cursor.fetchone()
+    if found:
+        insert(SaleLine._meta.db_table, _SALE_LINE_COLUMNS,
+               [(row[0], found[0], *row[1:]) for row in rows])
+    return found[0] if found else None
 
 
 def _check_sellable(lines: list[SaleLineInput], store: Store) -> None:
@@ -140,9 +163,9 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
     In ``block`` mode a short line raises ``InsufficientStock`` listing every short line; the
     attempt is kept as ``StockShortfall`` rows.
 
-    Six statements besides BEGIN/COMMIT however many lines and lots: insert the sale (which is
-    also the replay check), insert its lines, the write path's lock, upsert and ledger insert,
-    and the stored answer.
+    Five statements besides BEGIN/COMMIT on PostgreSQL however many lines and lots: insert the
+    sale with its lines (which is also the replay check), the write path's lock, upsert and
+    ledger insert, and the stored answer.
     """
     digest = request_hash({
         "store": store, "source_ref": source_ref, "occurred_at": occurred_at,
@@ -154,17 +177,12 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
                 source_ref=source_ref, occurred_at=occurred_at, created_by=user)
     try:
         with transaction.atomic():
-            sale.pk = _sale_insert(sale)
+            sale.pk = _sale_insert(sale, lines)
             if sale.pk is None:
                 existing = Sale.objects.get(org=org, client_ref=client_ref)
                 return check_replay(existing, digest), False
             sale._state.adding = False
             _check_sellable(lines, store)
-            insert(SaleLine._meta.db_table, _SALE_LINE_COLUMNS, [
-                (org.pk, sale.pk, n, ln.product.pk, ln.location.pk if ln.location else None,
-                 ln.quantity, ln.unit_price)
-                for n, ln in enumerate(lines, start=1)
-            ])
             outcome = stock.consume(
                 posting=stock.Posting(org, store, sale.pk, occurred_at, user, source,
                                       source_ref),

@@ -1018,9 +1018,9 @@ def test_sale_without_stock_is_booked_to_the_unallocated_batch_and_settled_by_a_
 
 # Measured on PostgreSQL, savepoint and release included (the test runs inside a transaction):
 # auth (token, membership, its stores), store, products, [locations,] then the write itself
-# (a sale: insert-or-replay, lines, lock, upsert, ledger, stored answer; a document: its
+# (a sale: insert-or-replay with its lines, lock, upsert, ledger, stored answer; a document: its
 # replay check first).
-SALE_QUERIES = 13
+SALE_QUERIES = 12
 RECEIPT_QUERIES = 15
 
 

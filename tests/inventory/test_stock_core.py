@@ -263,29 +263,35 @@ def test_lock_quants_loads_what_the_orm_would(org, store, product, django_assert
 
 
 def test_sale_service_statements_do_not_grow_with_lines_or_lots(org, store):
-    """Insert-or-replay, lines, lock, upsert, ledger, stored answer."""
+    """Insert-or-replay with the lines, lock, upsert, ledger, stored answer."""
     products = [ProductFactory(org=org) for _ in range(5)]
     for p in products:
         for lot in range(3):
             receive(org, store, p, 2, lot=f"{p.sku}-{lot}", expiry=days(lot + 1))
 
+    floor = loc(store, "SF")
+
     def statements(*items, client_ref):
+        lines = [sales.SaleLineInput(product, D(n), location=at) for product, n, at in items]
         with CaptureQueriesContext(connection) as queries:
-            sale = sell(org, store, *items, client_ref=client_ref)
+            sale, _ = sales.sale_record(org=org, store=store, lines=lines, client_ref=client_ref)
         return sale, [q["sql"] for q in queries.captured_queries
                       if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
 
-    one, one_sql = statements((products[0], 1), client_ref="s-1")
-    many, many_sql = statements(*[(p, 5) for p in products[1:]], client_ref="s-2")
-    assert len(one_sql) == len(many_sql) == 6, many_sql
+    one, one_sql = statements((products[0], 1, None), client_ref="s-1")
+    many, many_sql = statements((products[1], 5, floor), *[(p, 5, None) for p in products[2:]],
+                                client_ref="s-2")
+    assert len(one_sql) == len(many_sql) == 5, many_sql
     assert sum(len(ln["consumed"]) for ln in many.result["lines"]) == 12
     stored = type(many).objects.get(pk=many.pk)
     assert stored.result == many.result and stored.warnings == many.warnings == []
-    assert list(stored.lines.values_list("line_no", "product_id", "quantity")) == [
-        (n, p.pk, D(5)) for n, p in enumerate(products[1:], start=1)]
+    assert list(stored.lines.values_list("line_no", "product_id", "location_id", "quantity",
+                                         "unit_price")) == [
+        (n, p.pk, floor.pk if n == 1 else None, D(5), None)
+        for n, p in enumerate(products[1:], start=1)]
 
     rows = StockLedger.objects.count()
-    again, again_sql = statements((products[0], 1), client_ref="s-1")
+    again, again_sql = statements((products[0], 1, None), client_ref="s-1")
     assert again.pk == one.pk and again.result == one.result
     assert len(again_sql) == 2  # the insert that meets the key, and reading the first sale
     assert StockLedger.objects.count() == rows
