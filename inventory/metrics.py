@@ -27,7 +27,10 @@ stock_movements_total = Counter(
     ["ref_type", "result", "reason"],
 )
 stock_out_of_sync_items = Gauge(
-    "stock_out_of_sync_items", "Quants whose ledger sum differs from the quantity, last check",
+    "stock_out_of_sync_items",
+    "Quants whose ledger sum differs from the quantity, at the last check of the organisation"
+    " (scope=all) or of one of its stores (scope=store code)",
+    ["org", "scope"],
 )
 
 

@@ -87,6 +87,8 @@ class RefundCreateSerializer(serializers.Serializer):
 
 class VoidSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    # business time of the void (a POS sends its own); default now
+    occurred_at = serializers.DateTimeField(required=False)
 
 
 class ReceiptLineSerializer(ProductRefSerializer):

@@ -106,7 +106,9 @@ class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         serializer = s.VoidSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         sale = sales.sale_void(org=self.org, sale=sale,
-                               reason=serializer.validated_data["reason"], actor=request.user)
+                               reason=serializer.validated_data["reason"],
+                               occurred_at=serializer.validated_data.get("occurred_at"),
+                               actor=request.user)
         return Response(sale_body(Sale.objects.prefetch_related("refunds").get(pk=sale.pk)))
 
     @extend_schema(request=s.RefundCreateSerializer, responses={201: dict, 200: dict})

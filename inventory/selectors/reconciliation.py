@@ -214,7 +214,9 @@ def stock_reconciliation_get(*, org: Organization, store: Store | None = None,
     """Check invariants 1–2 for ``org`` (optionally one store, or a set of store ids).
 
     Two queries whatever the size of the organisation. Sets the ``stock_out_of_sync_items``
-    gauge to the number of mismatching (location, batch) pairs found.
+    gauge of the org (``scope="all"``) or of the one store (its code) to the number of
+    mismatching (location, batch) pairs found; a check of a set of stores (what a
+    store-limited member sees) leaves the gauge alone, as it sees only part of the org.
     """
     if store is not None:
         if store.org_id != org.pk:
@@ -224,7 +226,6 @@ def stock_reconciliation_get(*, org: Organization, store: Store | None = None,
         scope_ids = sorted(set(store_ids)) if store_ids is not None else None
     report = ReconciliationReport(org=org, store=store, checked_at=timezone.now())
     if scope_ids == []:
-        stock_out_of_sync_items.set(0)
         return report
 
     totals: dict[int, dict] = {}
@@ -249,7 +250,9 @@ def stock_reconciliation_get(*, org: Organization, store: Store | None = None,
     for quant in _negative_quants(org, scope_ids):
         unallocated = quant.pop("unallocated")
         (report.open_shortfalls if unallocated else report.negative_quants).append(quant)
-    stock_out_of_sync_items.set(len(report.mismatches))
+    if store is not None or store_ids is None:
+        stock_out_of_sync_items.labels(org=org.slug, scope=store.code if store else "all").set(
+            len(report.mismatches))
     return report
 
 

@@ -250,18 +250,33 @@ def _as_reversal(row: StockLedger, quantity: Decimal) -> dict:
             "ref_line": row.ref_line, "unallocated": row.batch.is_unallocated}
 
 
-def sale_void(*, org: Organization, sale: Sale, reason: str = "", actor=None) -> Sale:
-    """Void a sale: what is still out goes back to its batches and locations. Twice = once."""
+def _not_before_sale(sale: Sale, occurred_at: datetime.datetime | None) -> None:
+    """A void or refund given a business time cannot have happened before its sale."""
+    if occurred_at is not None and occurred_at < sale.occurred_at:
+        raise ValidationFailed(
+            "Dated before the sale.", code="before_sale",
+            fields={"occurred_at": [f"The sale happened at {sale.occurred_at.isoformat()}."]})
+
+
+def sale_void(*, org: Organization, sale: Sale, reason: str = "",
+              occurred_at: datetime.datetime | None = None, actor=None) -> Sale:
+    """Void a sale: what is still out goes back to its batches and locations. Twice = once.
+
+    ``occurred_at`` is the business time of the void (the VOID rows' date; default now);
+    ``voided_at`` stays the time it was recorded.
+    """
     user = actor if getattr(actor, "pk", None) else None
     with transaction.atomic():
         sale = lock_sale(org=org, sale_id=sale.pk)
         if sale.status == SaleStatus.VOIDED:
             return sale
+        _not_before_sale(sale, occurred_at)
         sold, returned = _sale_movements(org, sale)
         reversal = [_as_reversal(row, q) for row, q in _outstanding(sold, returned) if q > 0]
         now = timezone.now()
         stock.reverse(
-            posting=stock.Posting(org, sale.store, sale.pk, now, user, "void", sale.source_ref),
+            posting=stock.Posting(org, sale.store, sale.pk, occurred_at or now, user, "void",
+                                  sale.source_ref),
             rows=reversal, ref_type=RefType.VOID, reason=reason or "sale voided",
         )
         sale.status, sale.voided_at, sale.voided_by = SaleStatus.VOIDED, now, user
@@ -299,7 +314,7 @@ def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
     digest = request_hash({"sale": sale.pk, "location": location, "reason": reason,
                            "occurred_at": occurred_at,
                            "lines": [[ln.line, ln.quantity] for ln in lines]})
-    occurred_at = occurred_at or timezone.now()
+    given_at, occurred_at = occurred_at, occurred_at or timezone.now()
     existing = Refund.objects.filter(org=org, client_ref=client_ref).first()
     if existing is not None:
         return check_replay(existing, digest), False
@@ -308,6 +323,7 @@ def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
             sale = lock_sale(org=org, sale_id=sale.pk)
             if sale.status == SaleStatus.VOIDED:
                 raise InvalidState("A voided sale cannot be refunded.", code="sale_voided")
+            _not_before_sale(sale, given_at)
             sold, returned = _sale_movements(org, sale)
             outstanding = _outstanding(sold, returned)
             left_by_line: dict[int, Decimal] = defaultdict(lambda: ZERO)

@@ -33,7 +33,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.utils import timezone
 
-from inventory.exceptions import InsufficientStock
+from inventory.exceptions import InsufficientStock, ValidationFailed
 from inventory.locks import lock_quants
 from inventory.metrics import stock_movements_total
 from inventory.models import (
@@ -337,7 +337,7 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
     )
     columns = ("org_id, product_id, lot_code, expiry_date, received_at, unit_cost,"
                " unallocated_store_id, created_at")
-    returning = "RETURNING id, unit_cost, product_id"
+    returning = "RETURNING id, unit_cost, product_id, expiry_date"
     with connection.cursor() as cursor:
         for group, conflict in (
             # written exactly as Django wrote the partial index: SQLite matches it literally
@@ -366,22 +366,46 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
                 made = {row[2]: row for row in cursor.fetchall()}
                 missing = [s["product"].pk for s in group if s["product"].pk not in made]
                 if missing:
-                    made.update({b.product_id: (b.pk, b.unit_cost, b.product_id)
+                    made.update({b.product_id: (b.pk, b.unit_cost, b.product_id, None)
                                  for b in Batch.objects.filter(
                                      org=org, product_id__in=missing,
                                      unallocated_store_id=group[0]["unallocated_store"])})
                 found += [made[s["product"].pk] for s in group]
                 continue
+            # A known lot keeps its expiry; one received before without a date gains this one.
             cursor.execute(
                 f"INSERT INTO {table} ({columns}) VALUES {', '.join(values)}"
-                f" ON CONFLICT {conflict} DO UPDATE SET lot_code = excluded.lot_code"
+                f" ON CONFLICT {conflict} DO UPDATE SET"
+                f" expiry_date = COALESCE({table}.expiry_date, excluded.expiry_date)"
                 f" {returning}",
                 params,
             )
             found += cursor.fetchall()
     # RETURNING follows the VALUES order; spare batches come after the lot batches.
     by_key = dict(zip((s["_key"] for s in lot_specs + spare_specs), found, strict=True))
+    _check_lot_expiry(specs, by_key)
     return [(by_key[s["_key"]][0], Decimal(str(by_key[s["_key"]][1]))) for s in specs]
+
+
+def _check_lot_expiry(specs: list[dict], by_key: dict[tuple, tuple]) -> None:
+    """A line naming a known lot with another expiry date is refused, not silently given the
+    stored date: one lot has one expiry, and FEFO and the expiry reports rely on it. A line
+    that gives no expiry takes the lot's; a lot stored without one has just taken the line's."""
+    wrong = {}
+    for spec in specs:
+        given = spec.get("expiry_date")
+        if not given or not spec.get("lot_code"):
+            continue
+        stored = by_key[spec["_key"]][3]
+        if stored is not None and not isinstance(stored, datetime.date):
+            stored = datetime.date.fromisoformat(str(stored)[:10])  # SQLite's RETURNING text
+        if stored != given:
+            field = f"lines.{spec['line'] - 1}.expiry_date" if "line" in spec else "expiry_date"
+            wrong[field] = [f"Lot {spec['lot_code']} of {spec['product'].sku} expires on "
+                            f"{stored.isoformat() if stored else 'no date'}, not {given}."]
+    if wrong:
+        raise ValidationFailed("A lot has one expiry date.", code="lot_expiry_mismatch",
+                               fields=wrong)
 
 
 def _lock_ordinary(org: Organization, location_ids, product_ids) -> list[StockQuant]:
@@ -522,7 +546,8 @@ def receive(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTy
     """
     specs = [{"product": ln.product, "lot_code": ln.lot_code.strip(),
               "expiry_date": ln.expiry_date, "unit_cost": ln.unit_cost,
-              "received_at": posting.occurred_at} for ln in lines if ln.batch_id is None]
+              "received_at": posting.occurred_at, "line": ln.line}
+             for ln in lines if ln.batch_id is None]
     upserted = iter(_upsert_batches(posting.org, specs))
     cost_of: dict[int, Decimal] = {}
     batch_of: dict[int, int] = {}
@@ -627,7 +652,8 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
     lot_lines = [ln for ln in positive if ln.batch_id is None and ln.lot_code.strip()]
     lot_batches = _upsert_batches(posting.org, [
         {"product": ln.product, "lot_code": ln.lot_code.strip(), "expiry_date": ln.expiry_date,
-         "unit_cost": ln.unit_cost, "received_at": posting.occurred_at} for ln in lot_lines])
+         "unit_cost": ln.unit_cost, "received_at": posting.occurred_at, "line": ln.line}
+        for ln in lot_lines])
     quants = _lock_ordinary(posting.org, location_ids, product_ids)
 
     newest: dict[tuple[int, int], StockQuant] = {}

@@ -86,8 +86,8 @@ def reconcile(*args) -> tuple[str, CommandError | None]:
     return out.getvalue(), None
 
 
-def gauge() -> float:
-    return REGISTRY.get_sample_value("stock_out_of_sync_items")
+def gauge(org: str = "acme", scope: str = "all") -> float | None:
+    return REGISTRY.get_sample_value("stock_out_of_sync_items", {"org": org, "scope": scope})
 
 
 # --- the selector and the command ---------------------------------------------------------------
@@ -127,6 +127,19 @@ def test_reconcile_reports_a_quant_changed_behind_the_ledger(org, stocked, gummy
     assert report.flagged_products == [
         {"product_id": gummy.pk, "sku": "GUMMY", "on_hand": D("9"), "mismatch": D("2")}]
     assert gauge() == 2
+
+
+def test_the_gauge_keeps_one_series_per_org_and_per_checked_store(org, other_org, stocked,
+                                                                  gummy):
+    other_store = StoreFactory(org=org)
+    break_quant(stocked, gummy, 9)
+    stock_reconciliation_get(org=org)
+    stock_reconciliation_get(org=other_org)
+    stock_reconciliation_get(org=org, store=other_store)  # a clean store of the broken org
+    stock_reconciliation_get(org=org, store_ids=[other_store.pk])  # a partial view: no series
+    assert gauge() == 1  # not overwritten by the clean store's check
+    assert gauge(scope=other_store.code) == 0
+    assert gauge(org=other_org.slug) == 0
 
 
 def test_reconcile_command_exits_non_zero_and_mails_only_active_admins(org, stocked, gummy,

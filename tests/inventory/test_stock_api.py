@@ -343,6 +343,30 @@ def test_void_restores_every_batch_and_voiding_twice_posts_nothing(sold, gum, sf
     assert_invariants()
 
 
+def test_void_with_a_business_time_dates_its_rows_then(sold, manager):
+    when = sold.occurred_at + datetime.timedelta(hours=2)
+    response = post(manager, f"{SALES}/{sold.pk}/void", {"occurred_at": when.isoformat()})
+    assert response.status_code == 200, response.content
+    rows = StockLedger.objects.filter(ref_type=RefType.VOID, ref_id=sold.pk)
+    assert {r.occurred_at for r in rows} == {when}
+    sold.refresh_from_db()
+    assert sold.voided_at is not None and sold.voided_at != when  # the time it was recorded
+
+
+@pytest.mark.parametrize("kind", ["void", "refunds"])
+def test_void_or_refund_dated_before_the_sale_is_refused(kind, sold, manager):
+    before = state()
+    early = (sold.occurred_at - datetime.timedelta(minutes=1)).isoformat()
+    body = {"occurred_at": early}
+    if kind == "refunds":
+        body |= {"client_ref": "rf-early", "lines": [{"line": 1, "quantity": "1"}]}
+    response = post(manager, f"{SALES}/{sold.pk}/{kind}", body)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "before_sale"
+    assert list(response.json()["fields"]) == ["occurred_at"]
+    assert state() == before
+
+
 def test_partial_refund_returns_latest_consumed_lot_first(sold, gum, sf, manager):
     response = post(manager, f"{SALES}/{sold.pk}/refunds", {
         "client_ref": "rf-1", "reason": "unopened", "lines": [{"line": 1, "quantity": "2"}]})
@@ -444,6 +468,59 @@ def test_receipt_into_an_existing_lot_adds_to_that_batch(org, store, gum, sf, ma
     assert response.json()["rows"][0]["batch"] == lot.pk
     assert quantity_of(lot, sf) == 15
     assert_invariants()
+
+
+def test_receipt_naming_a_known_lot_with_another_expiry_is_refused_and_writes_nothing(
+        org, store, gum, sf, br, manager):
+    receive(org, store, gum, 10, lot="L-1", expiry=days(90), cost="2")
+    before = state()
+    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
+        {"product": gum.pk, "location": br.pk, "quantity": "2", "lot_code": "L-2",
+         "expiry_date": days(30).isoformat(), "unit_cost": "2"},
+        {"product": gum.pk, "location": sf.pk, "quantity": "5", "lot_code": "L-1",
+         "expiry_date": days(60).isoformat(), "unit_cost": "2"}]})
+    assert response.status_code == 400, response.content
+    body = response.json()
+    assert body["code"] == "lot_expiry_mismatch"
+    assert list(body["fields"]) == ["lines.1.expiry_date"]
+    assert days(90).isoformat() in body["fields"]["lines.1.expiry_date"][0]
+    assert state() == before
+    assert batch(gum, "L-1").expiry_date == days(90)
+
+
+def test_receipt_without_expiry_into_a_known_lot_keeps_its_date(org, store, flower, sf,
+                                                                 manager):
+    receive(org, store, flower, 10, lot="F-1", expiry=days(40), cost="2")
+    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
+        {"product": flower.pk, "location": sf.pk, "quantity": "5", "lot_code": "F-1"}]})
+    assert response.status_code == 201, response.content
+    assert batch(flower, "F-1").expiry_date == days(40)
+    assert quantity_of(batch(flower, "F-1"), sf) == 15
+
+
+def test_a_lot_received_without_expiry_takes_the_date_a_later_receipt_gives(
+        org, store, flower, sf, manager):
+    receive(org, store, flower, 10, lot="F-2", cost="2")
+    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
+        {"product": flower.pk, "location": sf.pk, "quantity": "1", "lot_code": "F-2",
+         "expiry_date": days(20).isoformat()}]})
+    assert response.status_code == 201, response.content
+    assert batch(flower, "F-2").expiry_date == days(20)
+    assert Batch.objects.filter(product=flower).count() == 1
+
+
+def test_positive_adjustment_naming_a_known_lot_with_another_expiry_is_refused(
+        org, store, gum, sf, manager):
+    receive(org, store, gum, 4, lot="L-7", expiry=days(10), cost="2")
+    before = state()
+    response = post(manager, ADJUSTMENTS, {"store": store.pk, "client_ref": ref(),
+                                           "reason": "found a box", "lines": [
+        {"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "L-7",
+         "expiry_date": days(11).isoformat()}]})
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "lot_expiry_mismatch"
+    assert list(response.json()["fields"]) == ["lines.0.expiry_date"]
+    assert state() == before
 
 
 def test_receipt_of_an_already_expired_lot_is_allowed_but_never_sells(store, gum, sf, manager,

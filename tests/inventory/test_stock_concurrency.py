@@ -246,9 +246,10 @@ def test_receipts_during_sales_do_not_deadlock(org, store):
             for r in range(rounds):
                 for lot, location in ((f"NEW-{n}-{r}", "SF"), ("SHARED", "BR"), ("OPEN", "SF"),
                                       ("", "SF")):
+                    expiry = (days(20) if lot == "OPEN" else days(40)) if lot else None
                     line = stock_service.ReceiveLine(
                         1, product, loc(store, location), D(1), lot_code=lot,
-                        expiry_date=days(40) if lot else None, unit_cost=D("2.50"))
+                        expiry_date=expiry, unit_cost=D("2.50"))
                     documents.receipt_record(org=org, store=store, lines=[line],
                                              client_ref=f"rcv-{n}-{r}-{lot}")
         return job

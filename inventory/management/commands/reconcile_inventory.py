@@ -5,7 +5,6 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scopes_disabled
 
-from inventory.metrics import stock_out_of_sync_items
 from inventory.models import Organization
 from inventory.selectors.reconciliation import stock_reconciliation_get
 from inventory.tasks import reconciliation_email_queue
@@ -43,7 +42,6 @@ class Command(BaseCommand):
             reports.append(report)
             if not report.ok:
                 reconciliation_email_queue(report)
-        stock_out_of_sync_items.set(sum(len(r.mismatches) for r in reports))
 
         failed = [r for r in reports if not r.ok]
         if as_json:
