@@ -8,6 +8,7 @@ resolved in a fixed number of queries, and every bad line is reported in one ans
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from decimal import Decimal
 
 from django.db.models import Q
@@ -110,9 +111,10 @@ def resolve_locations(store: Store, lines: list[dict], fields: tuple[str, ...],
     return found
 
 
-def resolve_lots(org, products: list[Product | None], lines: list[dict],
-                 problems: Problems) -> list[int | None]:
-    """The batch id of each line's ``lot_code`` (None when the line names no lot)."""
+def resolve_lots(org, products: list[Product | None], lines: list[dict], problems: Problems,
+                 must_exist: Callable[[int], bool] = lambda index: True) -> list[int | None]:
+    """The batch id of each line's ``lot_code`` (None when the line names no lot, or a lot not
+    known yet; that is an ``unknown_lot`` problem for the lines ``must_exist`` says)."""
     pairs = {(p.pk, ln["lot_code"].strip()) for p, ln in zip(products, lines, strict=True)
              if p is not None and ln.get("lot_code", "").strip()}
     batches = {}
@@ -130,7 +132,7 @@ def resolve_lots(org, products: list[Product | None], lines: list[dict],
             out.append(None)
             continue
         batch_id = batches.get((product.pk, lot))
-        if batch_id is None:
+        if batch_id is None and must_exist(index):
             problems.add(f"lines.{index}.lot_code", "No such lot of this product.",
                          "unknown_lot")
         out.append(batch_id)

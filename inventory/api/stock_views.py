@@ -211,14 +211,22 @@ class AdjustmentApi(StockDocumentApi):
     def post(self, request):
         data, problems, products = self.parse(request)
         locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
-        negative = [dict(ln, lot_code=ln["lot_code"] if ln["quantity"] < 0 else "")
-                    for ln in data["lines"]]
-        lots = resolve_lots(self.org, products, negative, problems)
+        # A negative line takes from a known lot; a positive one may start a new lot, which
+        # for an expiry-tracked product needs its expiry date (a known lot has its own).
+        lots = resolve_lots(self.org, products, data["lines"], problems,
+                            must_exist=lambda index: data["lines"][index]["quantity"] < 0)
+        for index, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
+                                                       strict=True)):
+            if (ln["quantity"] > 0 and product is not None and product.tracks_expiry
+                    and ln["lot_code"].strip() and lot is None and not ln.get("expiry_date")):
+                problems.add(f"lines.{index}.expiry_date",
+                             f"{product.sku} tracks expiry: a new lot needs its expiry date.",
+                             "expiry_required")
         problems.raise_if_any()
         lines = [stock_service.ReceiveLine(
             n, product, locations[ln["location"]], ln["quantity"],
             ln["lot_code"] if ln["quantity"] > 0 else "", ln.get("expiry_date"),
-            ln.get("unit_cost"), batch_id=lot)
+            ln.get("unit_cost"), batch_id=lot if ln["quantity"] < 0 else None)
             for n, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
                                                        strict=True), 1)]
         document, created = documents.adjustment_record(

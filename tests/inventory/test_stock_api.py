@@ -616,6 +616,34 @@ def test_positive_adjustment_where_the_product_never_was_makes_a_batch_at_last_c
     assert_invariants()
 
 
+def test_positive_adjustment_starting_a_lot_of_an_expiring_product_needs_its_expiry(
+        org, store, gum, flower, sf, manager):
+    receive(org, store, gum, 2, lot="KNOWN", expiry=days(15), cost="2")
+
+    def adjust(*lines):
+        return post(manager, ADJUSTMENTS, {"store": store.pk, "client_ref": ref(),
+                                           "reason": "found a box", "lines": list(lines)})
+
+    before = state()
+    refused = adjust({"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "NEW"},
+                     {"product": gum.pk, "location": sf.pk, "quantity": "1",
+                      "lot_code": "KNOWN"})
+    assert refused.status_code == 400, refused.content
+    assert refused.json()["code"] == "expiry_required"
+    assert list(refused.json()["fields"]) == ["lines.0.expiry_date"]
+    assert state() == before
+    # a known lot has its date; a new one with a date is fine; flower does not track expiry
+    ok = adjust({"product": gum.pk, "location": sf.pk, "quantity": "1", "lot_code": "KNOWN"},
+                {"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "NEW",
+                 "expiry_date": days(60).isoformat()},
+                {"product": flower.pk, "location": sf.pk, "quantity": "2", "lot_code": "F-NEW"})
+    assert ok.status_code == 201, ok.content
+    assert batch(gum, "NEW").expiry_date == days(60)
+    assert batch(gum, "KNOWN").expiry_date == days(15)
+    assert batch(flower, "F-NEW").expiry_date is None
+    assert_invariants()
+
+
 def test_negative_adjustment_takes_earliest_expiry_first_with_its_reason(org, store, gum, sf,
                                                                         manager):
     receive(org, store, gum, 3, lot="A", expiry=days(10), cost="2")
