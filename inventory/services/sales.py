@@ -167,6 +167,9 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
     sale with its lines (which is also the replay check), the write path's lock, upsert and
     ledger insert, and the stored answer.
     """
+    if not lines:  # the API refuses an empty list too
+        raise ValidationFailed("A sale needs at least one line.", code="invalid",
+                               fields={"lines": ["At least one line."]})
     digest = request_hash({
         "store": store, "source_ref": source_ref, "occurred_at": occurred_at,
         "lines": [[ln.product, ln.quantity, ln.unit_price, ln.location] for ln in lines],

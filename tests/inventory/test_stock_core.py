@@ -339,3 +339,12 @@ def test_shortfalls_book_at_the_first_sellable_room_and_reuse_the_locked_spare_b
     assert [(r.batch_id, r.qty_delta) for r in outcome.rows] == [(spare.pk, D(-3))]
     assert StockQuant.objects.get(batch=spare).quantity == -5
     assert_invariants()
+
+
+def test_a_sale_without_lines_is_refused_and_writes_nothing(org, store):
+    with pytest.raises(ValidationFailed) as error:
+        sales.sale_record(org=org, store=store, lines=[], client_ref="empty")
+    assert list(error.value.fields) == ["lines"]
+    from inventory.models import Sale
+
+    assert not Sale.objects.exists()
