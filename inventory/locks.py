@@ -43,10 +43,10 @@ def lock_quants(*, org, where: str, params: Sequence = ()) -> list[StockQuant]:
 
     ``where`` is a SQL condition over the quant ``q``, its batch ``b`` and its location ``l``
     (build lists with ``inventory.sql.in_list``), with ``%s`` placeholders for ``params``.
-    Only the quants are locked. ``ORDER BY q.id`` is
-    what keeps concurrent documents with overlapping quants from deadlocking: every transaction
-    waits for the same rows in the same order. Hand-written because this runs in every stock
-    write, and compiling the equivalent queryset cost more than running it.
+    Only the quants are locked. ``ORDER BY q.id`` is what keeps concurrent documents with
+    overlapping quants from deadlocking: every transaction waits for the same rows in the same
+    order. Hand-written because this runs in every stock write, and compiling the equivalent
+    queryset cost more than running it.
     """
     assert connection.in_atomic_block, "lock_quants must run inside the caller's transaction"
     with connection.cursor() as cursor:
