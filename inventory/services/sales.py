@@ -106,7 +106,9 @@ _SALE_INSERT = (
 _SALE_LINE_COLUMNS = ("org_id", "sale_id", "line_no", "product_id", "location_id", "quantity",
                       "unit_price")
 # PostgreSQL writes the sale and its lines in one statement; the lines' INSERT reads the new
-# sale's id, so a replay (no id) writes no lines. The first VALUES row carries the types.
+# sale's id, so a replay (no id) writes no lines. The first VALUES row carries the types. The
+# same statement reads where the store books a shortfall (its first sellable room), so selling
+# without stock costs no extra query.
 _SALE_WITH_LINES = (
     f"WITH sale AS ({_SALE_INSERT}),"
     f" lines AS (INSERT INTO {SaleLine._meta.db_table} ({', '.join(_SALE_LINE_COLUMNS)})"
@@ -114,14 +116,16 @@ _SALE_WITH_LINES = (
     " FROM sale CROSS JOIN (VALUES (%s::bigint, %s::integer, %s::bigint, %s::bigint,"
     " %s::numeric, %s::numeric){more})"
     " AS v (org_id, line_no, product_id, location_id, quantity, unit_price))"
-    " SELECT id FROM sale"
+    f" SELECT id, ({stock.FIRST_SELLABLE}) FROM sale"
 )
 _SALE_ANSWER = f"UPDATE {Sale._meta.db_table} SET result = %s, warnings = %s WHERE id = %s"
 
 
-def _sale_insert(sale: Sale, lines: list[SaleLineInput]) -> int | None:
-    """Insert the sale and its lines; ``None`` when its ``client_ref`` is taken (a replay, or
-    another request with the same key: a concurrent one is waited for) and nothing was written.
+def _sale_insert(sale: Sale, lines: list[SaleLineInput]) -> tuple[int | None, int | None]:
+    """Insert the sale and its lines: ``(sale id, the store's first sellable location)``.
+
+    The id is ``None`` when the ``client_ref`` is taken (a replay, or another request with the
+    same key: a concurrent one is waited for) and nothing was written.
     """
     params = [sale.org_id, sale.store_id, sale.client_ref, sale.request_hash, sale.status,
               sale.source, sale.source_ref, db_datetime(sale.occurred_at), "[]", "{}",
@@ -132,15 +136,17 @@ def _sale_insert(sale: Sale, lines: list[SaleLineInput]) -> int | None:
         if connection.vendor == "postgresql":
             more = (", " + values_clause(len(rows) - 1, 6)) if len(rows) > 1 else ""
             cursor.execute(_SALE_WITH_LINES.format(more=more),
-                           params + [value for row in rows for value in row])
+                           [*params, *(value for row in rows for value in row),
+                            sale.org_id, sale.store_id])
             found = cursor.fetchone()
-            return found[0] if found else None
+            return (found[0], found[1]) if found else (None, None)
         cursor.execute(_SALE_INSERT, params)
         found = cursor.fetchone()
-    if found:
-        insert(SaleLine._meta.db_table, _SALE_LINE_COLUMNS,
-               [(row[0], found[0], *row[1:]) for row in rows])
-    return found[0] if found else None
+    if not found:
+        return None, None
+    insert(SaleLine._meta.db_table, _SALE_LINE_COLUMNS,
+           [(row[0], found[0], *row[1:]) for row in rows])
+    return found[0], stock.first_sellable_location(sale.store)
 
 
 def _check_sellable(lines: list[SaleLineInput], store: Store) -> None:
@@ -180,7 +186,7 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
                 source_ref=source_ref, occurred_at=occurred_at, created_by=user)
     try:
         with transaction.atomic():
-            sale.pk = _sale_insert(sale, lines)
+            sale.pk, selling_location = _sale_insert(sale, lines)
             if sale.pk is None:
                 existing = Sale.objects.get(org=org, client_ref=client_ref)
                 return check_replay(existing, digest), False
@@ -191,7 +197,7 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
                                       source_ref),
                 lines=[stock.ConsumeLine(n, ln.product, ln.quantity, ln.location)
                        for n, ln in enumerate(lines, start=1)],
-                ref_type=RefType.SALE,
+                ref_type=RefType.SALE, selling_location=selling_location,
                 negative_mode=org.negative_stock_mode,
             )
             sale.result = _sale_result(sale, lines, outcome,

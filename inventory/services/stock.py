@@ -424,17 +424,18 @@ def _load_batches(ids: Iterable[int]) -> dict[int, Batch]:
 
 
 def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
-            negative_mode: str = NegativeStockMode.BLOCK, skip_expired: bool = True,
-            reason: str = "") -> Outcome:
+            selling_location: int | None, negative_mode: str = NegativeStockMode.BLOCK,
+            skip_expired: bool = True, reason: str = "") -> Outcome:
     """Take stock FEFO from the store's active sellable locations (or a line's own location).
 
     Sales pass ``skip_expired=True`` and the org's negative-stock mode. In ``block`` mode any
     short line raises ``InsufficientStock`` listing all short lines; in ``warn``/``record`` the
-    missing quantity is booked to the store's unallocated batch for the product at the first
-    sellable location (or the line's own) and reported in ``Outcome.shortfalls``.
+    missing quantity is booked to the store's unallocated batch for the product at
+    ``selling_location`` (the store's first sellable one, ``first_sellable_location``; None
+    when it sells nowhere, and then nothing can be booked) or at the line's own location, and
+    reported in ``Outcome.shortfalls``.
 
-    The lock reads which locations sell (``l``), so a sale needs no separate location query;
-    only a shortfall looks up the first sellable location.
+    The lock reads which locations sell (``l``), so a sale needs no separate location query.
     """
     store = posting.store
     named, named_params = in_list("q.location_id", {ln.location.pk for ln in lines if ln.location})
@@ -480,13 +481,9 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
                 break
         if need > 0:
             shortfalls.append(Shortfall(ln.line, ln.product,
-                                        ln.location.pk if ln.location else None,
+                                        ln.location.pk if ln.location else selling_location,
                                         ln.quantity, ln.quantity - need, expired))
 
-    if any(s.location_id is None for s in shortfalls):
-        first = first_sellable_location(store)
-        for short in shortfalls:
-            short.location_id = short.location_id or first
     cannot_book = any(s.location_id is None for s in shortfalls)  # the store sells nowhere
     if shortfalls and (negative_mode == NegativeStockMode.BLOCK or cannot_book):
         raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
@@ -498,7 +495,7 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
                    {q.batch_id: q.batch for q in quants})
 
 
-_FIRST_SELLABLE = (
+FIRST_SELLABLE = (
     f"SELECT id FROM {Location._meta.db_table} WHERE org_id = %s AND store_id = %s"
     " AND sellable AND is_active ORDER BY sort_order, id LIMIT 1"
 )
@@ -507,7 +504,7 @@ _FIRST_SELLABLE = (
 def first_sellable_location(store: Store) -> int | None:
     """Where a store books what it sold without stock: its first active sellable location."""
     with connection.cursor() as cursor:
-        cursor.execute(_FIRST_SELLABLE, [store.org_id, store.pk])
+        cursor.execute(FIRST_SELLABLE, [store.org_id, store.pk])
         row = cursor.fetchone()
     return row[0] if row else None
 

@@ -212,10 +212,12 @@ def test_write_path_takes_at_most_four_queries_for_a_whole_document(org, store):
             receive(org, store, p, 2, lot=f"{p.sku}-{lot}", expiry=days(lot + 1))
     posting = stock_service.Posting(org, store, 999, datetime.datetime.now(datetime.UTC))
     lines = [stock_service.ConsumeLine(n, p, D(5)) for n, p in enumerate(products, start=1)]
+    floor = stock_service.first_sellable_location(store)
     from django.db import transaction
 
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        outcome = stock_service.consume(posting=posting, lines=lines, ref_type=RefType.SALE)
+        outcome = stock_service.consume(posting=posting, lines=lines, ref_type=RefType.SALE,
+                                        selling_location=floor)
     statements = [q["sql"] for q in queries.captured_queries
                   if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
     assert len(outcome.rows) == 18
@@ -318,28 +320,59 @@ def test_a_deactivated_sellable_room_no_longer_feeds_sales(org, store, product):
     assert_invariants()
 
 
-def test_shortfalls_book_at_the_first_sellable_room_and_reuse_the_locked_spare_batch(
+def test_shortfalls_book_at_the_first_sellable_room_in_at_most_four_statements(
         org, store, product):
-    Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
-    org.refresh_from_db()
-    sell(org, store, (product, 2))  # the first shortfall creates the store's spare batch
-    spare = Batch.objects.get(unallocated_store=store, product=product)
-    assert StockQuant.objects.get(batch=spare).location == loc(store, "SF")
-    posting = stock_service.Posting(org, store, 998, datetime.datetime.now(datetime.UTC))
+    """The first shortfall of a product in a store creates its spare batch (lock, batch,
+    quants, ledger); later ones find that batch among the locked quants (lock, quants, ledger).
+    """
     from django.db import transaction
 
-    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        outcome = stock_service.consume(
-            posting=posting, lines=[stock_service.ConsumeLine(1, product, D(3))],
-            ref_type=RefType.SALE, negative_mode="record")
-    statements = [q["sql"] for q in queries.captured_queries
-                  if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
-    # lock, the first sellable room, upsert, ledger: the spare batch came with the lock
-    assert len(statements) == 4, statements
-    assert [(r.batch_id, r.qty_delta) for r in outcome.rows] == [(spare.pk, D(-3))]
+    from inventory.models import Location
+
+    Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk", kind="sales_floor",
+                            sellable=True, sort_order=20)  # sorts after the floor (10)
+    Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
+    org.refresh_from_db()
+    floor = stock_service.first_sellable_location(store)
+    assert floor == loc(store, "SF").pk
+
+    def short_sale(quantity, ref_id):
+        posting = stock_service.Posting(org, store, ref_id, datetime.datetime.now(datetime.UTC))
+        with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+            outcome = stock_service.consume(
+                posting=posting, lines=[stock_service.ConsumeLine(1, product, D(quantity))],
+                ref_type=RefType.SALE, selling_location=floor, negative_mode="record")
+        return outcome, [q["sql"] for q in queries.captured_queries
+                         if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+
+    first, first_sql = short_sale(2, 997)
+    assert len(first_sql) == 4, first_sql
+    spare = Batch.objects.get(unallocated_store=store, product=product)
+    assert [(r.batch_id, r.location_id, r.qty_delta) for r in first.rows] == [
+        (spare.pk, floor, D(-2))]
+    again, again_sql = short_sale(3, 998)
+    assert len(again_sql) == 3, again_sql
+    assert [(r.batch_id, r.qty_delta) for r in again.rows] == [(spare.pk, D(-3))]
     assert StockQuant.objects.get(batch=spare).quantity == -5
     assert_invariants()
 
+
+def test_a_sale_books_its_shortfall_where_the_sale_insert_said(org, store, product):
+    Organization.objects.filter(pk=org.pk).update(negative_stock_mode="warn")
+    org.refresh_from_db()
+    from inventory.models import Location
+
+    Location.objects.filter(store=store, code="SF").update(sort_order=30)
+    kiosk = Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk",
+                                    kind="sales_floor", sellable=True, sort_order=5)
+    sale = sell(org, store, (product, 2))
+    assert sale.result["warnings"][0]["code"] == "sold_without_stock"
+    spare = Batch.objects.get(unallocated_store=store, product=product)
+    assert StockQuant.objects.get(batch=spare).location_id == kiosk.pk
+    Location.objects.filter(store=store).update(sellable=False)
+    with pytest.raises(InsufficientStock):  # a store that sells nowhere cannot book it
+        sell(org, store, (product, 1))
+    assert_invariants()
 
 def test_a_sale_without_lines_is_refused_and_writes_nothing(org, store):
     with pytest.raises(ValidationFailed) as error:
