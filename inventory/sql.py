@@ -68,9 +68,11 @@ def instances(model: type[Model], fields: Sequence[Field], rows: Iterable[Sequen
     return out
 
 
-def insert(table: str, column_names: Sequence[str], rows: Sequence[Sequence]) -> None:
-    """``INSERT INTO table (columns) VALUES …`` for many rows: one statement on PostgreSQL,
-    chunks within SQLite's limit on parameters elsewhere."""
+def insert(table: str, column_names: Sequence[str], rows: Sequence[Sequence],
+           suffix: str = "") -> None:
+    """``INSERT INTO table (columns) VALUES …`` (and ``suffix``, e.g. an ``ON CONFLICT``
+    clause) for many rows: one statement on PostgreSQL, chunks within SQLite's limit on
+    parameters elsewhere."""
     if not rows:
         return
     limit = connection.features.max_query_params
@@ -79,5 +81,5 @@ def insert(table: str, column_names: Sequence[str], rows: Sequence[Sequence]) ->
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_chunk):
             chunk = rows[start:start + per_chunk]
-            cursor.execute(head + values_clause(len(chunk), len(column_names)),
+            cursor.execute(head + values_clause(len(chunk), len(column_names)) + suffix,
                            [value for row in chunk for value in row])

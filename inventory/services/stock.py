@@ -277,7 +277,7 @@ def _insert_ledger(rows: list[StockLedger]) -> None:
 
 
 def _upsert_quants(rows: list[tuple]) -> None:
-    """Add each delta to its quant, creating missing quants, in one statement.
+    """Add each delta to its quant, creating missing quants, in one statement (SQLite: chunks).
 
     ``rows`` are ``(org, store, location, product, batch, delta, unallocated, now)``. The
     proposed INSERT row carries the delta twice: as ``last_delta``, which the UPDATE branch adds
@@ -287,21 +287,17 @@ def _upsert_quants(rows: list[tuple]) -> None:
     zero). Rows are sorted by (location, batch), so concurrent inserts meet in one order.
     """
     table = StockQuant._meta.db_table
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    params = []
-    for org_id, store_id, location_id, product_id, batch_id, delta, unallocated, now in rows:
-        opening = delta if delta >= 0 or unallocated else ZERO
-        params += [org_id, store_id, location_id, product_id, batch_id, opening, delta,
-                   unallocated, db_datetime(now)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (org_id, store_id, location_id, product_id, batch_id,"
-            f" quantity, last_delta, unallocated, updated_at) VALUES {values}"
-            f" ON CONFLICT (org_id, location_id, batch_id) DO UPDATE SET"
-            f" quantity = {table}.quantity + excluded.last_delta,"
-            f" last_delta = excluded.last_delta, updated_at = excluded.updated_at",
-            params,
-        )
+    insert(table, _QUANT_COLUMNS, [
+        (org_id, store_id, location_id, product_id, batch_id,
+         delta if delta >= 0 or unallocated else ZERO, delta, unallocated, db_datetime(now))
+        for org_id, store_id, location_id, product_id, batch_id, delta, unallocated, now in rows
+    ], suffix=(f" ON CONFLICT (org_id, location_id, batch_id) DO UPDATE SET"
+               f" quantity = {table}.quantity + excluded.last_delta,"
+               f" last_delta = excluded.last_delta, updated_at = excluded.updated_at"))
+
+
+_QUANT_COLUMNS = ("org_id", "store_id", "location_id", "product_id", "batch_id", "quantity",
+                  "last_delta", "unallocated", "updated_at")
 
 
 def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Decimal]]:
