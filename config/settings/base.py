@@ -184,6 +184,10 @@ SPECTACULAR_SETTINGS = {
 # Token last-used times are written at most this often (seconds), so a busy tablet does not
 # turn every read into a write.
 API_TOKEN_TOUCH_INTERVAL = 60
+# How far ahead of the server's clock a device may date a sale, document or scan (minutes): a
+# clock running a little fast is fine, hours ahead is a clock or time-zone bug that would
+# misdate the ledger and the expiry checks.
+BUSINESS_TIME_MAX_AHEAD_MINUTES = env.int("BUSINESS_TIME_MAX_AHEAD_MINUTES", default=15)
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
 
+from django.conf import settings
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -29,6 +32,24 @@ DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
+
+
+class BusinessTimeField(serializers.DateTimeField):
+    """When something happened, as the device says. Any past moment is fine (an offline till
+    syncs its sales late); the future only by ``BUSINESS_TIME_MAX_AHEAD_MINUTES``."""
+
+    default_error_messages = {
+        "ahead": "{minutes} minutes after the server's clock: check the device's clock and time "
+                 "zone (at most {allowed} minutes ahead).",
+    }
+
+    def to_internal_value(self, value):
+        moment = super().to_internal_value(value)
+        allowed = settings.BUSINESS_TIME_MAX_AHEAD_MINUTES
+        ahead = moment - timezone.now()
+        if ahead > datetime.timedelta(minutes=allowed):
+            self.fail("ahead", minutes=int(ahead.total_seconds() // 60), allowed=allowed)
+        return moment
 
 
 def validate_time_zone(value: str) -> str:

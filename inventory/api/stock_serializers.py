@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from inventory.models import Store
 
-from .serializers import TenantPrimaryKeyField
+from .serializers import BusinessTimeField, TenantPrimaryKeyField
 
 QTY = {"max_digits": 18, "decimal_places": 4}
 MONEY = {"max_digits": 14, "decimal_places": 4}
@@ -56,7 +56,7 @@ class ProductRefSerializer(serializers.Serializer):
 class DocumentSerializer(serializers.Serializer):
     store = StoreField()
     client_ref = serializers.CharField(max_length=128)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = BusinessTimeField(required=False)
     source_ref = serializers.CharField(max_length=128, required=False, default="",
                                        allow_blank=True)
 
@@ -81,14 +81,14 @@ class RefundCreateSerializer(serializers.Serializer):
     client_ref = serializers.CharField(max_length=128)
     location = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = BusinessTimeField(required=False)
     lines = RefundLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
 
 class VoidSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
     # business time of the void (a POS sends its own); default now
-    occurred_at = serializers.DateTimeField(required=False)
+    occurred_at = BusinessTimeField(required=False)
 
 
 class ReceiptLineSerializer(ProductRefSerializer):

@@ -344,7 +344,7 @@ def test_void_restores_every_batch_and_voiding_twice_posts_nothing(sold, gum, sf
 
 
 def test_void_with_a_business_time_dates_its_rows_then(sold, manager):
-    when = sold.occurred_at + datetime.timedelta(hours=2)
+    when = sold.occurred_at + datetime.timedelta(minutes=1)  # a POS clock a little fast
     response = post(manager, f"{SALES}/{sold.pk}/void", {"occurred_at": when.isoformat()})
     assert response.status_code == 200, response.content
     rows = StockLedger.objects.filter(ref_type=RefType.VOID, ref_id=sold.pk)
@@ -881,6 +881,10 @@ def test_store_limited_member_sees_only_sales_of_its_stores(org, world, client_f
 # --- bad input --------------------------------------------------------------------------------
 
 MANY_LINES = [{"sku": "GUM", "quantity": "1"}] * 501
+def AHEAD(**delta) -> str:  # noqa: N802 - reads as a constant in the table below
+    return (timezone.now() + datetime.timedelta(**delta)).isoformat()
+
+
 BAD_INPUTS = [
     # kind, line overrides, top overrides, status, code, field
     pytest.param("sale", {"quantity": "-1"}, {}, 400, "invalid", "lines.0.quantity",
@@ -923,6 +927,12 @@ BAD_INPUTS = [
                  "lines.0.location", id="sale-location-of-other-store"),
     pytest.param("sale", {"unit_price": "-1"}, {}, 400, "invalid", "lines.0.unit_price",
                  id="sale-negative-price"),
+    pytest.param("sale", {}, {"occurred_at": lambda w: AHEAD(hours=5)}, 400, "invalid",
+                 "occurred_at", id="sale-dated-hours-ahead"),
+    pytest.param("sale", {}, {"occurred_at": "2026-13-01T10:00:00Z"}, 400, "invalid",
+                 "occurred_at", id="sale-bad-time"),
+    pytest.param("receipt", {}, {"occurred_at": lambda w: AHEAD(days=400)}, 400, "invalid",
+                 "occurred_at", id="receipt-dated-next-year"),
     pytest.param("receipt", {"product": lambda w: w.gum.pk, "lot_code": "X"}, {}, 400,
                  "expiry_required", "lines.0.expiry_date", id="receipt-expiry-required"),
     pytest.param("receipt", {"quantity": "-5"}, {}, 400, "invalid", "lines.0.quantity",
@@ -994,6 +1004,23 @@ def test_bad_input_is_refused_with_code_and_field_and_writes_nothing(
     assert body["code"] == code, body
     assert field in body["fields"], body
     assert state() == before
+
+
+def test_a_device_clock_a_little_fast_is_accepted_and_any_past_time_too(org, store, gum, sf,
+                                                                          operator):
+    receive(org, store, gum, 5, lot="A", expiry=days(30), cost="1")
+    for n, when in enumerate((timezone.now() + datetime.timedelta(minutes=5),
+                              timezone.now() - datetime.timedelta(days=3))):
+        response = post(operator, SALES, {"store": store.pk, "client_ref": f"skew-{n}",
+                                          "occurred_at": when.isoformat(),
+                                          "lines": [{"product": gum.pk, "quantity": "1"}]})
+        assert response.status_code == 201, response.content
+    late = timezone.now() + datetime.timedelta(minutes=30)
+    refused = post(operator, SALES, {"store": store.pk, "client_ref": "skew-late",
+                                     "occurred_at": late.isoformat(),
+                                     "lines": [{"product": gum.pk, "quantity": "1"}]})
+    assert refused.status_code == 400
+    assert "clock" in refused.json()["fields"]["occurred_at"][0]
 
 
 def test_every_bad_line_is_reported_at_once(world, manager):
