@@ -110,13 +110,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/inventory_countbench"
+from bench.database import (  # noqa: E402
+    bench_url,
+    configure_environment,
+    drop_database,
+    recreate_database,
+)
+
 TARGET_SECONDS = 5.0
 ZERO = Decimal("0")
 PRICE = Decimal("12.5000")
@@ -152,44 +157,6 @@ QUICK = Sizes(products=2_000, lines=5_000, lot_pairs=250, found=30, uncounted=10
 
 
 # --- environment and database -----------------------------------------------------------------
-
-
-def bench_url() -> str:
-    """DATABASE_URL pointed at a database whose name ends in ``bench`` (it gets dropped)."""
-    parts = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_URL)
-    name = parts.path.lstrip("/")
-    if not name.endswith("bench"):
-        print(f"note: using database 'inventory_countbench', not '{name}' (the bench drops it)")
-        parts = parts._replace(path="/inventory_countbench")
-    return urlunsplit(parts)
-
-
-def configure_environment(url: str) -> None:
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-
-def _maintenance(url: str, statements: list[str]) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    target = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(target, autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(sql.SQL(statement).format(sql.Identifier(name)))
-
-
-def recreate_database(url: str) -> str:
-    _maintenance(url, ["DROP DATABASE IF EXISTS {} WITH (FORCE)", "CREATE DATABASE {}"])
-    return urlsplit(url).path.lstrip("/")
-
-
-def drop_database(url: str) -> None:
-    _maintenance(url, ["DROP DATABASE IF EXISTS {} WITH (FORCE)"])
 
 
 # --- the simulated count ----------------------------------------------------------------------
@@ -810,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    url = bench_url()
+    url = bench_url("inventory_countbench")
     configure_environment(url)
     began = time.perf_counter()
     name = recreate_database(url)

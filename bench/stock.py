@@ -36,17 +36,22 @@ import sys
 import time
 import traceback
 import uuid
-import warnings
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/inventory_bench"
+from bench.database import (  # noqa: E402
+    bench_url,
+    configure_environment,
+    drop_database,
+    psycopg_url,
+    recreate_database,
+)
+
 ONE = Decimal("1")
 PRICE = Decimal("12.5000")
 COST = Decimal("4.2500")
@@ -76,55 +81,6 @@ QUICK = Sizes(products=2_000, service_sales=200, api_sales=100, warmup=20, durat
 
 
 # --- environment and database -----------------------------------------------------------------
-
-
-def bench_url() -> str:
-    """DATABASE_URL pointed at a database whose name ends in ``bench`` (it gets dropped)."""
-    parts = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_URL)
-    name = parts.path.lstrip("/")
-    if not name.endswith("bench"):
-        print(f"note: using database 'inventory_bench', not '{name}' (the bench drops it)")
-        parts = parts._replace(path="/inventory_bench")
-    return urlunsplit(parts)
-
-
-def configure_environment(url: str) -> None:
-    """Settings as production runs them: DEBUG off (no query log kept per connection)."""
-    os.environ["DATABASE_URL"] = url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings.base"
-    os.environ["DJANGO_DEBUG"] = "0"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    # WhiteNoise notes that collectstatic never ran; irrelevant here.
-    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
-
-
-def psycopg_url(url: str, dbname: str | None = None) -> str:
-    parts = urlsplit(url)
-    if dbname is not None:
-        parts = parts._replace(path=f"/{dbname}")
-    return urlunsplit(parts._replace(scheme="postgresql"))
-
-
-def recreate_database(url: str) -> str:
-    import psycopg
-    from psycopg import sql
-
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(psycopg_url(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    return name
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(psycopg_url(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
 
 
 def server_settings(url: str) -> dict[str, str]:
@@ -678,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
-    url = bench_url()
+    url = bench_url("inventory_bench")
     configure_environment(url)
     began = time.perf_counter()
     name = recreate_database(url)

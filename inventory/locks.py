@@ -51,7 +51,7 @@ def lock_quants(*, org, where: str, params: Sequence = ()) -> list[StockQuant]:
     assert connection.in_atomic_block, "lock_quants must run inside the caller's transaction"
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_SQL.format(where=where) + sql.for_update("q"),
-                       [getattr(org, "pk", org), *params])
+                       [org.pk, *params])
         rows = cursor.fetchall()
     quants = sql.instances(StockQuant, _QUANT_FIELDS, rows)
     batches = sql.instances(Batch, _BATCH_FIELDS, rows, start=len(_QUANT_FIELDS))

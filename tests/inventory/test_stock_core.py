@@ -6,14 +6,17 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from inventory.exceptions import IdempotencyConflict, InsufficientStock, ValidationFailed
+from inventory.locks import lock_quants
 from inventory.models import (
     Batch,
+    Location,
     Organization,
     RefType,
+    Sale,
     StockLedger,
     StockQuant,
     StockShortfall,
@@ -137,8 +140,6 @@ def test_partial_refunds_then_void(org, store, product):
 
 
 def test_refund_into_quarantine(org, store, product):
-    from inventory.models import Location
-
     quarantine = Location.objects.create(org=org, store=store, code="QRN", name="Quarantine",
                                          kind="quarantine")
     receive(org, store, product, 3)
@@ -213,8 +214,6 @@ def test_write_path_takes_at_most_four_queries_for_a_whole_document(org, store):
     posting = stock_service.Posting(org, store, 999, datetime.datetime.now(datetime.UTC))
     lines = [stock_service.ConsumeLine(n, p, D(5)) for n, p in enumerate(products, start=1)]
     floor = stock_service.first_sellable_location(store)
-    from django.db import transaction
-
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         outcome = stock_service.consume(posting=posting, lines=lines, ref_type=RefType.SALE,
                                         selling_location=floor)
@@ -241,10 +240,6 @@ def _values(obj) -> list:
 
 
 def test_lock_quants_loads_what_the_orm_would(org, store, product, django_assert_num_queries):
-    from django.db import transaction
-
-    from inventory.locks import lock_quants
-
     receive(org, store, product, 3, lot="A", expiry=days(5), cost="2.1234")
     receive(org, store, product, 4, location="BR")
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
@@ -301,8 +296,6 @@ def test_sale_service_statements_do_not_grow_with_lines_or_lots(org, store):
 
 
 def test_a_deactivated_sellable_room_no_longer_feeds_sales(org, store, product):
-    from inventory.models import Location
-
     kiosk = Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk",
                                     kind="sales_floor", sellable=True, sort_order=1)
     receive(org, store, product, 2, location="KIOSK", lot="K", expiry=days(1))
@@ -325,10 +318,6 @@ def test_shortfalls_book_at_the_first_sellable_room_in_at_most_four_statements(
     """The first shortfall of a product in a store creates its spare batch (lock, batch,
     quants, ledger); later ones find that batch among the locked quants (lock, quants, ledger).
     """
-    from django.db import transaction
-
-    from inventory.models import Location
-
     Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk", kind="sales_floor",
                             sellable=True, sort_order=20)  # sorts after the floor (10)
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
@@ -360,8 +349,6 @@ def test_shortfalls_book_at_the_first_sellable_room_in_at_most_four_statements(
 def test_a_sale_books_its_shortfall_where_the_sale_insert_said(org, store, product):
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode="warn")
     org.refresh_from_db()
-    from inventory.models import Location
-
     Location.objects.filter(store=store, code="SF").update(sort_order=30)
     kiosk = Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk",
                                     kind="sales_floor", sellable=True, sort_order=5)
@@ -378,6 +365,4 @@ def test_a_sale_without_lines_is_refused_and_writes_nothing(org, store):
     with pytest.raises(ValidationFailed) as error:
         sales.sale_record(org=org, store=store, lines=[], client_ref="empty")
     assert list(error.value.fields) == ["lines"]
-    from inventory.models import Sale
-
     assert not Sale.objects.exists()
