@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
+import sys
 
 from django.conf import settings
 from django.db import connection
@@ -58,8 +60,34 @@ def readyz(request):
     return JsonResponse(body, status=200 if ok else 503)
 
 
+def _metrics_refusal(request) -> JsonResponse | None:
+    """None when the request may read /metrics, else the 401 to answer.
+
+    With ``METRICS_TOKEN`` set, the scraper must send ``Authorization: Bearer <token>``; the
+    comparison takes the same time however much of the token is right. Without it /metrics is
+    public (development; production settings need the token or an explicit METRICS_PUBLIC).
+    """
+    expected = settings.METRICS_TOKEN
+    if not expected:
+        return None
+    scheme, _, given = request.headers.get("Authorization", "").strip().partition(" ")
+    given = given.strip()
+    if scheme.lower() != "bearer" or not given:
+        code, detail = "not_authenticated", "Send the metrics token as 'Authorization: Bearer'."
+    elif hmac.compare_digest(given.encode(), expected.encode()):
+        return None
+    else:
+        code, detail = "authentication_failed", "Wrong metrics token."
+    response = JsonResponse({"code": code, "detail": detail, "fields": {}}, status=401)
+    response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
+
+
 @require_GET
 def metrics(request):
+    refusal = _metrics_refusal(request)
+    if refusal is not None:
+        return refusal
     payload, content_type = render()
     return HttpResponse(payload, content_type=content_type)
 
@@ -77,7 +105,28 @@ def not_found(request, exception=None):
     )
 
 
+def bad_request(request, exception=None):
+    """Django's 400 (a ``SuspiciousOperation`` outside DRF), in the error shape; a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE`` read by a middleware answers 413 like the API's parsers."""
+    from inventory.api.errors import application_error_for, error_json_response
+
+    error = application_error_for(exception) if exception is not None else None
+    if error is not None:
+        return error_json_response(error)
+    return JsonResponse(
+        {"code": "bad_request", "detail": "Bad request.", "fields": {}}, status=400
+    )
+
+
 def server_error(request):
+    # Django calls this from inside its ``except`` block: an unreachable database met by a
+    # middleware (a session or user lookup) answers 503 like the API, not 500.
+    from inventory.api.errors import application_error_for, error_json_response
+
+    exception = sys.exc_info()[1]
+    error = application_error_for(exception) if exception is not None else None
+    if error is not None:
+        return error_json_response(error)
     return JsonResponse(
         {"code": "server_error", "detail": "Internal error.", "fields": {},
          "request_id": getattr(request, "request_id", None)},

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "inventory.middleware.RequestIdMiddleware",
+    "inventory.middleware.ErrorShapeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -95,6 +96,7 @@ else:
     }
 
 # Set CACHE_URL (e.g. redis://…/1) so every web process shares it: sign-in throttling must agree.
+# Production settings refuse to start without one (or with a per-process cache).
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -163,10 +165,26 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "inventory.api.errors.exception_handler",
+    # Size limits per view and no RecursionError on deeply nested JSON (inventory.api.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "inventory.api.parsers.JSONParser",
+        "inventory.api.parsers.FormParser",
+        "inventory.api.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "COERCE_DECIMAL_TO_STRING": True,
-    "DEFAULT_THROTTLE_RATES": {"login": env("LOGIN_THROTTLE_RATE", default="30/min")},
+    # Sign-in attempts per client address and per account (inventory.api.throttling).
+    "DEFAULT_THROTTLE_RATES": {
+        "login": env("LOGIN_THROTTLE_RATE", default="30/min"),
+        "login_account": env("LOGIN_ACCOUNT_THROTTLE_RATE", default="10/min"),
+    },
+    # How many proxies of ours append to X-Forwarded-For in front of the web process. 0: the
+    # client address is REMOTE_ADDR and X-Forwarded-For is ignored, since anyone can write it.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
+# The largest request body, bytes (Django's default, 2.5 MB): bigger ones answer 413
+# request_too_large. A view that takes more (a file import) sets ``max_body_size``.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Inventory platform API",
     "DESCRIPTION": (
@@ -181,6 +199,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+# /metrics: when METRICS_TOKEN is set, only a request with "Authorization: Bearer <token>" may
+# read it (inventory.ops.metrics). Production settings need the token or METRICS_PUBLIC=true.
+# Read raw, like the secret key: django-environ would expand a leading "$".
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_PUBLIC = env.bool("METRICS_PUBLIC", default=False)
 # Token last-used times are written at most this often (seconds), so a busy tablet does not
 # turn every read into a write.
 API_TOKEN_TOUCH_INTERVAL = 60

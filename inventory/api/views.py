@@ -9,7 +9,6 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from inventory import selectors
@@ -36,6 +35,7 @@ from .filters import (
     ProductFilter,
     StoreFilter,
 )
+from .throttling import LoginAccountThrottle, LoginAddressThrottle
 
 
 class OrganizationApi(TenantAPIMixin, generics.GenericAPIView):
@@ -327,8 +327,8 @@ class TokenLoginApi(APIView):
 
     authentication_classes = [XSessionTokenAuthentication]
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    # Per client address and per account; see inventory.api.throttling.
+    throttle_classes = [LoginAddressThrottle, LoginAccountThrottle]
 
     @extend_schema(request=s.TokenLoginSerializer, responses={201: s.IssuedTokenSerializer})
     def post(self, request):
@@ -343,8 +343,8 @@ class TokenLoginApi(APIView):
             )
         else:
             token, key = token_services.api_token_from_password(
-                request=request._request, email=data["email"], password=data["password"],
-                device=data["device"], org_slug=data.get("organization"),
+                email=data["email"], password=data["password"], device=data["device"],
+                org_slug=data.get("organization"),
             )
         token.key = key
         return Response(s.IssuedTokenSerializer(token).data, status=status.HTTP_201_CREATED)

@@ -89,6 +89,38 @@ def test_metrics_counts_requests_in_prometheus_text(client):
     assert "http_request_duration_seconds_bucket" in text
 
 
+METRICS_TOKEN = "m" * 16 + "-metrics-token-for-tests"
+
+
+@pytest.mark.parametrize("header,code", [
+    (None, "not_authenticated"),
+    ("Token " + METRICS_TOKEN, "not_authenticated"),
+    ("Bearer", "not_authenticated"),
+    ("Bearer wrong-token", "authentication_failed"),
+    ("Bearer " + METRICS_TOKEN[:-1], "authentication_failed"),
+], ids=["none", "other-scheme", "empty", "wrong", "prefix"])
+def test_metrics_with_a_token_refuse_other_callers_with_401_json(client, settings, header, code):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+    headers = {"HTTP_AUTHORIZATION": header} if header else {}
+
+    response = client.get("/metrics", **headers)
+
+    assert response.status_code == 401
+    assert response.json() == {"code": code, "detail": response.json()["detail"], "fields": {}}
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert b"http_requests_total" not in response.content
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer"])
+def test_metrics_answer_the_scraper_that_sends_the_token(client, settings, scheme):
+    settings.METRICS_TOKEN = METRICS_TOKEN
+
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"{scheme} {METRICS_TOKEN}")
+
+    assert response.status_code == 200
+    assert b"http_requests_total" in response.content
+
+
 # --- request ids ---------------------------------------------------------------------------------
 
 
@@ -231,8 +263,19 @@ START_PRODUCTION = (
 )
 
 
-def _start_production(**env_overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env_overrides}
+#: What production settings need besides the key; each test overrides what it is about.
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "CACHE_URL": "redis://127.0.0.1:6379/1",
+    "METRICS_TOKEN": secrets.token_urlsafe(32),
+    "METRICS_PUBLIC": "false",
+}
+
+
+def _start_production(**env_overrides: str | None) -> subprocess.CompletedProcess:
+    """Load production settings in a fresh process; a None override removes the variable."""
+    env = {**os.environ, **PRODUCTION_ENV, **env_overrides}
+    env = {name: value for name, value in env.items() if value is not None}
     return subprocess.run(
         [sys.executable, "-c", START_PRODUCTION], cwd=ROOT, env=env, capture_output=True,
         text=True, timeout=120,
@@ -254,8 +297,9 @@ def test_production_settings_refuse_debug_on():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "key", ["insecure-dev-key-change-me", "", "too-short-" + "x" * 21],
-    ids=["default", "empty", "31-chars"],
+    "key", ["insecure-dev-key-change-me", "", "too-short-" + "x" * 21, secrets.token_hex(25)[:49],
+            "abcd" * 20, "django-insecure-" + secrets.token_hex(25)],
+    ids=["default", "empty", "31-chars", "49-chars", "4-distinct-chars", "insecure-prefix"],
 )
 def test_production_settings_refuse_weak_secret_key(key):
     result = _start_production(DJANGO_DEBUG="false", DJANGO_SECRET_KEY=key)
@@ -274,6 +318,58 @@ def test_production_settings_start_with_strong_key_and_debug_off():
 
     assert result.returncode == 0, result.stderr
     assert "DEBUG False KEY 50" in result.stdout
+
+
+SHOW_PRODUCTION = (
+    "import django; django.setup()\n"
+    "from django.conf import settings\n"
+    "print(settings.SECURE_HSTS_SECONDS, settings.CACHES['default']['BACKEND'],"
+    " settings.REST_FRAMEWORK['NUM_PROXIES'])\n"
+)
+
+
+@pytest.mark.slow
+def test_production_defaults_hsts_one_year_a_shared_cache_and_no_trusted_proxy():
+    env = {**os.environ, **PRODUCTION_ENV, "DJANGO_SECRET_KEY": _good_key()}
+    env.pop("DJANGO_HSTS_SECONDS", None)
+    env.pop("NUM_PROXIES", None)
+    result = subprocess.run([sys.executable, "-c", SHOW_PRODUCTION], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "31536000", "django.core.cache.backends.redis.RedisCache", "0"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cache_url", [None, "locmemcache://", "dummycache://"],
+                         ids=["unset", "locmem", "dummy"])
+def test_production_settings_refuse_a_cache_the_web_processes_do_not_share(cache_url):
+    result = _start_production(DJANGO_SECRET_KEY=_good_key(), CACHE_URL=cache_url)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "CACHE_URL" in result.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("token,public", [(None, None), ("", "false"), ("short", None)],
+                         ids=["unset", "empty", "short"])
+def test_production_settings_refuse_metrics_without_a_token(token, public):
+    result = _start_production(DJANGO_SECRET_KEY=_good_key(), METRICS_TOKEN=token,
+                               METRICS_PUBLIC=public)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert "METRICS_TOKEN" in result.stderr
+
+
+@pytest.mark.slow
+def test_production_settings_serve_public_metrics_only_when_told_so():
+    result = _start_production(DJANGO_SECRET_KEY=_good_key(), METRICS_TOKEN=None,
+                               METRICS_PUBLIC="true")
+
+    assert result.returncode == 0, result.stderr
 
 
 # --- OpenAPI -------------------------------------------------------------------------------------
