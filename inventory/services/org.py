@@ -23,6 +23,7 @@ from inventory.models import (
     Role,
     Store,
 )
+from inventory.services.tokens import api_tokens_revoke_for_member
 
 #: The classifications a new organisation starts with: Cova classification -> (category, sub).
 DEFAULT_CLASSIFICATIONS: dict[str, tuple[str, str]] = {
@@ -156,6 +157,8 @@ def membership_create(*, org: Organization, email: str, role: str, stores=(),
             raise Conflict("This person is already a member.", code="already_member",
                            fields={"email": ["Already a member of this organisation."]})
         if existing:
+            # Tokens of the earlier membership never act for the new one (nor its new role).
+            api_tokens_revoke_for_member(org=org, user=user, actor=actor)
             existing.role, existing.is_active = role, True
             existing.save(update_fields=["role", "is_active"])
             membership = existing
@@ -179,7 +182,9 @@ def membership_update(*, org: Organization, membership: Membership, changes: dic
     """Change a member's role, stores or active flag; an organisation always keeps an admin.
 
     Locks the organisation's admin memberships and this one, in id order, so two concurrent
-    demotions cannot both pass the last-admin check (and cannot deadlock).
+    demotions cannot both pass the last-admin check (and cannot deadlock). Deactivating (and
+    re-activating) revokes the person's tokens in the organisation in the same transaction; a
+    role or store change needs nothing, since every request reads the membership afresh.
     """
     with transaction.atomic():
         locked = {
@@ -193,10 +198,13 @@ def membership_update(*, org: Organization, membership: Membership, changes: dic
         )
         if membership.role == Role.ADMIN and membership.is_active and not stays_admin:
             _ensure_an_admin_remains(org, membership)
+        was_active = membership.is_active
         stores = changes.pop("stores", None)
         for field, value in changes.items():
             setattr(membership, field, value)
         membership.save()
         if stores is not None:
             _set_membership_stores(membership, stores)
+        if not (was_active and membership.is_active):
+            api_tokens_revoke_for_member(org=org, user=membership.user_id, actor=actor)
     return membership

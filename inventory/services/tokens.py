@@ -37,6 +37,18 @@ def api_token_revoke(*, token: ApiToken, actor=None) -> ApiToken:
     return token
 
 
+def api_tokens_revoke_for_member(*, org: Organization, user, actor=None) -> int:
+    """Revoke every live token ``user`` (a user or its id) holds in ``org``; returns how many.
+
+    Called when a membership is deactivated (and when an inactive one is re-activated), inside
+    that service's transaction: a token acts for its person in its organisation, so it must not
+    outlive the membership and come back when the same e-mail is invited again.
+    """
+    return ApiToken.unscoped.filter(org=org, user=user, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
 def api_token_from_password(*, email: str, password: str, device: str,
                             org_slug: str | None = None) -> tuple[ApiToken, str]:
     """Sign a person in on a (shared) device: check the password, issue a device token.

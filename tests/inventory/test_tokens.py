@@ -227,3 +227,79 @@ def test_device_token_needs_password_without_a_session(org, operator):
                                 HTTP_X_SESSION_TOKEN="no-such-session")
     assert response.status_code in {400, 401}
     assert not ApiToken.objects.exists()
+
+
+# --- tokens follow the membership ----------------------------------------------------------------
+
+
+def test_removing_a_member_revokes_their_tokens_in_that_org_only(org, other_org, operator,
+                                                                 client_for):
+    token, key = api_token_create(org=org, user=operator.user, name="Tablet 1")
+    elsewhere = MembershipFactory(org=other_org, user=operator.user, role=Role.MANAGER)
+    _, other_key = api_token_create(org=other_org, user=operator.user, name="Other shop")
+    assert token_client(key).get("/api/v1/me").status_code == 200
+
+    response = client_for(Role.ADMIN).delete(f"/api/v1/memberships/{operator.pk}")
+
+    assert response.status_code == 204
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    refused = token_client(key).get("/api/v1/me")
+    assert (refused.status_code, refused.json()["code"]) == (401, "authentication_failed")
+    assert token_client(other_key).get("/api/v1/me").json()["role"] == elsewhere.role
+
+
+def test_re_adding_a_removed_member_does_not_bring_the_old_token_back(org, operator, client_for):
+    _, key = api_token_create(org=org, user=operator.user, name="Tablet 1")
+    admin = client_for(Role.ADMIN)
+    assert admin.delete(f"/api/v1/memberships/{operator.pk}").status_code == 204
+
+    response = admin.post("/api/v1/memberships",
+                          {"email": operator.user.email, "role": "manager"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert token_client(key).get("/api/v1/me").status_code == 401
+
+
+def test_re_adding_revokes_tokens_left_from_a_membership_ended_before_the_fix(org, operator,
+                                                                               client_for):
+    # A membership deactivated without revoking its tokens (data older than the rule).
+    _, key = api_token_create(org=org, user=operator.user, name="Tablet 1")
+    Membership.objects.filter(pk=operator.pk).update(is_active=False)
+
+    response = client_for(Role.ADMIN).post(
+        "/api/v1/memberships", {"email": operator.user.email, "role": "admin"}, format="json")
+
+    assert response.status_code == 201, response.content
+    assert token_client(key).get("/api/v1/me").status_code == 401
+
+
+def test_a_refused_removal_revokes_nothing(org, client_for):
+    last_admin = client_for(Role.ADMIN)
+
+    response = last_admin.delete(f"/api/v1/memberships/{last_admin.membership.pk}")
+
+    assert (response.status_code, response.json()["code"]) == (409, "last_admin")
+    assert last_admin.get("/api/v1/me").status_code == 200
+    assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
+
+
+def test_a_role_or_store_change_applies_to_existing_tokens_at_once(org, store, operator,
+                                                                   client_for):
+    _, key = api_token_create(org=org, user=operator.user, name="Tablet 1")
+    device = token_client(key)
+    me = device.get("/api/v1/me").json()
+    assert (me["role"], me["stores"]) == ("operator", None)
+    assert "sale.record" in me["capabilities"]
+
+    response = client_for(Role.ADMIN).patch(
+        f"/api/v1/memberships/{operator.pk}", {"role": "viewer", "stores": [store.pk]},
+        format="json")
+
+    assert response.status_code == 200, response.content
+    me = device.get("/api/v1/me").json()
+    assert (me["role"], me["stores"]) == ("viewer", [store.pk])
+    assert "sale.record" not in me["capabilities"]
+    refused = device.post("/api/v1/sales", {}, format="json")
+    assert (refused.status_code, refused.json()["code"]) == (403, "permission_denied")
+    assert ApiToken.objects.get(user=operator.user).revoked_at is None
