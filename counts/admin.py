@@ -39,7 +39,8 @@ class CountLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(VarianceRow)
 class VarianceRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["id", "session", "location", "product", "expected", "counted", "variance",
-                    "value", "status", "mode", "reason", "decided_by", "posted_quantity"]
+                    "value", "status", "mode", "reason", "decided_by", "posted_quantity",
+                    "unposted_quantity"]
     list_filter = ["status", "mode"]
     list_select_related = ["location", "product", "decided_by"]
     search_fields = ["product__sku"]

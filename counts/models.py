@@ -29,7 +29,11 @@ class SessionStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
-ACTIVE_STATUSES = (SessionStatus.IN_PROGRESS, SessionStatus.SUBMITTED)
+#: A session holds its scope (its store, for a full count; its passes' locations and categories
+#: for a zone) from the moment counting starts until it is closed or cancelled: a reconciled
+#: session still has shrink to post, and a second count of the same shelf would book it again.
+#: A draft holds nothing (it may be forgotten).
+ACTIVE_STATUSES = (SessionStatus.IN_PROGRESS, SessionStatus.SUBMITTED, SessionStatus.RECONCILED)
 
 
 class CountSession(TenantModel):
@@ -61,7 +65,8 @@ class CountSession(TenantModel):
             # One full-store count at a time per store: enforced here, not only in code.
             models.UniqueConstraint(
                 fields=["org", "store"],
-                condition=Q(scope="FULL_STORE", status__in=["in_progress", "submitted"]),
+                condition=Q(scope="FULL_STORE",
+                            status__in=["in_progress", "submitted", "reconciled"]),
                 name="one_active_full_count_per_store",
             ),
         ]
@@ -227,6 +232,9 @@ class VarianceRow(TenantModel):
                                    null=True, blank=True, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     posted_quantity = models.DecimalField(**QTY, null=True, blank=True)
+    # The part of a shortage finalising could not post because the stock had gone meanwhile
+    # (negative; 0 when everything posted). Also kept as a ``clamped`` StockShortfall row.
+    unposted_quantity = models.DecimalField(**QTY, null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

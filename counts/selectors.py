@@ -259,7 +259,8 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
         if frozen:
             row.update({"status": r.status, "mode": r.mode, "reason": r.reason,
                         "decided_by": r.decided_by.email if r.decided_by else None,
-                        "posted_quantity": _posted(session, r)})
+                        "posted_quantity": _posted(session, r),
+                        "unposted_quantity": _posted(session, r, unposted=True)})
         rows.append(row)
     descending = ordering.startswith("-")
     key = ORDERINGS.get(ordering.lstrip("-"), ORDERINGS["abs_value"])
@@ -295,13 +296,15 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
             "rows": rows, "by_product": rollup, "totals": totals}
 
 
-def _posted(session: CountSession, row) -> str | None:
-    """What finalising posted for the row: rows with nothing to post are stored as NULL (a
-    count is mostly matches) and shown as 0 once the session is closed."""
+def _posted(session: CountSession, row, *, unposted: bool = False) -> str | None:
+    """What finalising posted for the row (or, ``unposted``, the part of a shortage it could
+    not post): rows with nothing to post are stored as NULL (a count is mostly matches) and
+    shown as 0 once the session is closed."""
     from counts.models import SessionStatus, VarianceStatus
 
-    if row.posted_quantity is not None:
-        return _q(row.posted_quantity)
+    stored = row.unposted_quantity if unposted else row.posted_quantity
+    if stored is not None:
+        return _q(stored)
     approved = row.status in (VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED)
     return _q(ZERO) if session.status == SessionStatus.CLOSED and approved else None
 

@@ -23,6 +23,7 @@ class Action(models.TextChoices):
     STOCK_RECEIVE = "stock.receive", "Receive stock"
     STOCK_MOVE = "stock.move", "Move stock between locations"
     STOCK_ADJUST = "stock.adjust", "Adjust and write off stock"
+    SHORTFALL_VIEW = "shortfall.view", "Read refused, oversold and partly posted stock moves"
     COUNT_SESSION_MANAGE = "count.session_manage", "Create, start, submit, reconcile, cancel counts"
     COUNT_EXPECTED_VIEW = "count.expected_view", "See expected quantities of a blind count"
     VARIANCE_APPROVE = "variance.approve", "Approve variance up to the escalation threshold"
@@ -53,6 +54,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.STOCK_RECEIVE: M,
     Action.STOCK_MOVE: M,
     Action.STOCK_ADJUST: M,
+    Action.SHORTFALL_VIEW: M,
     Action.COUNT_SESSION_MANAGE: M,
     Action.COUNT_EXPECTED_VIEW: M,
     Action.VARIANCE_APPROVE: M,

@@ -62,11 +62,19 @@ class InvalidBarcode(ApplicationError):
 
 
 class InsufficientStock(ApplicationError):
-    """Raised for a whole document: ``lines`` lists every short line, not just the first."""
+    """Raised for a whole document: ``lines`` lists every short line, not just the first.
+
+    ``shortfalls`` carries the same lines as typed values (the write path's ``Shortfall``) for
+    the services that record the refused attempt; it is not part of the answer's body.
+    """
 
     code = "insufficient_stock"
     status = 409
     message = "Not enough stock."
+
+    def __init__(self, message: str | None = None, *, shortfalls: list | None = None, **kwargs):
+        super().__init__(message, **kwargs)
+        self.shortfalls = shortfalls or []
 
 
 class IdempotencyConflict(ApplicationError):

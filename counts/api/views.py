@@ -223,7 +223,7 @@ def variance_row_body(row: VarianceRow) -> dict:
 
 CSV_COLUMNS = ["location_code", "sku", "name", "category", "subcategory", "expected",
                "counted", "variance", "variance_pct", "unit_cost", "value", "status", "mode",
-               "reason", "expected_at"]
+               "reason", "expected_at", "posted_quantity", "unposted_quantity"]
 
 
 def variance_csv(report: dict) -> HttpResponse:

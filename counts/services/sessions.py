@@ -10,6 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from counts.exceptions import (
@@ -33,10 +34,16 @@ from counts.models import (
 from counts.selectors import variance_compute, within_tolerance
 from inventory.capabilities import Action
 from inventory.exceptions import ValidationFailed
-from inventory.locks import lock_quants
-from inventory.models import Location, Organization, RefType, Store
+from inventory.models import (
+    Location,
+    Organization,
+    RefType,
+    ShortfallOutcome,
+    StockQuant,
+    Store,
+)
 from inventory.services import stock
-from inventory.sql import values_clause
+from inventory.services.shortfalls import shortfalls_record
 
 ZERO = Decimal("0")
 
@@ -172,10 +179,13 @@ def variance_reason_set(*, org: Organization, row: VarianceRow, reason: str,
 def session_finalize(*, org: Organization, session: CountSession, actor) -> CountSession:
     """Post the approved variance as COUNT_RECONCILE rows and close the session.
 
-    One transaction, one multi-line write-path call. A shortage takes earliest expiry first at
-    its location (clamped to what is there now: stock sold since the count cannot be taken
-    twice); an overage goes to the scanned lot, else the newest batch there, else a new batch at
-    the last known cost. "Set to counted" rows post counted minus the balance at this moment.
+    One transaction, one write-path call (``stock.count_post``), which locks the counted
+    places' quants once. A shortage takes earliest expiry first at its location, clamped to
+    what is there now (stock sold since the count cannot be taken twice); the part that could
+    not post stays on the row (``unposted_quantity``) and is kept as a ``clamped`` shortfall.
+    An overage goes to the scanned lot, else the newest batch there, else a new batch at the
+    last known cost. "Set to counted" rows post counted minus the balance at this moment. Every
+    counted place also settles the store's unallocated debt there, even with no variance.
     """
     with transaction.atomic():
         session = lock_session(org=org, session_id=session.pk)
@@ -187,72 +197,66 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
                        .values_list("pk", flat=True)[:100])
         if pending:
             raise ApprovalRequired(fields={"variance": [str(pk) for pk in pending]})
-        # Only rows that can post anything: most of a count matches and needs no work.
-        approved = list(
-            VarianceRow.objects.filter(session=session, status__in=[
-                VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED])
-            .exclude(mode=PostingMode.KEEP_DIFFERENCE, variance=0)
-            .select_related("product", "location")
-        )
-        current = _current_balances(org, approved)
-        lines, by_line = [], {}
-        for row in approved:
-            delta = (row.counted - current.get((row.location_id, row.product_id), ZERO)
-                     if row.mode == PostingMode.SET_COUNTED else row.variance)
-            if delta == 0:
-                row.posted_quantity = ZERO
-                continue
-            number = len(lines) + 1
-            by_line[number] = row
-            lines.append(stock.ReceiveLine(
-                number, row.product, row.location, delta,
-                batch_id=row.overage_batch_id if delta > 0 else None,
-            ))
+        approved = list(_rows_to_post(session))
         now = timezone.now()
-        if lines:
-            outcome = stock.adjust(
-                posting=stock.Posting(org, session.store, session.pk, now, actor, "count",
-                                      f"count-{session.pk}"),
-                lines=lines, ref_type=RefType.COUNT_RECONCILE,
-                reason=f"count session {session.pk}", clamp=True,
-            )
-            posted: dict[int, Decimal] = defaultdict(lambda: ZERO)
-            for ledger_row in outcome.rows:
-                posted[ledger_row.ref_line] += ledger_row.qty_delta
-            for number, row in by_line.items():
-                row.posted_quantity = posted[number]
+        by_line = dict(enumerate(approved, start=1))
+        outcome = stock.count_post(
+            posting=stock.Posting(org, session.store, session.pk, now, actor, "count",
+                                  f"count-{session.pk}"),
+            lines=[stock.CountedLine(
+                number, row.product, row.location,
+                difference=row.variance if row.mode == PostingMode.KEEP_DIFFERENCE else ZERO,
+                counted=row.counted if row.mode == PostingMode.SET_COUNTED else None,
+                batch_id=row.overage_batch_id) for number, row in by_line.items()],
+            reason=f"count session {session.pk}",
+        ) if approved else stock.Outcome()
+        posted: dict[int, Decimal] = defaultdict(lambda: ZERO)
+        for ledger_row in outcome.rows:
+            posted[ledger_row.ref_line] += ledger_row.qty_delta
+        unposted = {s.line: s.available - s.requested for s in outcome.shortfalls}
+        for number, row in by_line.items():
+            row.posted_quantity = posted[number]
+            row.unposted_quantity = unposted.get(number, ZERO)
         _save_posted(approved)
+        if outcome.shortfalls:
+            shortfalls_record(org=org, store=session.store, shortfalls=outcome.shortfalls,
+                              outcome=ShortfallOutcome.CLAMPED,
+                              ref_type=RefType.COUNT_RECONCILE, ref_id=session.pk,
+                              client_ref="", occurred_at=now, actor=actor)
         session.status, session.closed_at, session.closed_by = SessionStatus.CLOSED, now, actor
         session.save(update_fields=["status", "closed_at", "closed_by"])
     return session
 
 
+def _rows_to_post(session: CountSession):
+    """Approved rows that can post anything: a variance, "set to counted", or a place where
+    the store owes unallocated stock. Most of a count matches and needs no work."""
+    owes = StockQuant.objects.filter(
+        org_id=session.org_id, location_id=OuterRef("location_id"),
+        product_id=OuterRef("product_id"), unallocated=True, quantity__lt=0)
+    return (
+        VarianceRow.objects.filter(session=session, status__in=[
+            VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED])
+        .filter(~Q(variance=0) | Q(mode=PostingMode.SET_COUNTED) | Exists(owes))
+        .select_related("product", "location").order_by("id")
+    )
+
+
 def _save_posted(rows: list[VarianceRow]) -> None:
-    """Write each row's posted quantity in one UPDATE … FROM (VALUES …) statement."""
+    """Write each row's posted and unposted quantities in one UPDATE … FROM (VALUES …)."""
     if not rows:
         return
     table = VarianceRow._meta.db_table
-    values = ", ".join(["(%s, %s)"] * len(rows))
-    params = [value for row in rows for value in (row.pk, row.posted_quantity or ZERO)]
+    values = ", ".join(["(%s, %s, %s)"] * len(rows))
+    params = [value for row in rows
+              for value in (row.pk, row.posted_quantity, row.unposted_quantity)]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"WITH v (id, posted) AS (VALUES {values})"
-            f" UPDATE {table} SET posted_quantity = v.posted FROM v WHERE {table}.id = v.id",
+            f"WITH v (id, posted, unposted) AS (VALUES {values})"
+            f" UPDATE {table} SET posted_quantity = v.posted, unposted_quantity = v.unposted"
+            f" FROM v WHERE {table}.id = v.id",
             params,
         )
-
-
-def _current_balances(org, rows) -> dict[tuple[int, int], Decimal]:
-    """Today's balance of each row's (location, product), with the quants locked."""
-    wanted = [r for r in rows if r.mode == PostingMode.SET_COUNTED]
-    if not wanted:
-        return {}
-    pairs = sorted({(row.location_id, row.product_id) for row in wanted})
-    where = f"(q.location_id, q.product_id) IN (VALUES {values_clause(len(pairs), 2)})"
-    out: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
-    for quant in lock_quants(org=org, where=where, params=[v for pair in pairs for v in pair]):
-        out[(quant.location_id, quant.product_id)] += quant.quantity
-    return out
 
 
 def session_cancel(*, org: Organization, session: CountSession, actor) -> CountSession:

@@ -7,11 +7,13 @@ something else. Every route answers with and without a trailing slash.
 from django.urls import re_path
 
 from . import report_views as views
+from .shortfall_views import ShortfallListApi
 
 urlpatterns = [
     re_path(r"^stock/?$", views.StockListApi.as_view(), name="stock-list"),
     re_path(r"^stock/summary/?$", views.StockSummaryApi.as_view(), name="stock-summary"),
     re_path(r"^stock/kpis/?$", views.StockKpisApi.as_view(), name="stock-kpis"),
+    re_path(r"^stock/shortfalls/?$", ShortfallListApi.as_view(), name="stock-shortfalls"),
     re_path(r"^stock/(?P<product_id>[0-9]{1,18})/batches/?$", views.StockBatchesApi.as_view(),
             name="stock-batches"),
     re_path(r"^ledger/?$", views.LedgerApi.as_view(), name="ledger"),

@@ -57,6 +57,7 @@ class Batch(TenantModel):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
+        verbose_name_plural = "batches"
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(
@@ -169,6 +170,7 @@ class LedgerPurge(models.Model):
 class ShortfallOutcome(models.TextChoices):
     BLOCKED = "blocked", "Refused (block mode)"
     BOOKED = "booked", "Sold anyway, booked to the unallocated batch"
+    CLAMPED = "clamped", "Partly posted: the stock had gone meanwhile (count finalisation)"
 
 
 class StockShortfall(TenantModel):

@@ -49,6 +49,7 @@ from inventory.models import (
     RefType,
     StockLedger,
     StockQuant,
+    StockShortfall,
     Store,
 )
 
@@ -461,3 +462,27 @@ def stock_kpis(*, scope: StockScope, expiring_within: int = DEFAULT_EXPIRING_WIT
     expiring = _quants(scope).filter(Q(quantity__gt=0) & scope.expiring_q(expiring_within))
     totals["expiring_soon_count"] = expiring.aggregate(n=Count("batch_id", distinct=True))["n"]
     return totals
+
+
+# --- shortfalls ---------------------------------------------------------------------------------
+
+
+def shortfall_list(*, scope: StockScope, product_id: int | None = None,
+                   outcome: str | None = None, ref_type: str | None = None,
+                   occurred_from: datetime.datetime | None = None,
+                   occurred_to: datetime.datetime | None = None) -> QuerySet:
+    """Stock moves that wanted more than there was, newest first: refused documents
+    (``blocked``), sales booked to the unallocated batch (``booked``) and count shortages that
+    could only partly post (``clamped``). The discrepancy workflow turns them into cases."""
+    rows = StockShortfall.objects.filter(org=scope.org).filter(scope.stores_q())
+    if product_id is not None:
+        rows = rows.filter(product_id=product_id)
+    if outcome:
+        rows = rows.filter(outcome=outcome)
+    if ref_type:
+        rows = rows.filter(ref_type=ref_type)
+    if occurred_from is not None:
+        rows = rows.filter(occurred_at__gte=occurred_from)
+    if occurred_to is not None:
+        rows = rows.filter(occurred_at__lt=occurred_to)
+    return rows.select_related("store", "location", "product", "user").order_by("-id")

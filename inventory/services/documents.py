@@ -67,7 +67,7 @@ def _record(*, org: Organization, store: Store, kind: str, client_ref: str, payl
             document.save(update_fields=["result"])
     except InsufficientStock as exc:
         stock.record_failure(failure_ref_type, exc.code)
-        shortfalls_record(org=org, store=store, shortfalls=exc.extra["lines"],
+        shortfalls_record(org=org, store=store, shortfalls=exc.shortfalls,
                           outcome=ShortfallOutcome.BLOCKED, ref_type=failure_ref_type,
                           ref_id=None, client_ref=client_ref, occurred_at=occurred_at,
                           actor=user)

@@ -208,12 +208,12 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
                                               json.dumps(sale.warnings), sale.pk])
             if outcome.shortfalls:
                 shortfalls_record(
-                    org=org, store=store, shortfalls=[s.as_dict() for s in outcome.shortfalls],
+                    org=org, store=store, shortfalls=outcome.shortfalls,
                     outcome=ShortfallOutcome.BOOKED, ref_type=RefType.SALE, ref_id=sale.pk,
                     client_ref=client_ref, occurred_at=occurred_at, actor=user)
     except InsufficientStock as exc:
         stock.record_failure(RefType.SALE, exc.code)
-        shortfalls_record(org=org, store=store, shortfalls=exc.extra["lines"],
+        shortfalls_record(org=org, store=store, shortfalls=exc.shortfalls,
                           outcome=ShortfallOutcome.BLOCKED, ref_type=RefType.SALE, ref_id=None,
                           client_ref=client_ref, occurred_at=occurred_at, actor=user)
         raise

@@ -47,7 +47,7 @@ from inventory.models import (
     StockQuant,
     Store,
 )
-from inventory.sql import db_datetime, in_list, insert
+from inventory.sql import db_datetime, in_list, insert, values_clause
 
 ZERO = Decimal("0")
 QUANTUM = Decimal("0.0001")
@@ -132,6 +132,24 @@ class MoveLine:
     from_location: Location
     to_location: Location
     quantity: Decimal
+    batch_id: int | None = None
+
+
+@dataclass
+class CountedLine:
+    """What a count found of ``product`` at ``location``, and how to post it.
+
+    ``counted`` set: the place ends at exactly that quantity ("set to counted"). Otherwise
+    ``difference`` (signed) is added to the place ("keep the difference": the variance against
+    the balance at the time of the count, so sales made since are not taken twice). An overage
+    lands in ``batch_id`` (the lot that was scanned) when given.
+    """
+
+    line: int
+    product: Product
+    location: Location
+    difference: Decimal = ZERO
+    counted: Decimal | None = None
     batch_id: int | None = None
 
 
@@ -482,7 +500,7 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
 
     cannot_book = any(s.location_id is None for s in shortfalls)  # the store sells nowhere
     if shortfalls and (negative_mode == NegativeStockMode.BLOCK or cannot_book):
-        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
+        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls], shortfalls=shortfalls)
     if shortfalls:
         changes += _book_shortfalls(posting, shortfalls, quants, ref_type, reason)
 
@@ -621,7 +639,7 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
             shortfalls.append(Shortfall(ln.line, ln.product, ln.from_location.pk, ln.quantity,
                                         ln.quantity - need))
     if shortfalls:
-        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
+        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls], shortfalls=shortfalls)
     locked = {(q.location_id, q.batch_id): q for q in quants}
     return Outcome(_apply(posting, changes, locked))
 
@@ -699,7 +717,104 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
             shortfalls.append(Shortfall(ln.line, ln.product, ln.location.pk, -ln.quantity,
                                         -ln.quantity - need))
     if shortfalls and not clamp:
-        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls])
+        raise InsufficientStock(lines=[s.as_dict() for s in shortfalls], shortfalls=shortfalls)
+    locked = {(q.location_id, q.batch_id): q for q in quants}
+    return Outcome(_apply(posting, changes, locked), shortfalls)
+
+
+def count_post(*, posting: Posting, lines: list[CountedLine],
+               ref_type: str = RefType.COUNT_RECONCILE, reason: str) -> Outcome:
+    """Post what a count found, and settle the unallocated stock at each counted place.
+
+    A count is the truth about a shelf: after it, the place holds what was counted in real
+    lots, and no unallocated debt (stock sold there without stock) is left beside it — a debt
+    next to ordinary lots would leave units sellable that are not on the shelf. Per line (one
+    per place):
+
+    1. the change: ``counted`` minus the place's current balance (its debt included), or the
+       line's ``difference``;
+    2. a positive change first pays the place's debt, then goes to the scanned lot, else the
+       newest lot there, else a new lot at the product's last known cost; a negative change
+       takes earliest expiry first (expired lots too) and is clamped to what is there — the
+       rest is reported in ``Outcome.shortfalls`` (stock sold since the count cannot go twice);
+    3. what the place still owes is then settled from its remaining ordinary stock, as pairs
+       of rows (ordinary −x, unallocated +x) that leave the place's total unchanged.
+
+    Locks every quant of the counted places, ordinary and unallocated, once and in id order;
+    four statements at most (lock, new lots, quant upsert, ledger insert).
+    """
+    places = [(ln.location.pk, ln.product.pk) for ln in lines]
+    if len(set(places)) != len(places):
+        raise ValueError("count_post takes one line per (location, product)")
+    pairs = sorted(places)
+    quants = lock_quants(
+        org=posting.org,
+        where=f"(q.location_id, q.product_id) IN (VALUES {values_clause(len(pairs), 2)})",
+        params=[value for pair in pairs for value in pair],
+    ) if pairs else []
+    left = {q.pk: q.quantity for q in quants}
+    ordered = _by_place([q for q in quants if not q.unallocated], {loc: 0 for loc, _ in pairs})
+    debt_of = {(q.location_id, q.product_id): q for q in quants
+               if q.unallocated and q.quantity < 0}
+    balance: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    for quant in quants:
+        balance[(quant.location_id, quant.product_id)] += quant.quantity
+
+    # Step 1, and how much of each positive change is left once the debt is paid.
+    plan = []
+    for ln in lines:
+        key = (ln.location.pk, ln.product.pk)
+        change = ln.counted - balance[key] if ln.counted is not None else ln.difference
+        owed = -debt_of[key].quantity if key in debt_of else ZERO
+        pays = min(change, owed) if change > 0 else ZERO
+        plan.append((ln, key, change, pays, change - pays if change > 0 else ZERO))
+
+    newest: dict[tuple[int, int], StockQuant] = {
+        key: max(group, key=lambda q: (q.batch.received_at, q.batch_id))
+        for key, group in ordered.items()}
+    # Overages with nowhere to go get a new lot-less batch: a plain insert that meets no
+    # existing row, so it may come after the quant lock.
+    homeless = [ln for ln, key, _, _, extra in plan
+                if extra > 0 and ln.batch_id is None and key not in newest]
+    created = dict(zip((ln.line for ln in homeless), _upsert_batches(posting.org, [
+        {"product": ln.product, "unit_cost": None, "received_at": posting.occurred_at}
+        for ln in homeless]), strict=True))
+    cost = {q.batch_id: q.batch.unit_cost for q in quants}
+    cost.update(dict(created.values()))
+    named = {ln.batch_id for ln, _, _, _, extra in plan if extra > 0 and ln.batch_id}
+    if named - set(cost):  # a scanned lot not yet at this place: rare
+        cost.update({b.pk: b.unit_cost for b in _load_batches(named - set(cost)).values()})
+
+    changes: list[Change] = []
+    shortfalls: list[Shortfall] = []
+    for ln, key, change, pays, extra in plan:
+        debt = debt_of.get(key)
+        owed = -debt.quantity if debt is not None else ZERO
+        if pays:
+            changes.append(Change(key[0], debt.batch_id, key[1], pays, debt.batch.unit_cost,
+                                  ref_type, ln.line, reason, unallocated=True))
+            owed -= pays
+        if extra > 0:
+            batch_id = (created[ln.line][0] if ln.line in created
+                        else ln.batch_id or newest[key].batch_id)
+            changes.append(Change(key[0], batch_id, key[1], extra, cost[batch_id], ref_type,
+                                  ln.line, reason))
+        elif change < 0:
+            taken, need = _take(ordered.get(key, ()), left, -change)
+            changes += [Change(key[0], quant.batch_id, key[1], -take, quant.batch.unit_cost,
+                               ref_type, ln.line, reason) for quant, take in taken]
+            if need > 0:
+                shortfalls.append(Shortfall(ln.line, ln.product, key[0], -change,
+                                            -change - need))
+        if owed > 0:  # step 3 (a positive change has paid everything already)
+            taken, _ = _take(ordered.get(key, ()), left, owed)
+            why = reason or "count settles stock sold without stock"
+            for quant, take in taken:
+                changes.append(Change(key[0], quant.batch_id, key[1], -take,
+                                      quant.batch.unit_cost, ref_type, ln.line, why))
+                changes.append(Change(key[0], debt.batch_id, key[1], take,
+                                      debt.batch.unit_cost, ref_type, ln.line, why,
+                                      unallocated=True))
     locked = {(q.location_id, q.batch_id): q for q in quants}
     return Outcome(_apply(posting, changes, locked), shortfalls)
 
