@@ -14,17 +14,20 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# The build steps live in scripts/image_build.sh, which CI also runs without Docker
+# (scripts/check_image_build.sh from .ci/run): change them there, not here.
 # Dependencies first, so code changes reuse this layer. Every wheel (psycopg[binary],
 # cryptography) is prebuilt for slim: no compiler or system libraries needed.
 COPY requirements/ requirements/
-RUN pip install -r requirements/prod.txt
+COPY scripts/image_build.sh scripts/image_build.sh
+RUN sh scripts/image_build.sh deps
 
+# .dockerignore keeps .env (secrets), .git and local leftovers out of the image.
 COPY . .
 
-# Production settings refuse to load without a strong DJANGO_SECRET_KEY; collectstatic touches no
-# database or secret, so it gets a throwaway key that lives only in this build step.
-RUN DJANGO_SECRET_KEY=collectstatic-build-step-only-not-a-real-secret-key \
-    python manage.py collectstatic --noinput
+# collectstatic under production settings, with throwaway values for what those settings demand
+# (key, database, cache, metrics token) that live only in this step: see the script.
+RUN sh scripts/image_build.sh static
 
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app app \
     && mkdir -p "$PROMETHEUS_MULTIPROC_DIR" \
