@@ -17,6 +17,9 @@ env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# True only under config.settings.production: commands that must never touch a live deployment
+# (seed_demo, with its published demo password) refuse to run there.
+PRODUCTION = False
 INSECURE_DEFAULT_SECRET_KEY = "insecure-dev-key-change-me"
 # Read raw: django-environ would treat a key starting with "$" as a reference to another variable.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or INSECURE_DEFAULT_SECRET_KEY

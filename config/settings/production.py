@@ -18,6 +18,7 @@ from .base import (
 )
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+PRODUCTION = True
 
 if DEBUG:
     raise ImproperlyConfigured("Production settings refuse to start with DJANGO_DEBUG on.")

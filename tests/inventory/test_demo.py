@@ -6,6 +6,7 @@ import datetime
 import io
 import os
 import re
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -575,3 +576,35 @@ def test_seed_demo_has_a_closed_full_count_and_an_open_zone_count():
     assert (zone.status, zone.blind) == ("in_progress", True)
     assert zone.passes.get().lines.exists()
     assert_invariants()
+
+
+# --- never on a live deployment ------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seed_demo_refuses_under_production_settings(settings):
+    settings.PRODUCTION = True
+
+    with pytest.raises(CommandError, match="refuses to run under production settings"):
+        seed("--reset", "--no-stock")
+
+    assert not Organization.objects.filter(slug__in=DEMO_SLUGS).exists()
+    assert not get_user_model().objects.filter(email=PLATFORM_ADMIN_EMAIL).exists()
+
+
+@pytest.mark.slow
+def test_seed_demo_exits_non_zero_with_the_image_settings():
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        # Nothing listens there: the command must refuse before it touches any database.
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:1/nothing",
+        "CACHE_URL": "redis://127.0.0.1:1/0", "METRICS_TOKEN": secrets.token_urlsafe(32),
+    }
+
+    result = subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "seed_demo", "--reset"],
+        env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "refuses to run under production settings" in result.stderr

@@ -26,6 +26,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
@@ -751,6 +752,14 @@ class Command(BaseCommand):
                             help="organisations, catalog, people and tokens only (--days 0)")
 
     def handle(self, *args, reset: bool, seed: int, days: int, no_stock: bool, **options):
+        # The demo's people share a password printed in the README, one of them a platform
+        # superuser; --reset deletes organisations. Neither belongs on a live deployment.
+        if settings.PRODUCTION:
+            raise CommandError(
+                "seed_demo refuses to run under production settings: it creates a platform "
+                f"superuser and members whose password ({DEMO_PASSWORD!r}) is published. Run "
+                "it on a development database (make demo)."
+            )
         if days < 0:
             raise CommandError("--days cannot be negative.")
         started = time.monotonic()
