@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from inventory.models import Batch, Location, Product, Store, TenantModel
 from inventory.models.catalog import MONEY, QTY
+from inventory.models.stock import quantity_text
 
 
 class Scope(models.TextChoices):
@@ -76,6 +77,10 @@ class CountSession(TenantModel):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    def __str__(self) -> str:
+        return (f"{self.get_scope_display().split(' (')[0]} count #{self.pk} "
+                f"({self.get_status_display().lower()})")
+
 
 class ScanMode(models.TextChoices):
     SCANNER = "scanner"
@@ -113,6 +118,11 @@ class CountPass(TenantModel):
         ordering = ["id"]
         indexes = [models.Index(fields=["org", "session", "status"], name="count_pass_status")]
 
+    def __str__(self) -> str:
+        what = "/".join(part for part in (self.category, self.subcategory) if part)
+        return (f"Pass #{self.pk} of count #{self.session_id}" + (f", {what}" if what else "")
+                + f" ({self.get_status_display().lower()})")
+
 
 class Confidence(models.TextChoices):
     SCANNED = "scanned"
@@ -148,6 +158,11 @@ class CountLine(TenantModel):
                                     name="count_line_unique_product_lot"),
         ]
 
+    def __str__(self) -> str:
+        lot = f", lot {self.lot_code}" if self.lot_code else ""
+        return (f"{quantity_text(self.quantity)} of product #{self.product_id}{lot} "
+                f"in pass #{self.count_pass_id}")
+
 
 class CountScan(TenantModel):
     """Every scan or typed entry as it arrived: who, which device, when; the audit trail of a
@@ -173,6 +188,10 @@ class CountScan(TenantModel):
                                     name="count_scan_client_id_unique"),
         ]
 
+    def __str__(self) -> str:
+        return (f"Scan {self.raw_scan or '(typed)'} × {quantity_text(self.quantity)} "
+                f"in pass #{self.count_pass_id}")
+
 
 class UnresolvedScan(TenantModel):
     """A scan no product matched: kept on the pass for a manager to map later."""
@@ -194,6 +213,10 @@ class UnresolvedScan(TenantModel):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return (f"Unknown code {self.raw_scan} × {quantity_text(self.quantity)} "
+                f"in pass #{self.count_pass_id}")
 
 
 class VarianceStatus(models.TextChoices):
@@ -242,3 +265,9 @@ class VarianceRow(TenantModel):
             models.UniqueConstraint(fields=["org", "session", "location", "product"],
                                     name="variance_row_unique"),
         ]
+
+    def __str__(self) -> str:
+        variance = quantity_text(self.variance)
+        sign = "+" if self.variance is not None and self.variance > 0 else ""
+        return (f"Count #{self.session_id}, product #{self.product_id} at location "
+                f"#{self.location_id}: {sign}{variance} ({self.get_status_display().lower()})")

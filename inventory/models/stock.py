@@ -19,6 +19,13 @@ from .tenancy import Location, Store
 ZERO = Decimal("0")
 
 
+def quantity_text(value) -> str:
+    """A quantity for people: ``2``, ``3.5``, not ``2.0000`` (for ``__str__`` and messages)."""
+    if value is None:
+        return "?"
+    return f"{Decimal(value).normalize():f}"
+
+
 class RefType(models.TextChoices):
     SALE = "SALE"
     REFUND = "REFUND"
@@ -196,6 +203,10 @@ class StockShortfall(TenantModel):
         ordering = ["-id"]
         indexes = [models.Index(fields=["org", "store", "created_at"], name="shortfall_org_store")]
 
+    def __str__(self) -> str:
+        return (f"Shortfall #{self.pk}: {quantity_text(self.requested)} wanted, "
+                f"{quantity_text(self.available)} available ({self.outcome})")
+
 
 class DocumentKind(models.TextChoices):
     RECEIPT = "receipt"
@@ -232,6 +243,9 @@ class StockDocument(TenantModel):
                                     name="document_client_ref_unique"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.client_ref})"
+
 
 class SaleStatus(models.TextChoices):
     COMPLETED = "completed"
@@ -264,6 +278,9 @@ class Sale(TenantModel):
         ]
         indexes = [models.Index(fields=["org", "store", "occurred_at"], name="sale_org_store_time")]
 
+    def __str__(self) -> str:
+        return f"Sale #{self.pk} ({self.client_ref}, {self.get_status_display().lower()})"
+
 
 class SaleLine(TenantModel):
     sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="lines")
@@ -279,6 +296,10 @@ class SaleLine(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["org", "sale", "line_no"], name="sale_line_unique"),
         ]
+
+    def __str__(self) -> str:
+        return (f"Sale #{self.sale_id} line {self.line_no}: {quantity_text(self.quantity)} of "
+                f"product #{self.product_id}")
 
 
 class Refund(TenantModel):
@@ -299,3 +320,6 @@ class Refund(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["org", "client_ref"], name="refund_client_ref_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"Refund #{self.pk} of sale #{self.sale_id} ({self.client_ref})"
