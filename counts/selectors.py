@@ -23,8 +23,19 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Max, Min, Q, Sum
 
-from counts.models import CountLine, CountPass, CountSession, PassStatus, UnresolvedScan
-from inventory.models import Location, Product, StockLedger, StockQuant
+from counts.models import (
+    ACTIVE_STATUSES,
+    CountLine,
+    CountPass,
+    CountSession,
+    PassStatus,
+    Scope,
+    SessionStatus,
+    UnresolvedScan,
+)
+from inventory.capabilities import Action
+from inventory.models import Location, Organization, Product, StockLedger, StockQuant
+from inventory.selectors.visibility import HiddenZone
 from inventory.services.org import tolerance_for
 
 ZERO = Decimal("0")
@@ -183,6 +194,34 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
     return items
 
 
+def may_see_expected(tenant, session: CountSession) -> bool:
+    """Blind counts hide expected quantities and variance from operators and viewers until the
+    session is closed; a live preview (before reconciliation) is for managers only."""
+    if tenant.can(Action.COUNT_EXPECTED_VIEW):
+        return True
+    if session.blind:
+        return session.status == SessionStatus.CLOSED
+    return session.status in (SessionStatus.RECONCILED, SessionStatus.CLOSED)
+
+
+def blind_zones(org: Organization, store_ids) -> list[HiddenZone]:
+    """The places open blind counts cover, for ``inventory.selectors.visibility``: from the
+    start of counting until the session is closed or cancelled, stock there is left out of the
+    reads of roles that may not see expected quantities (else the ledger or the stock list
+    would give the expected number away). One query."""
+    sessions = CountSession.objects.filter(org=org, blind=True, status__in=ACTIVE_STATUSES)
+    if store_ids is not None:
+        sessions = sessions.filter(store_id__in=store_ids)
+    zones = []
+    for session in sessions.only("store_id", "scope", "scope_locations", "scope_categories"):
+        locations = (frozenset(session.scope_locations)
+                     if session.scope == Scope.ZONE and session.scope_locations else None)
+        categories = tuple((c.get("category") or "", c.get("subcategory") or "")
+                           for c in session.scope_categories or () if c.get("category"))
+        zones.append(HiddenZone(session.store_id, locations, categories))
+    return zones
+
+
 def within_tolerance(org, item: VarianceItem) -> bool:
     """Inside the category's band: |variance| ≤ max(units, percent of expected)."""
     band = tolerance_for(org=org, category=item.category)
@@ -229,7 +268,7 @@ ORDERINGS = {
 
 def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> dict:
     """The variance of a session: frozen rows once reconciled, else a live preview."""
-    from counts.models import SessionStatus, VarianceRow
+    from counts.models import VarianceRow
 
     frozen = session.status in (SessionStatus.RECONCILED, SessionStatus.CLOSED) or (
         session.status == SessionStatus.CANCELLED and session.reconciled_at is not None)
@@ -300,7 +339,7 @@ def _posted(session: CountSession, row, *, unposted: bool = False) -> str | None
     """What finalising posted for the row (or, ``unposted``, the part of a shortage it could
     not post): rows with nothing to post are stored as NULL (a count is mostly matches) and
     shown as 0 once the session is closed."""
-    from counts.models import SessionStatus, VarianceStatus
+    from counts.models import VarianceStatus
 
     stored = row.unposted_quantity if unposted else row.posted_quantity
     if stored is not None:

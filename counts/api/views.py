@@ -19,7 +19,6 @@ from counts.models import (
     CountLine,
     CountPass,
     CountSession,
-    SessionStatus,
     UnresolvedScan,
     VarianceRow,
 )
@@ -48,16 +47,6 @@ class StoreScopedMixin(TenantAPIMixin):
         if self.tenant.store_ids is not None:
             queryset = queryset.filter(**{f"{store_field}__in": self.tenant.store_ids})
         return queryset
-
-
-def may_see_expected(tenant, session: CountSession) -> bool:
-    """Blind counts hide expected quantities and variance from operators and viewers until the
-    session is closed; a live preview (before reconciliation) is for managers only."""
-    if tenant.can(Action.COUNT_EXPECTED_VIEW):
-        return True
-    if session.blind:
-        return session.status == SessionStatus.CLOSED
-    return session.status in (SessionStatus.RECONCILED, SessionStatus.CLOSED)
 
 
 class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -164,7 +153,7 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
     def variance(self, request, pk=None):
         """Variance per (location, product), rolled up per product, with totals."""
         session = self.get_object()
-        if not may_see_expected(self.tenant, session):
+        if not selectors.may_see_expected(self.tenant, session):
             raise PermissionDenied("Expected quantities of this count are not shown to your "
                                    "role until it is closed.", code="blind_count")
         report = selectors.variance_report(
@@ -278,7 +267,9 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
                                              actor=request.user)
         return Response(self.get_serializer(count_pass).data)
 
-    @extend_schema(request=s.ScanSerializer, responses={201: s.LineSerializer})
+    @extend_schema(methods=["GET"], responses={200: s.LineSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=s.ScanSerializer,
+                   responses={201: s.LineSerializer, 200: s.LineSerializer})  # 200: a replay
     @action(detail=True, methods=["get", "post"])
     def lines(self, request, pk=None):
         """GET the pass's lines; POST one scan (a repeat adds to its line)."""

@@ -122,8 +122,9 @@ class ReadApi(TenantAPIMixin, GenericAPIView):
         return query.validated_data
 
     def scope(self, params: dict) -> reads.StockScope:
-        return reads.stock_scope(org=self.org, store_ids=self.tenant.store_ids,
-                                 store_id=params.get("store"))
+        return reads.stock_scope(
+            org=self.org, store_ids=self.tenant.store_ids, store_id=params.get("store"),
+            hide_blind_counts=not self.tenant.can(Action.COUNT_EXPECTED_VIEW))
 
 
 def _q(value) -> str | None:

@@ -15,7 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory.capabilities import Action
+from inventory.exceptions import InsufficientStock
 from inventory.models import Sale, SaleStatus
+from inventory.selectors.visibility import products_hidden_in_store
 from inventory.services import documents, sales
 from inventory.services import stock as stock_service
 
@@ -91,12 +93,33 @@ class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         lines = [sales.SaleLineInput(product, ln["quantity"], ln.get("unit_price"),
                                      locations.get(ln.get("location")))
                  for product, ln in zip(products, data["lines"], strict=True)]
-        sale, created = sales.sale_record(
-            org=self.org, store=store, lines=lines, client_ref=data["client_ref"],
-            occurred_at=data.get("occurred_at"), source_ref=data["source_ref"],
-            actor=request.user,
-        )
-        return created_or_replayed(sale.result, created)
+        try:
+            sale, created = sales.sale_record(
+                org=self.org, store=store, lines=lines, client_ref=data["client_ref"],
+                occurred_at=data.get("occurred_at"), source_ref=data["source_ref"],
+                actor=request.user,
+            )
+        except InsufficientStock as exc:
+            self.hide_blind_availability(store, products, exc.extra.get("lines", []))
+            raise
+        body = sale.result
+        if body.get("warnings"):
+            body = {**body, "warnings": [dict(w) for w in body["warnings"]]}
+            self.hide_blind_availability(store, products, body["warnings"])
+        return created_or_replayed(body, created)
+
+    def hide_blind_availability(self, store, products, lines: list[dict]) -> None:
+        """What a store holds of a product under an open blind count is not for operators to
+        see, not even as the ``available`` of a refused sale (it is the count's expected)."""
+        if self.tenant.can(Action.COUNT_EXPECTED_VIEW):
+            return
+        hidden = products_hidden_in_store(org=self.org, store_id=store.pk, products=products)
+        skus = {p.sku for p in products if p is not None and p.pk in hidden}
+        for line in lines:  # error lines name the product; warnings only its SKU
+            if line.get("product") in hidden or line.get("sku") in skus:
+                for figure in ("available", "expired"):
+                    if figure in line:
+                        line[figure] = None
 
     @extend_schema(request=s.VoidSerializer, responses={200: dict})
     @action(detail=True, methods=["post"])

@@ -52,6 +52,7 @@ from inventory.models import (
     StockShortfall,
     Store,
 )
+from inventory.selectors.visibility import HiddenZone, hidden_q, hidden_zones
 
 ZERO = Decimal("0")
 DEFAULT_EXPIRING_WITHIN = 30
@@ -91,6 +92,13 @@ class StockScope:
     stores: tuple[Store, ...]
     today: dict[int, datetime.date]
     limited: bool
+    #: places under an open blind count that this caller may not read (``visibility``)
+    hidden: tuple[HiddenZone, ...] = ()
+
+    def visible(self, rows: QuerySet) -> QuerySet:
+        """``rows`` (quants or ledger rows) without those in hidden places."""
+        condition = hidden_q(self.hidden)
+        return rows if condition is None else rows.exclude(condition)
 
     @property
     def store_ids(self) -> list[int]:
@@ -136,12 +144,14 @@ class StockScope:
 
 
 def stock_scope(*, org: Organization, store_ids: frozenset[int] | None = None,
-                store_id: int | None = None, now: datetime.datetime | None = None
-                ) -> StockScope:
+                store_id: int | None = None, now: datetime.datetime | None = None,
+                hide_blind_counts: bool = False) -> StockScope:
     """The stores a caller may read (``store_ids`` None = all), narrowed to ``store_id``.
 
     A ``store_id`` of another organisation, or one the caller may not use, raises ``NotFound``
-    exactly like a missing one. One query.
+    exactly like a missing one. One query; one more with ``hide_blind_counts`` (callers whose
+    role may not see a blind count's expected quantities), which leaves the places under an
+    open blind count out of every read through this scope.
     """
     stores = Store.objects.filter(org=org).only("pk", "code", "time_zone").order_by("code")
     if store_ids is not None:
@@ -154,8 +164,10 @@ def stock_scope(*, org: Organization, store_ids: frozenset[int] | None = None,
     now = now or timezone.now()
     today = {s.pk: timezone.localtime(now, zoneinfo.ZoneInfo(s.time_zone)).date()
              for s in found}
+    hidden = hidden_zones(org=org, store_ids=[s.pk for s in found]) if (
+        hide_blind_counts and found) else ()
     return StockScope(org=org, stores=found, today=today,
-                      limited=store_ids is not None or store_id is not None)
+                      limited=store_ids is not None or store_id is not None, hidden=hidden)
 
 
 def location_get(*, scope: StockScope, location_id: int) -> Location:
@@ -193,7 +205,7 @@ def _catalog_q(org, *, category=None, subcategory=None, search=None, prefix="pro
 
 
 def _quants(scope: StockScope) -> QuerySet:
-    return StockQuant.objects.filter(org=scope.org).filter(scope.stores_q())
+    return scope.visible(StockQuant.objects.filter(org=scope.org).filter(scope.stores_q()))
 
 
 # --- the stock list -----------------------------------------------------------------------------
@@ -334,7 +346,7 @@ def ledger_list(*, scope: StockScope, **filters) -> QuerySet:
     unknown = set(filters) - set(LEDGER_FILTERS)
     if unknown:
         raise TypeError(f"unknown ledger filters: {sorted(unknown)}")
-    rows = StockLedger.objects.filter(org=scope.org).filter(scope.stores_q())
+    rows = scope.visible(StockLedger.objects.filter(org=scope.org).filter(scope.stores_q()))
     rows = rows.filter(**{LEDGER_FILTERS[name]: value for name, value in filters.items()
                           if value is not None})
     plain = [key for _, key in LEDGER_COLUMNS if key not in _LEDGER_JOINED]
@@ -398,8 +410,8 @@ def stock_summary_products(*, scope: StockScope, category: str | None = None,
                            subcategory: str | None = None, search: str | None = None
                            ) -> QuerySet:
     """Products with quants in the scope's stores, by SKU (the page the summary is built for)."""
-    held = StockQuant.objects.filter(org=scope.org, product_id=OuterRef("pk")).filter(
-        scope.stores_q())
+    held = scope.visible(StockQuant.objects.filter(org=scope.org, product_id=OuterRef("pk"))
+                         .filter(scope.stores_q()))
     return (
         Product.objects.filter(org=scope.org)
         .filter(_catalog_q(scope.org, category=category, subcategory=subcategory, search=search,
