@@ -21,6 +21,7 @@ class PassInline(admin.TabularInline):
 
 @admin.register(CountSession)
 class CountSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "store"
     list_display = ["id", "store", "scope", "blind", "status", "created_by", "started_at",
                     "closed_at"]
     list_filter = ["status", "scope", "blind"]
@@ -30,6 +31,7 @@ class CountSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(CountLine)
 class CountLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "count_pass__session__store"
     list_display = ["id", "count_pass", "product", "lot_code", "quantity", "confidence",
                     "captured_by", "device_id", "captured_at"]
     list_select_related = ["product", "captured_by"]
@@ -38,6 +40,7 @@ class CountLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(VarianceRow)
 class VarianceRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "session__store"
     list_display = ["id", "session", "location", "product", "expected", "counted", "variance",
                     "value", "status", "mode", "reason", "decided_by", "posted_quantity",
                     "unposted_quantity"]
@@ -48,6 +51,7 @@ class VarianceRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(UnresolvedScan)
 class UnresolvedScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "count_pass__session__store"
     list_display = ["id", "count_pass", "raw_scan", "quantity", "captured_by", "captured_at",
                     "resolved_at"]
     list_select_related = ["captured_by"]

@@ -35,16 +35,48 @@ def _can(request, action: Action) -> bool:
     return tenant is not None and tenant.can(action)
 
 
+def _limited_stores(request) -> frozenset[int] | None:
+    """The stores a store-limited membership may see; None when it sees them all."""
+    if request.user.is_superuser:
+        return None
+    tenant = getattr(request, "tenant", None)
+    return tenant.store_ids if tenant is not None else None
+
+
 class TenantAdminMixin:
-    """Scope, org assignment and capability checks shared by every tenant ModelAdmin."""
+    """Scope, org assignment and capability checks shared by every tenant ModelAdmin.
+
+    The organisation scope comes from ``AdminTenantMiddleware``; ``store_field`` (the lookup
+    from the model to its store, e.g. ``"store"`` or ``"session__store"``) limits a
+    store-limited membership to its stores, as the API does. Org-wide records (products,
+    batches, the classification map) have none.
+    """
 
     edit_capability: Action = Action.CATALOG_EDIT
+    view_capability: Action = Action.ADMIN_SITE
+    store_field: str | None = None
+
+    def get_queryset(self, request):
+        rows = super().get_queryset(request)
+        stores = _limited_stores(request)
+        if stores is not None and self.store_field:
+            rows = rows.filter(**{f"{self.store_field}__in": sorted(stores)})
+        return rows
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        """Store and location pickers offer only the stores the membership may use."""
+        stores = _limited_stores(request)
+        if stores is not None and db_field.related_model is Store:
+            kwargs["queryset"] = Store.objects.filter(pk__in=sorted(stores))
+        elif stores is not None and db_field.related_model is Location:
+            kwargs["queryset"] = Location.objects.filter(store_id__in=sorted(stores))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def has_module_permission(self, request):
-        return _can(request, Action.ADMIN_SITE)
+        return _can(request, self.view_capability)
 
     def has_view_permission(self, request, obj=None):
-        return _can(request, Action.ADMIN_SITE)
+        return _can(request, self.view_capability)
 
     def has_add_permission(self, request, *args):
         return _can(request, self.edit_capability)
@@ -139,6 +171,7 @@ class LocationInline(TenantInlineMixin, admin.TabularInline):
 @admin.register(Store)
 class StoreAdmin(TenantAdminMixin, admin.ModelAdmin):
     edit_capability = Action.STORE_MANAGE
+    store_field = "pk"
     list_display = ["code", "name", "time_zone", "cova_location_id", "is_active"]
     search_fields = ["code", "name"]
     inlines = [LocationInline]
@@ -147,6 +180,7 @@ class StoreAdmin(TenantAdminMixin, admin.ModelAdmin):
 @admin.register(Location)
 class LocationAdmin(TenantAdminMixin, admin.ModelAdmin):
     edit_capability = Action.STORE_MANAGE
+    store_field = "store"
     list_display = ["code", "name", "store", "kind", "sellable", "sort_order", "is_active"]
     list_filter = ["kind", "sellable", "is_active"]
     list_select_related = ["store"]
@@ -164,6 +198,7 @@ class MembershipStoreInline(TenantInlineMixin, admin.TabularInline):
 @admin.register(Membership)
 class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     edit_capability = Action.MEMBERSHIP_MANAGE
+    view_capability = Action.MEMBERSHIP_MANAGE  # as in the API: people are the admins' business
     list_display = ["user", "role", "is_active", "created_at"]
     list_filter = ["role", "is_active"]
     list_select_related = ["user"]
@@ -214,6 +249,7 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
     """Tokens are issued here too; the key is shown once, in the confirmation message."""
 
     edit_capability = Action.TOKEN_MANAGE
+    view_capability = Action.TOKEN_MANAGE  # as in the API: others' tokens are the admins'
     list_display = ["prefix", "name", "user", "created_at", "last_used_at", "revoked_at"]
     list_select_related = ["user"]
     search_fields = ["name", "user__email", "prefix"]
@@ -260,6 +296,7 @@ class ReadOnlyAdminMixin(TenantAdminMixin):
 
 @admin.register(StockLedger)
 class StockLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "store"
     list_display = ["id", "occurred_at", "ref_type", "ref_id", "ref_line", "store", "location",
                     "product", "batch", "qty_delta", "unit_cost", "reason", "user"]
     list_filter = ["ref_type"]
@@ -271,6 +308,7 @@ class StockLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(StockQuant)
 class StockQuantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "store"
     list_display = ["id", "store", "location", "product", "batch", "quantity", "unallocated",
                     "updated_at"]
     list_filter = ["unallocated"]
@@ -288,6 +326,7 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Sale)
 class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "store"
     list_display = ["id", "store", "client_ref", "source_ref", "status", "occurred_at",
                     "created_by"]
     list_filter = ["status"]
@@ -297,6 +336,7 @@ class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(StockDocument)
 class StockDocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "store"
     list_display = ["id", "kind", "store", "client_ref", "reason", "occurred_at", "created_by"]
     list_filter = ["kind"]
     list_select_related = ["store", "created_by"]
@@ -305,6 +345,7 @@ class StockDocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(StockShortfall)
 class StockShortfallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    store_field = "store"
     list_display = ["id", "store", "product", "requested", "available", "outcome", "ref_type",
                     "ref_id", "occurred_at", "resolved_at"]
     list_filter = ["outcome"]
