@@ -1,6 +1,6 @@
 """Count reads: movement-aware variance, and session progress.
 
-Expected quantity (DESIGN.md §4, the part the seeds get subtly wrong):
+Expected quantity (docs/domain.md, Counts; the part that is easy to get subtly wrong):
 
 * for a counted (location, product): the ledger balance from rows whose ``occurred_at`` is at or
   before the earliest surviving scan of that product there — so a sale or a move made while the

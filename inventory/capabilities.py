@@ -1,4 +1,4 @@
-"""The capability matrix: which role may do what (DESIGN.md §5), in one place.
+"""The capability matrix: which role may do what (docs/architecture.md, Tenancy), in one place.
 
 DRF permissions, the admin and the README table all read this matrix, so a rule changes here or
 nowhere. Roles are ordered (viewer < operator < manager < admin) and each action names the least

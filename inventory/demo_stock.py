@@ -10,7 +10,7 @@ one consistent story and equals the quants at the end. Per day and store:
   carry Canadian-style lot codes or Metrc-like tags, expiry dates by category, and a cost within
   5% of the product's default. Most stock goes to the vault or back room; some packages are
   split, part straight onto the sales floor; fresh food goes straight to its sellable room.
-* **sales** — DOMAIN.md's shape scaled down (~40–60 invoices a day instead of 180–320): weekday
+* **sales** — docs/domain.md's shape scaled down (~40–60 invoices a day, not 180–320): weekday
   shares Mon 11.7% … Fri 18.8%, peaks 15–17 h and 18–20 h, ~1.8 lines an invoice with over half
   single-line (grocery baskets are bigger), Zipf-like popularity. A line the floor cannot serve
   (sold out, or only expired lots left) is dropped, as a customer would; an invoice left empty
@@ -69,7 +69,7 @@ LEAD_DAYS = 5
 THEFT_AT, DAMAGE_AT, WRITE_OFF_AT = (datetime.time(16, 40), datetime.time(11, 10),
                                      datetime.time(9, 30))
 
-# --- Demand shape (DOMAIN.md) -------------------------------------------------------------------
+# --- Demand shape (docs/domain.md) --------------------------------------------------------------
 
 #: Share of a week's invoices per weekday, Monday first (Massachusetts cannabis figures).
 CANNABIS_WEEKDAYS = (11.7, 11.9, 13.1, 14.8, 18.8, 16.9, 12.9)
@@ -97,7 +97,8 @@ POPULARITY = {
     "Extracts": 0.6, "Capsules & Oils": 0.4, "Accessories": 0.4, "Topicals": 0.3, "Seeds": 0.2,
     "Dairy": 4.0, "Bakery": 4.0, "Produce": 2.0, "OTC Medicine": 0.4,
 }
-#: Days from receipt to expiry for products that track it (DOMAIN.md; capsules/oils assumed).
+#: Days from receipt to expiry for products that track it (docs/domain.md; capsules/oils
+#: assumed).
 SHELF_LIFE = {
     "Edibles": (182, 365), "Beverages": (182, 273), "Capsules & Oils": (365, 730),
     "Dairy": (7, 21), "Bakery": (3, 7), "OTC Medicine": (365, 1095),
@@ -273,7 +274,7 @@ class StoreRun:
         return items
 
     def volume(self) -> float:
-        """Mean invoices a day: DOMAIN.md's 180–320 (cannabis) divided by about five, its
+        """Mean invoices a day: docs/domain.md's 180–320 (cannabis) divided by about five, its
         700–1,100 (grocery) by twenty, so the demo builds in well under two minutes."""
         return {"NL-TOR": 48, "NL-OTT": 40}.get(self.store.code, 42)
 

@@ -1,4 +1,5 @@
-"""Reconciliation: does the ledger still explain every quant? (DESIGN.md §2, invariants 1–2.)
+"""Reconciliation: does the ledger still explain every quant? (docs/architecture.md,
+invariants 1–2.)
 
 The write path keeps quants and ledger rows in step inside one transaction; this module is the
 independent check that nothing else (a raw UPDATE, a restored backup, a bug) broke that. It is

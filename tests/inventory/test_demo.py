@@ -429,7 +429,7 @@ def check_store_stock(store: Store, *, cannabis: bool) -> None:
     move_rows = StockLedger.objects.filter(store=store, ref_type=RefType.MOVE_IN)
     assert set(move_rows.values_list("location__sellable", flat=True)) == {True}
 
-    # 30 days of sales, shaped like DOMAIN.md
+    # 30 days of sales, shaped like docs/domain.md says
     sales = Sale.objects.filter(store=store)
     tz = zoneinfo.ZoneInfo(store.time_zone)
     local = [timezone.localtime(t, tz) for t in sales.values_list("occurred_at", flat=True)]

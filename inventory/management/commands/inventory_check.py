@@ -1,4 +1,4 @@
-"""``manage.py inventory_check``: what moved in a period, per ref_type (seed 003)."""
+"""``manage.py inventory_check``: what moved in a period, per ref_type."""
 
 import datetime
 import json

@@ -1,7 +1,7 @@
 """``manage.py seed_demo [--reset] [--seed N] [--days N | --no-stock]``: realistic demo data.
 
 * ``northern-lights``: a two-store cannabis retailer on Cova (Toronto and Ottawa) with vaults,
-  quarantine rooms and a receiving room, and ~220 SKUs in DOMAIN.md's classification mix.
+  quarantine rooms and a receiving room, and ~220 SKUs in the classification mix of docs/domain.md.
 * ``fresh-corner``: a grocery & pharmacy shop in Vancouver with a cooler and a pharmacy, its own
   classification map and ~80 SKUs.
 
@@ -133,7 +133,7 @@ class Line:
 
 @dataclass(frozen=True)
 class Group:
-    """A slice of the catalog with its share of the SKU count (DOMAIN.md's mix)."""
+    """A slice of the catalog with its share of the SKU count (the mix in docs/domain.md)."""
 
     key: str  # also the SKU prefix in the grocery catalog
     share: int
