@@ -16,7 +16,11 @@ urlpatterns = [
     re_path(r"^readyz/?$", ops.readyz, name="readyz"),
     re_path(r"^metrics/?$", ops.metrics, name="metrics"),
     path("", ops.index, name="index"),
+    # Last: any other path under /api/ is a JSON 404, also with DEBUG on (where Django would
+    # answer its HTML technical 404 page instead of handler404).
+    re_path(r"^api/", ops.not_found, name="api-not-found"),
 ]
 
+handler400 = "inventory.ops.bad_request"
 handler404 = "inventory.ops.not_found"
 handler500 = "inventory.ops.server_error"

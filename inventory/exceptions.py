@@ -93,3 +93,26 @@ class OrganizationRequired(ApplicationError):
     code = "organization_required"
     status = 400
     message = "You belong to several organisations: name one with the X-Organization header."
+
+
+class RequestTooLarge(ApplicationError):
+    """A body over the view's limit: refused before it is read (``fields`` stays empty)."""
+
+    code = "request_too_large"
+    status = 413
+    message = "The request body is too large."
+
+    def __init__(self, message: str | None = None, *, limit: int | None = None, **kwargs):
+        if message is None and limit is not None:
+            message = f"The request body is too large: at most {limit} bytes."
+        super().__init__(message, **kwargs)
+
+
+class ServiceUnavailable(ApplicationError):
+    """The database cannot be reached (down, or out of connections): a retry later may work,
+    unlike a 500, so the answer says when with ``Retry-After``."""
+
+    code = "service_unavailable"
+    status = 503
+    message = "The service is temporarily unavailable: try again shortly."
+    retry_after = 5

@@ -1,17 +1,20 @@
-"""Request-wide middleware: request ids, the admin's tenant scope, HTTP metrics."""
+"""Request-wide middleware: request ids, error shapes, the admin's tenant scope, HTTP metrics."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
 
+from django.conf import settings
 from django_scopes import scopes_disabled
 
 from inventory.logging import current_request
 from inventory.metrics import http_request_duration_seconds, http_requests_total
 from inventory.tenancy import resolve_tenant, tenant_scope
 
+logger = logging.getLogger(__name__)
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 ADMIN_ORG_SESSION_KEY = "admin_org_id"
 
@@ -33,6 +36,88 @@ class RequestIdMiddleware:
             current_request.reset(token)
         response["X-Request-ID"] = request.request_id
         return response
+
+
+class ErrorShapeMiddleware:
+    """Answer in the error shape when a view outside DRF's exception handler (allauth's headless
+    API, the admin) fails for a reason that is not a bug: the database is unreachable (503), the
+    body is over the size limit (413) or nests deeper than Python's stack (400 ``parse_error``).
+
+    Exceptions raised by other middleware never reach ``process_exception``: Django turns them
+    into a response first, through ``config.urls.handler400``/``handler500`` (``inventory.ops``).
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from inventory.api.errors import application_error_for, error_json_response
+        from inventory.exceptions import ValidationFailed
+
+        error = application_error_for(exception)
+        if error is None and isinstance(exception, RecursionError) and _has_body(request):
+            logger.warning("request body nested too deeply", exc_info=exception)
+            error = ValidationFailed("The request body nests too deeply.", code="parse_error")
+        return error_json_response(error) if error is not None else None
+
+
+def _content_length(request) -> int:
+    try:
+        return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
+    except ValueError:
+        return 0  # Django reads no body without a valid length either
+
+
+def _has_body(request) -> bool:
+    return _content_length(request) > 0
+
+
+def max_body_size(limit: int):
+    """Let a function view take bodies up to ``limit`` bytes; a class view (DRF or Django) sets
+    a ``max_body_size`` class attribute instead."""
+
+    def decorate(view):
+        view.max_body_size = limit
+        return view
+
+    return decorate
+
+
+def view_body_limit(view_func) -> int:
+    view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+    for owner in (view_func, view_class):
+        limit = getattr(owner, "max_body_size", None)
+        if limit is not None:
+            return limit
+    return settings.REQUEST_BODY_MAX_SIZE
+
+
+class BodySizeMiddleware:
+    """Refuse a body over its view's limit with 413 ``request_too_large``, before anything reads
+    it — parsers, CSRF, authentication.
+
+    The limit is per view (``max_body_size``, else ``REQUEST_BODY_MAX_SIZE``): the import upload
+    takes more than a sale. ``Content-Length`` is what counts: Django's ``LimitedStream`` never
+    reads past it, and reads no body at all without it.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        from inventory.api.errors import error_json_response
+        from inventory.exceptions import RequestTooLarge
+
+        limit = view_body_limit(view_func)
+        if _content_length(request) > limit:
+            return error_json_response(RequestTooLarge(limit=limit))
+        return None
 
 
 class AdminTenantMiddleware:

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "inventory.middleware.RequestIdMiddleware",
     "inventory.middleware.ErrorShapeMiddleware",
+    "inventory.middleware.BodySizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -168,11 +169,11 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "inventory.api.errors.exception_handler",
-    # Size limits per view and no RecursionError on deeply nested JSON (inventory.api.parsers).
+    # No RecursionError on deeply nested JSON (inventory.api.parsers).
     "DEFAULT_PARSER_CLASSES": [
         "inventory.api.parsers.JSONParser",
-        "inventory.api.parsers.FormParser",
-        "inventory.api.parsers.MultiPartParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
     ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     "COERCE_DECIMAL_TO_STRING": True,
@@ -185,9 +186,12 @@ REST_FRAMEWORK = {
     # client address is REMOTE_ADDR and X-Forwarded-For is ignored, since anyone can write it.
     "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
 }
-# The largest request body, bytes (Django's default, 2.5 MB): bigger ones answer 413
-# request_too_large. A view that takes more (a file import) sets ``max_body_size``.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2_621_440)
+# The largest request body, bytes: bigger ones answer 413 request_too_large before a byte is
+# read. A view that takes more (a file import) or less declares ``max_body_size``
+# (inventory.middleware.BodySizeMiddleware). Django's own limit is one size for every view, and
+# the middleware checks every view's body, so it is off.
+REQUEST_BODY_MAX_SIZE = env.int("REQUEST_BODY_MAX_SIZE", default=2_621_440)
+DATA_UPLOAD_MAX_MEMORY_SIZE = None
 SPECTACULAR_SETTINGS = {
     "TITLE": "Inventory platform API",
     "DESCRIPTION": (

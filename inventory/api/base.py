@@ -97,7 +97,13 @@ class HasCapability(permissions.BasePermission):
 
 
 class OptionalSlashRouter(routers.DefaultRouter):
-    """Every route answers with and without a trailing slash: no redirect drops a POST body."""
+    """Every route answers with and without a trailing slash: no redirect drops a POST body.
+
+    No router adds a root view: the API has several routers, and one index lists them all
+    (``inventory.api.root``); each router's own root would hide the others' under ``^$``.
+    """
+
+    include_root_view = False
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

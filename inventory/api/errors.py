@@ -8,39 +8,50 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.db import InterfaceError, OperationalError
+from django.http import Http404, JsonResponse
 from django_scopes import ScopeError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from inventory.exceptions import ApplicationError
+from inventory.exceptions import ApplicationError, RequestTooLarge, ServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
 
 
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
-    """Turn DRF's nested error structure into ``{"a.b.0.c": ["message", ...]}``."""
+    """Turn DRF's nested error structure into ``{"a.b.0.c": ["message", ...]}``.
+
+    Walks with its own stack rather than recursing: error details mirror request data, and
+    request data may nest deeper than Python's recursion limit.
+    """
     out: dict[str, list[str]] = {}
-    if isinstance(detail, dict):
-        for key, value in detail.items():
-            if key == "non_field_errors" and prefix:
-                name = prefix  # "products" rather than "products.non_field_errors"
+    stack = [(detail, prefix)]
+    while stack:
+        node, prefix = stack.pop()
+        children = []
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "non_field_errors" and prefix:
+                    name = prefix  # "products" rather than "products.non_field_errors"
+                else:
+                    name = f"{prefix}.{key}" if prefix else str(key)
+                children.append((value, name))
+        elif isinstance(node, list):
+            if all(not isinstance(item, (dict, list)) for item in node):
+                out.setdefault(prefix or "non_field_errors", []).extend(str(i) for i in node)
             else:
-                name = f"{prefix}.{key}" if prefix else str(key)
-            out.update(flatten_errors(value, name))
-    elif isinstance(detail, list):
-        if all(not isinstance(item, (dict, list)) for item in detail):
-            out[prefix or "non_field_errors"] = [str(item) for item in detail]
+                children = [(item, f"{prefix}.{index}" if prefix else str(index))
+                            for index, item in enumerate(node) if item]
         else:
-            for index, item in enumerate(detail):
-                if item:
-                    out.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
-    else:
-        out[prefix or "non_field_errors"] = [str(detail)]
+            out.setdefault(prefix or "non_field_errors", []).append(str(node))
+        stack.extend(reversed(children))  # depth first, in the input's order
     return out
 
 
@@ -48,11 +59,44 @@ def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> d
     return {"code": code, "detail": detail, "fields": fields or {}, **extra}
 
 
+def application_error_for(exc: BaseException) -> ApplicationError | None:
+    """The answer to an exception that is the request's or the database's doing, not a bug.
+
+    Shared by the DRF handler below and ``inventory.middleware.ErrorShapeMiddleware`` (every
+    other view), so both answer the same. ``None``: not one of these.
+    """
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # Down, restarting or out of connections. Also raised while authenticating, before
+        # content negotiation: answering here is what keeps that from becoming an HTML 500.
+        logger.error("database unavailable: %s: %s", type(exc).__name__, exc)
+        return ServiceUnavailable()
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own limit, if configured (BodySizeMiddleware keeps the per-view ones)
+        return RequestTooLarge(limit=settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    return None
+
+
+def application_error_headers(exc: ApplicationError) -> dict[str, str]:
+    retry_after = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(retry_after)} if retry_after else {}
+
+
+def error_json_response(exc: ApplicationError) -> JsonResponse:
+    """An ``ApplicationError`` answered outside DRF (middleware, Django's error handlers)."""
+    response = JsonResponse(error_body(exc.code, exc.message, exc.fields, **exc.extra),
+                            status=exc.status)
+    for name, value in application_error_headers(exc).items():
+        response[name] = value
+    return response
+
+
 def exception_handler(exc, context):
+    exc = application_error_for(exc) or exc
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(
-            error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status
+            error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status,
+            headers=application_error_headers(exc),
         )
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -12,10 +12,12 @@ import csv
 import datetime
 import io
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
@@ -23,6 +25,7 @@ from rest_framework.settings import api_settings
 
 from inventory.api.renderers import CsvPassthroughRenderer
 from inventory.capabilities import Action
+from inventory.exceptions import ValidationFailed
 from inventory.models import RefType
 from inventory.selectors import stock as reads
 from inventory.services.stock import fmt
@@ -87,12 +90,27 @@ class LedgerQuery(StoreQuery):
         return attrs
 
 
+#: A period's store-local days become UTC instants, ``to`` + 1 day its end: a day at either end
+#: of Python's calendar would overflow (a 500), so report days stay one day inside it.
+FIRST_REPORT_DAY = datetime.date.min + datetime.timedelta(days=1)
+LAST_REPORT_DAY = datetime.date.max - datetime.timedelta(days=1)
+
+
+def _report_day() -> serializers.DateField:
+    return serializers.DateField(validators=[
+        MinValueValidator(FIRST_REPORT_DAY,
+                          message=f"Must be on or after {FIRST_REPORT_DAY.isoformat()}."),
+        MaxValueValidator(LAST_REPORT_DAY,
+                          message=f"Must be on or before {LAST_REPORT_DAY.isoformat()}."),
+    ])
+
+
 class CogsQuery(StoreQuery):
     def get_fields(self):
         # "from" is a Python keyword: add the fields under their query-string names
         fields = super().get_fields()
-        fields["from"] = serializers.DateField()
-        fields["to"] = serializers.DateField()
+        fields["from"] = _report_day()
+        fields["to"] = _report_day()
         return fields
 
     def validate(self, attrs):
@@ -268,12 +286,31 @@ class StockKpisApi(ReadApi):
 
 
 class LedgerPagination(CursorPagination):
-    """Keyset pagination on the primary key: page N costs what page 1 costs."""
+    """Keyset pagination on the primary key: page N costs what page 1 costs.
+
+    A cursor is opaque text the client sends back; one that is not ours (bad base64, an offset
+    or position that is not a number) answers 400 ``invalid`` naming ``cursor`` — DRF would
+    answer 404 for some and pass a non-numeric position to the id filter (a 500) for others.
+    """
 
     ordering = "-id"
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def decode_cursor(self, request):
+        try:
+            cursor = super().decode_cursor(request)
+            if cursor is not None and cursor.position is not None:
+                position = int(cursor.position)  # "-id": the position is a ledger id
+                if not 0 < position < 2**63:
+                    raise ValueError(position)
+        except (NotFound, ValueError):
+            raise ValidationFailed(
+                "Invalid cursor: use the next or previous link of a page.",
+                fields={"cursor": ["Not a cursor of this list."]},
+            ) from None
+        return cursor
 
 
 def _ledger_value(column: str, value):

@@ -174,6 +174,16 @@ class BarcodeSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ProductBarcode.Kind.choices,
                                    default=ProductBarcode.Kind.GTIN)
 
+    def validate(self, attrs):
+        # A PATCH (partial=True) reaches nested serializers too and skips their required
+        # fields and defaults; but a barcodes list given in a PATCH replaces them all, so each
+        # barcode must be whole.
+        if "code" not in attrs:
+            raise serializers.ValidationError(
+                {"code": [self.fields["code"].error_messages["required"]]}, code="required")
+        attrs.setdefault("kind", ProductBarcode.Kind.GTIN)
+        return attrs
+
     def to_representation(self, instance):
         return {"code": instance.code, "kind": instance.kind}
 

@@ -1,6 +1,6 @@
 from django.urls import include, re_path
 
-from . import views
+from . import root, views
 from .base import OptionalSlashRouter
 
 router = OptionalSlashRouter()
@@ -12,6 +12,7 @@ router.register("classifications", views.ClassificationMappingViewSet, basename=
 router.register("tokens", views.ApiTokenViewSet, basename="token")
 
 urlpatterns = [
+    re_path(r"^$", root.ApiRootView.as_view(), name="api-root"),
     re_path(r"^org/?$", views.OrganizationApi.as_view(), name="org"),
     re_path(r"^me/?$", views.MeApi.as_view(), name="me"),
     re_path(r"^auth/token/?$", views.TokenLoginApi.as_view(), name="auth-token"),

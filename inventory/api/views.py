@@ -79,7 +79,10 @@ class StoreViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
         )
 
     def perform_update(self, serializer):
-        serializer.save()
+        serializer.instance = org_services.store_update(
+            org=self.org, store=serializer.instance, changes=serializer.validated_data,
+            actor=self.request.user,
+        )
 
 
 class LocationViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -108,7 +111,10 @@ class LocationViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMode
         )
 
     def perform_update(self, serializer):
-        serializer.save()
+        serializer.instance = org_services.location_update(
+            org=self.org, location=serializer.instance, changes=serializer.validated_data,
+            actor=self.request.user,
+        )
 
 
 class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,

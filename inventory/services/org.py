@@ -100,23 +100,47 @@ def tolerance_for(*, org: Organization, category: str) -> dict[str, Decimal]:
     }
 
 
+def _store_code_taken(code: str) -> Conflict:
+    return Conflict(f"Store code '{code}' is taken.", code="duplicate",
+                    fields={"code": ["A store with this code exists."]})
+
+
+def _location_code_taken() -> Conflict:
+    return Conflict("Location code is taken in this store.", code="duplicate",
+                    fields={"code": ["A location with this code exists in the store."]})
+
+
 def store_create(*, org: Organization, code: str, name: str, time_zone: str | None = None,
                  cova_location_id: str = "", external_ids: dict | None = None,
-                 actor=None) -> Store:
+                 is_active: bool = True, actor=None) -> Store:
     """Create a store with its default rooms: a sellable Sales Floor and a Back Room."""
     try:
         with transaction.atomic():
             store = Store.objects.create(
                 org=org, code=code, name=name, time_zone=time_zone or org.time_zone,
                 cova_location_id=cova_location_id, external_ids=external_ids or {},
+                is_active=is_active,
             )
             Location.objects.bulk_create(
                 Location(org=org, store=store, code=c, name=n, kind=k, sellable=s, sort_order=o)
                 for c, n, k, s, o in DEFAULT_LOCATIONS
             )
     except IntegrityError as exc:
-        raise Conflict(f"Store code '{code}' is taken.", code="duplicate",
-                       fields={"code": ["A store with this code exists."]}) from exc
+        raise _store_code_taken(code) from exc
+    return store
+
+
+def store_update(*, org: Organization, store: Store, changes: dict, actor=None) -> Store:
+    """Change a store's fields; a code another store of the organisation has is ``duplicate``
+    (409), as on create — the unique constraint decides, so two concurrent renames cannot both
+    win."""
+    for field, value in changes.items():
+        setattr(store, field, value)
+    try:
+        with transaction.atomic():
+            store.save()
+    except IntegrityError as exc:
+        raise _store_code_taken(store.code) from exc
     return store
 
 
@@ -125,9 +149,22 @@ def location_create(*, org: Organization, store: Store, actor=None, **fields) ->
         with transaction.atomic():
             return Location.objects.create(org=org, store=store, **fields)
     except IntegrityError as exc:
-        raise Conflict("Location code is taken in this store.", code="duplicate",
-                       fields={"code": ["A location with this code exists in the store."]}
-                       ) from exc
+        raise _location_code_taken() from exc
+
+
+def location_update(*, org: Organization, location: Location, changes: dict,
+                    actor=None) -> Location:
+    """Change a location's fields (never its store); a code taken in the store is ``duplicate``
+    (409), as on create."""
+    for field, value in changes.items():
+        if field not in ("org", "store"):
+            setattr(location, field, value)
+    try:
+        with transaction.atomic():
+            location.save()
+    except IntegrityError as exc:
+        raise _location_code_taken() from exc
+    return location
 
 
 def _set_membership_stores(membership: Membership, stores) -> None:
