@@ -3,11 +3,13 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from inventory import ops
+from inventory.api.root import ApiRootView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("_allauth/", include("allauth.headless.urls")),
+    re_path(r"^api/v1$", ApiRootView.as_view()),  # the root without its slash, like every route
     re_path(r"^api/v1/counts/", include("counts.api.urls")),
     re_path(r"^api/v1/", include("inventory.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),

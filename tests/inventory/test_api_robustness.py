@@ -588,10 +588,13 @@ def test_api_root_lists_every_top_level_resource_and_each_answers(admin_client, 
         assert answer.status_code < 500, (name, url, answer.content[:200])
 
 
-def test_api_root_without_slash_and_for_anonymous(db):
-    response = APIClient().get("/api/v1/")
+def test_api_root_answers_without_its_slash_too(admin_client):
+    assert admin_client.get("/api/v1").json() == admin_client.get("/api/v1/").json()
 
-    assert_error_shape(response, 401, "not_authenticated")
+
+@pytest.mark.parametrize("url", ["/api/v1/", "/api/v1"])
+def test_api_root_needs_a_signed_in_caller(url, db):
+    assert_error_shape(APIClient().get(url), 401, "not_authenticated")
 
 
 def test_no_router_adds_its_own_root_view():
