@@ -1,6 +1,20 @@
-"""Prometheus metrics. With ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn with several workers),
-``/metrics`` aggregates every process's samples."""
+"""Prometheus metrics.
 
+Two kinds of figure, two mechanisms:
+
+* **Per-process counters and histograms** (requests, stock movements) live in
+  ``prometheus_client``'s registry; with ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn with several
+  workers) ``/metrics`` adds up every process's samples.
+* **Figures set outside the web process** — the nightly reconciliation's out-of-sync count, and
+  the discrepancy and task gauges to come — are published gauges (``PublishedGauge``), stored
+  in the database (``PublishedMetric``), so whichever process sets them (a Celery worker, a
+  command), every web process reads the same value, with no series per process id left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
 import os
 
 from prometheus_client import (
@@ -8,11 +22,14 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
-    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
 
 http_requests_total = Counter(
     "http_requests_total", "HTTP requests answered", ["method", "route", "status"]
@@ -26,18 +43,76 @@ stock_movements_total = Counter(
     "stock_movements_total", "Stock ledger rows written (ok) and refused documents (failed)",
     ["ref_type", "result", "reason"],
 )
-stock_out_of_sync_items = Gauge(
+
+
+class PublishedGauge:
+    """A gauge any process sets and every process reads (see the module's docstring)."""
+
+    def __init__(self, name: str, documentation: str, labelnames: list[str]):
+        self.name, self.documentation, self.labelnames = name, documentation, list(labelnames)
+        _PUBLISHED[name] = self
+
+    def _key(self, labels: dict) -> str:
+        if set(labels) != set(self.labelnames):
+            raise ValueError(f"{self.name} takes the labels {self.labelnames}")
+        return json.dumps({name: str(labels[name]) for name in self.labelnames}, sort_keys=True)
+
+    def set(self, value: float, **labels) -> None:
+        from inventory.models import PublishedMetric
+
+        PublishedMetric.objects.update_or_create(
+            name=self.name, labels_key=self._key(labels),
+            defaults={"labels": {k: str(v) for k, v in labels.items()}, "value": float(value)})
+
+    def value(self, **labels) -> float | None:
+        from inventory.models import PublishedMetric
+
+        found = PublishedMetric.objects.filter(name=self.name, labels_key=self._key(labels))
+        return found.values_list("value", flat=True).first()
+
+
+_PUBLISHED: dict[str, PublishedGauge] = {}
+
+
+class PublishedCollector(Collector):
+    """Every published series, read in one query when ``/metrics`` is scraped."""
+
+    def collect(self):
+        from inventory.models import PublishedMetric
+
+        try:
+            rows = list(PublishedMetric.objects.filter(name__in=list(_PUBLISHED))
+                        .order_by("name", "labels_key").values_list("name", "labels", "value"))
+        except Exception:  # noqa: BLE001 - a database outage must not take /metrics down
+            logger.warning("published metrics unavailable", exc_info=True)
+            return
+        families = {}
+        for name, labels, value in rows:
+            gauge = _PUBLISHED[name]
+            family = families.get(name)
+            if family is None:
+                family = families[name] = GaugeMetricFamily(name, gauge.documentation,
+                                                            labels=gauge.labelnames)
+            family.add_metric([labels.get(label, "") for label in gauge.labelnames], value)
+        yield from families.values()
+
+
+stock_out_of_sync_items = PublishedGauge(
     "stock_out_of_sync_items",
     "Quants whose ledger sum differs from the quantity, at the last check of the organisation"
     " (scope=all) or of one of its stores (scope=store code)",
     ["org", "scope"],
 )
 
+_COLLECTOR = PublishedCollector()
+REGISTRY.register(_COLLECTOR)
+
 
 def render() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(_COLLECTOR)
     else:
         registry = REGISTRY
     return generate_latest(registry), CONTENT_TYPE_LATEST

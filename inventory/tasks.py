@@ -8,7 +8,8 @@ from django.core.mail import send_mail
 from django_scopes import scopes_disabled
 
 from inventory.models import Membership, Organization, Role
-from inventory.selectors.reconciliation import ReconciliationReport, stock_reconciliation_get
+from inventory.selectors.reconciliation import ReconciliationReport
+from inventory.services.reconciliation import stock_reconciliation_run
 from inventory.tenancy import tenant_scope
 
 
@@ -63,7 +64,7 @@ def reconcile_inventory_nightly(org_ids: list[int] | None = None) -> dict[str, b
     results: dict[str, bool] = {}
     for org in orgs:
         with tenant_scope(org):
-            report = stock_reconciliation_get(org=org)
+            report = stock_reconciliation_run(org=org)
         if not report.ok:
             reconciliation_email_queue(report)
         results[org.slug] = report.ok

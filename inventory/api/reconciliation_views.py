@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from inventory.capabilities import Action
 from inventory.models import Store
-from inventory.selectors.reconciliation import stock_reconciliation_get
+from inventory.services.reconciliation import stock_reconciliation_run
 
 from .base import TenantAPIMixin
 
@@ -39,7 +39,7 @@ class StockReconciliationApi(TenantAPIMixin, APIView):
             if store is None:
                 raise NotFound()
             self.check_store(store)
-        report = stock_reconciliation_get(
+        report = stock_reconciliation_run(
             org=self.org, store=store,
             store_ids=self.tenant.store_ids if store is None else None,
         )

@@ -1,5 +1,6 @@
 from .base import TenantModel
 from .catalog import ClassificationMapping, Product, ProductBarcode, Unit
+from .ops import PublishedMetric
 from .stock import (
     Batch,
     DocumentKind,
@@ -53,6 +54,7 @@ __all__ = [
     "Organization",
     "Product",
     "ProductBarcode",
+    "PublishedMetric",
     "Role",
     "Store",
     "TenantModel",

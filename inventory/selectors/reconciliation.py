@@ -24,7 +24,6 @@ from django.db import connection
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 
-from inventory.metrics import stock_out_of_sync_items
 from inventory.models import Organization, StockLedger, StockQuant, Store
 
 ZERO = Decimal("0")
@@ -214,10 +213,8 @@ def stock_reconciliation_get(*, org: Organization, store: Store | None = None,
                              store_ids: Iterable[int] | None = None) -> ReconciliationReport:
     """Check invariants 1–2 for ``org`` (optionally one store, or a set of store ids).
 
-    Two queries whatever the size of the organisation. Sets the ``stock_out_of_sync_items``
-    gauge of the org (``scope="all"``) or of the one store (its code) to the number of
-    mismatching (location, batch) pairs found; a check of a set of stores (what a
-    store-limited member sees) leaves the gauge alone, as it sees only part of the org.
+    Two queries whatever the size of the organisation; a pure read (the service
+    ``stock_reconciliation_run`` publishes the figure).
     """
     if store is not None:
         if store.org_id != org.pk:
@@ -251,9 +248,6 @@ def stock_reconciliation_get(*, org: Organization, store: Store | None = None,
     for quant in _negative_quants(org, scope_ids):
         unallocated = quant.pop("unallocated")
         (report.open_shortfalls if unallocated else report.negative_quants).append(quant)
-    if store is not None or store_ids is None:
-        stock_out_of_sync_items.labels(org=org.slug, scope=store.code if store else "all").set(
-            len(report.mismatches))
     return report
 
 

@@ -28,6 +28,7 @@ from inventory.selectors.reconciliation import (
     ledger_ref_type_summary_list,
     stock_reconciliation_get,
 )
+from inventory.services.reconciliation import stock_reconciliation_run
 from inventory.tasks import reconcile_inventory_nightly
 from tests.factories import ProductFactory, StoreFactory
 from tests.inventory.test_ledger_guard import migrated_sqlite_copy, sqlite_manage
@@ -109,7 +110,7 @@ def test_reconcile_reports_a_quant_changed_behind_the_ledger(org, stocked, gummy
     break_quant(stocked, gummy, 9)
     break_quant(stocked, flower, 101)
 
-    report = stock_reconciliation_get(org=org)
+    report = stock_reconciliation_run(org=org)
 
     assert not report.ok
     sf = loc(stocked, "SF")
@@ -133,10 +134,10 @@ def test_the_gauge_keeps_one_series_per_org_and_per_checked_store(org, other_org
                                                                   gummy):
     other_store = StoreFactory(org=org)
     break_quant(stocked, gummy, 9)
-    stock_reconciliation_get(org=org)
-    stock_reconciliation_get(org=other_org)
-    stock_reconciliation_get(org=org, store=other_store)  # a clean store of the broken org
-    stock_reconciliation_get(org=org, store_ids=[other_store.pk])  # a partial view: no series
+    stock_reconciliation_run(org=org)
+    stock_reconciliation_run(org=other_org)
+    stock_reconciliation_run(org=org, store=other_store)  # a clean store of the broken org
+    stock_reconciliation_run(org=org, store_ids=[other_store.pk])  # a partial view: no series
     assert gauge() == 1  # not overwritten by the clean store's check
     assert gauge(scope=other_store.code) == 0
     assert gauge(org=other_org.slug) == 0

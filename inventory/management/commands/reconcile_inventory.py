@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django_scopes import scopes_disabled
 
 from inventory.models import Organization
-from inventory.selectors.reconciliation import stock_reconciliation_get
+from inventory.services.reconciliation import stock_reconciliation_run
 from inventory.tasks import reconciliation_email_queue
 from inventory.tenancy import tenant_scope
 
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         for organisation in orgs:
             with tenant_scope(organisation):
                 found = get_store(organisation, store)
-                report = stock_reconciliation_get(org=organisation, store=found)
+                report = stock_reconciliation_run(org=organisation, store=found)
             reports.append(report)
             if not report.ok:
                 reconciliation_email_queue(report)
