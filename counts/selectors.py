@@ -34,6 +34,7 @@ from counts.models import (
     UnresolvedScan,
 )
 from inventory.capabilities import Action
+from inventory.isotime import iso
 from inventory.models import Location, Organization, Product, StockLedger, StockQuant
 from inventory.selectors.visibility import HiddenZone
 from inventory.services.org import tolerance_for
@@ -245,8 +246,8 @@ def session_progress(session: CountSession) -> dict:
             "id": p.pk, "location": p.location_id, "location_code": p.location.code,
             "category": p.category, "subcategory": p.subcategory, "status": p.status,
             "recount_of": p.recount_of_id, "started_by": p.started_by.email,
-            "device_id": p.device_id, "started_at": p.started_at.isoformat(),
-            "submitted_at": p.submitted_at.isoformat() if p.submitted_at else None,
+            "device_id": p.device_id, "started_at": iso(p.started_at),
+            "submitted_at": iso(p.submitted_at),
             "lines": p.line_count, "units": str(p.units or ZERO),
         } for p in passes],
         "locations_in_scope": sorted(scope),
@@ -292,7 +293,7 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
             "expected": _q(r.expected), "counted": _q(r.counted), "variance": _q(r.variance),
             "variance_pct": _q(r.variance_pct) if r.variance_pct is not None else None,
             "unit_cost": _q(r.unit_cost), "value": _q(r.value),
-            "expected_at": r.expected_at.isoformat(),
+            "expected_at": iso(r.expected_at),
             "_variance": r.variance, "_value": r.value,
         }
         if frozen:

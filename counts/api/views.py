@@ -28,6 +28,7 @@ from inventory.api.base import TenantAPIMixin
 from inventory.api.renderers import CsvPassthroughRenderer
 from inventory.capabilities import Action
 from inventory.exceptions import UnknownBarcode, ValidationFailed
+from inventory.isotime import iso
 from inventory.models import Location, Product
 
 from . import serializers as s
@@ -206,8 +207,7 @@ def variance_row_body(row: VarianceRow) -> dict:
             "product": row.product_id, "expected": str(row.expected),
             "counted": str(row.counted), "variance": str(row.variance),
             "value": str(row.value), "status": row.status, "mode": row.mode,
-            "reason": row.reason, "decided_at": row.decided_at.isoformat()
-            if row.decided_at else None}
+            "reason": row.reason, "decided_at": iso(row.decided_at)}
 
 
 CSV_COLUMNS = ["location_code", "sku", "name", "category", "subcategory", "expected",

@@ -26,6 +26,7 @@ from rest_framework.settings import api_settings
 from inventory.api.renderers import CsvPassthroughRenderer
 from inventory.capabilities import Action
 from inventory.exceptions import ValidationFailed
+from inventory.isotime import iso
 from inventory.models import RefType
 from inventory.selectors import stock as reads
 from inventory.services.stock import fmt
@@ -150,7 +151,7 @@ def _q(value) -> str | None:
 
 
 def _iso(value) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso(value)
 
 
 # --- GET /stock/ --------------------------------------------------------------------------------
@@ -319,7 +320,7 @@ def _ledger_value(column: str, value):
     if column in ("qty_delta", "unit_cost"):
         return fmt(value)
     if isinstance(value, datetime.datetime):
-        return value.isoformat()
+        return iso(value)
     return value
 
 
@@ -344,7 +345,7 @@ def ledger_csv_chunks(rows, rows_per_chunk: int = CSV_CHUNK):
             elif i in money:
                 values[i] = fmt(value)
             elif isinstance(value, datetime.datetime):
-                values[i] = value.isoformat()
+                values[i] = iso(value)
         writer.writerow(values)
         if n % rows_per_chunk == 0:
             yield buffer.getvalue()

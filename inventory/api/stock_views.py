@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from inventory.capabilities import Action
 from inventory.exceptions import InsufficientStock
+from inventory.isotime import iso
 from inventory.models import Sale, SaleStatus
 from inventory.selectors.visibility import products_hidden_in_store
 from inventory.services import documents, sales
@@ -47,7 +48,7 @@ class SaleFilter(filters.FilterSet):
 
 def sale_body(sale: Sale) -> dict:
     return {**sale.result, "status": sale.status,
-            "voided_at": sale.voided_at.isoformat() if sale.voided_at else None,
+            "voided_at": iso(sale.voided_at),
             "refunds": [refund.result for refund in sale.refunds.all()]}
 
 

@@ -24,6 +24,7 @@ from django.db import connection
 from django.db.models import Count, DecimalField, ExpressionWrapper, F, Sum
 from django.utils import timezone
 
+from inventory.isotime import iso
 from inventory.models import Organization, StockLedger, StockQuant, Store
 
 ZERO = Decimal("0")
@@ -70,7 +71,7 @@ class ReconciliationReport:
         return {
             "org": {"id": self.org.pk, "slug": self.org.slug},
             "store": {"id": self.store.pk, "code": self.store.code} if self.store else None,
-            "checked_at": self.checked_at.isoformat(),
+            "checked_at": iso(self.checked_at),
             "ok": self.ok,
             "mismatches": [_jsonable(row) for row in self.mismatches],
             "negative_quants": [_jsonable(row) for row in self.negative_quants],
@@ -89,7 +90,7 @@ class ReconciliationReport:
 
     def as_text(self) -> str:
         """The report for people: the command's output and the admins' e-mail."""
-        lines = [self.summary(), f"checked at {self.checked_at.isoformat()}"]
+        lines = [self.summary(), f"checked at {iso(self.checked_at)}"]
         if self.mismatches:
             lines += ["", "Ledger sum differs from the quant (location, lot, product):"]
             lines += [_mismatch_line(m) for m in self.mismatches]

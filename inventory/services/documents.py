@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from inventory.exceptions import InsufficientStock
+from inventory.isotime import iso
 from inventory.models import (
     DocumentKind,
     Organization,
@@ -34,7 +35,7 @@ def _document_result(document: StockDocument, outcome: stock.Outcome) -> dict:
         "id": document.pk, "kind": document.kind, "store": document.store_id,
         "client_ref": document.client_ref, "reason": document.reason,
         "type": document.write_off_type or None, "source_ref": document.source_ref,
-        "occurred_at": document.occurred_at.isoformat(),
+        "occurred_at": iso(document.occurred_at),
         "rows": [{"line": r.ref_line, "ref_type": r.ref_type, "product": r.product_id,
                   "location": r.location_id, "batch": r.batch_id,
                   "quantity": stock.fmt(r.qty_delta), "unit_cost": stock.fmt(r.unit_cost),

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from inventory.exceptions import InsufficientStock, InvalidState, ValidationFailed
+from inventory.isotime import iso
 from inventory.locks import lock_sale
 from inventory.models import (
     Location,
@@ -89,7 +90,7 @@ def _sale_result(sale: Sale, lines: list[SaleLineInput], outcome: stock.Outcome,
     ] if warn else []
     return {
         "id": sale.pk, "store": sale.store_id, "client_ref": sale.client_ref,
-        "status": sale.status, "occurred_at": sale.occurred_at.isoformat(),
+        "status": sale.status, "occurred_at": iso(sale.occurred_at),
         "source_ref": sale.source_ref, "lines": body_lines,
         "cogs": stock.fmt(total), "warnings": warnings,
     }
@@ -264,7 +265,7 @@ def _not_before_sale(sale: Sale, occurred_at: datetime.datetime | None) -> None:
     if occurred_at is not None and occurred_at < sale.occurred_at:
         raise ValidationFailed(
             "Dated before the sale.", code="before_sale",
-            fields={"occurred_at": [f"The sale happened at {sale.occurred_at.isoformat()}."]})
+            fields={"occurred_at": [f"The sale happened at {iso(sale.occurred_at)}."]})
 
 
 def sale_void(*, org: Organization, sale: Sale, reason: str = "",
@@ -369,7 +370,7 @@ def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
             refund.result = {
                 "id": refund.pk, "sale": sale.pk, "client_ref": client_ref,
                 "location": location.pk if location else None, "reason": reason,
-                "occurred_at": occurred_at.isoformat(),
+                "occurred_at": iso(occurred_at),
                 "lines": [{"line": r.ref_line, "batch": r.batch_id, "location": r.location_id,
                            "quantity": stock.fmt(r.qty_delta),
                            "unit_cost": stock.fmt(r.unit_cost)}
