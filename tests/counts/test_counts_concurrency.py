@@ -249,3 +249,66 @@ def test_concurrent_finalisations_post_once(org, store, client_for, manager):
     assert StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE).count() == 1
     assert on_hand(product) == 9
     assert_invariants()
+
+
+@pytest.mark.parametrize("mode", ["keep_difference", "set_counted"])
+def test_finalise_racing_sales_and_receipts_of_the_same_products(org, store, manager, mode):
+    """count_post locks every counted place once, in quant id order, like every other stock
+    write: a finalisation (with debt to settle) meeting overlapping sales and receipts neither
+    deadlocks nor breaks the ledger = quants invariant."""
+    from inventory.models import NegativeStockMode
+    from inventory.services import documents, sales
+    from inventory.services import stock as stock_service
+    from inventory.tenancy import resolve_tenant
+    from tests.stock_helpers import ref, sell
+
+    org.negative_stock_mode = NegativeStockMode.RECORD
+    org.save(update_fields=["negative_stock_mode"])
+    products = [ProductFactory(org=org, sku=f"RACE-{n}") for n in range(6)]
+    for product in products:
+        receive(org, store, product, 20, lot=f"RACE-LOT-{product.pk}")
+    sell(org, store, *[(p, 21) for p in products[:3]])  # debt of 1 on three of them
+    receive_more = {p.pk: 5 for p in products}
+    session = started_full_count(org, store, manager)
+    count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"),
+                               actor=manager)
+    P.lines_add(org=org, count_pass=count_pass, actor=manager,
+                entries=[P.Entry(p, D(n % 4)) for n, p in enumerate(products)])
+    P.pass_submit(org=org, count_pass=count_pass, actor=manager)
+    S.session_submit(org=org, session=session, actor=manager)
+    S.session_reconcile(org=org, session=session, actor=manager)
+    approver = MembershipFactory(org=org, role=Role.ADMIN).user
+    tenant = resolve_tenant(approver, org_id=org.pk)
+    for row in VarianceRow.objects.filter(session=session):
+        if row.status == "pending":
+            S.variance_decide(org=org, row=row, approve=True, mode=mode, tenant=tenant,
+                              actor=approver)
+    VarianceRow.objects.filter(session=session).update(mode=mode)
+
+    def finalise():
+        return S.session_finalize(org=org, session=session, actor=manager).status
+
+    def basket(offset):
+        def work():
+            ordered = products[offset:] + products[:offset]  # overlapping, other orders
+            lines = [sales.SaleLineInput(p, D(1)) for p in ordered[:4]]
+            sale, _ = sales.sale_record(org=org, store=store, lines=lines,
+                                        client_ref=ref("race"), actor=manager)
+            return sale.status
+
+        return work
+
+    def delivery():
+        lines = [stock_service.ReceiveLine(n, p, loc(store, "SF"), D(receive_more[p.pk]),
+                                           lot_code=f"RACE-LOT-{p.pk}")
+                 for n, p in enumerate(reversed(products), 1)]
+        document, _ = documents.receipt_record(org=org, store=store, lines=lines,
+                                               client_ref=ref("race-rcv"), actor=manager)
+        return document.kind
+
+    results = together(org, [finalise, basket(0), basket(2), basket(4), delivery, basket(1)])
+    assert results[0] == "closed"
+    assert results[1:4] + results[5:] == ["completed"] * 4
+    assert_invariants()
+    session.refresh_from_db()
+    assert session.status == "closed"
