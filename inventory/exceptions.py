@@ -89,6 +89,14 @@ class InvalidState(ApplicationError):
     message = "Not possible in the document's current state."
 
 
+class UnknownParameter(ValidationFailed):
+    """A query parameter the endpoint does not read: refused rather than ignored, since a
+    misspelt or unsupported filter would otherwise look like an answer."""
+
+    code = "unknown_parameter"
+    message = "Unknown query parameter."
+
+
 class OrganizationRequired(ApplicationError):
     code = "organization_required"
     status = 400

@@ -5,6 +5,7 @@ the demo needs nothing else running. ``DATABASE_URL=postgres://…`` switches to
 is what tests and production use. ``config.settings.production`` adds the production checks.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -205,6 +206,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "inventory.api.schema.document_errors",  # the 4xx error shape on every operation
+    ],
 }
 # /metrics: when METRICS_TOKEN is set, only a request with "Authorization: Bearer <token>" may
 # read it (inventory.ops.metrics). Production settings need the token or METRICS_PUBLIC=true.
@@ -218,6 +223,12 @@ API_TOKEN_TOUCH_INTERVAL = 60
 # clock running a little fast is fine, hours ahead is a clock or time-zone bug that would
 # misdate the ledger and the expiry checks.
 BUSINESS_TIME_MAX_AHEAD_MINUTES = env.int("BUSINESS_TIME_MAX_AHEAD_MINUTES", default=15)
+# The earliest business time (and date) the API accepts (sales, documents, scans, expiry dates,
+# ledger filters). Nothing this platform records happened before it: year 1 or 1900 is a device
+# or typing error, and would overflow local-date arithmetic. Older history comes in through a
+# data migration, not the API.
+BUSINESS_TIME_EARLIEST = datetime.date.fromisoformat(
+    env("BUSINESS_TIME_EARLIEST", default="2000-01-01"))
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")

@@ -15,20 +15,21 @@ from counts.models import (
     Scope,
     UnresolvedScan,
 )
+from inventory.api import fields as f
 from inventory.api.stock_serializers import QTY, StoreField
 
 
 class CategoryScopeSerializer(serializers.Serializer):
-    category = serializers.CharField(max_length=120)
-    subcategory = serializers.CharField(max_length=120, required=False, allow_blank=True,
-                                        default="")
+    category = f.CharField(max_length=120)
+    subcategory = f.CharField(max_length=120, required=False, allow_blank=True, default="")
 
 
 class SessionCreateSerializer(serializers.Serializer):
     store = StoreField()
     scope = serializers.ChoiceField(choices=Scope.choices)
     blind = serializers.BooleanField(default=False)
-    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    notes = f.CharField(kind=f.TEXT, required=False, allow_blank=True, default="",
+                        max_length=2000)
     scope_locations = serializers.ListField(child=serializers.IntegerField(min_value=1),
                                             required=False, default=list, max_length=200)
     scope_categories = CategoryScopeSerializer(many=True, required=False, default=list)
@@ -37,7 +38,7 @@ class SessionCreateSerializer(serializers.Serializer):
 class SessionSerializer(serializers.ModelSerializer):
     created_by = serializers.EmailField(source="created_by.email", read_only=True)
     reconciled_by = serializers.EmailField(source="reconciled_by.email", read_only=True,
-                                           default=None)
+                                           default=None, allow_null=True)  # until reconciled
 
     class Meta:
         model = CountSession
@@ -49,12 +50,10 @@ class SessionSerializer(serializers.ModelSerializer):
 
 class PassCreateSerializer(serializers.Serializer):
     location = serializers.IntegerField(min_value=1)
-    category = serializers.CharField(max_length=120, required=False, allow_blank=True,
-                                     default="")
-    subcategory = serializers.CharField(max_length=120, required=False, allow_blank=True,
-                                        default="")
-    device_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
-                                      default="")
+    category = f.CharField(max_length=120, required=False, allow_blank=True, default="")
+    subcategory = f.CharField(max_length=120, required=False, allow_blank=True, default="")
+    device_id = f.CharField(kind=f.IDENTIFIER, max_length=100, required=False,
+                            allow_blank=True, default="")
     scan_mode = serializers.ChoiceField(choices=ScanMode.choices, default=ScanMode.SCANNER)
     recount_of = serializers.IntegerField(min_value=1, required=False, allow_null=True)
 
@@ -88,20 +87,22 @@ class PassSerializer(serializers.ModelSerializer):
 class ScanSerializer(serializers.Serializer):
     """One scan or typed entry. Name the product by ``barcode`` (as scanned), ``sku`` or id."""
 
-    barcode = serializers.CharField(max_length=200, required=False)
-    sku = serializers.CharField(max_length=64, required=False)
+    barcode = f.CharField(kind=f.SCAN, max_length=200, required=False)
+    sku = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False)
     product = serializers.IntegerField(min_value=1, required=False)
-    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), default=Decimal("1"),
-                                        max_value=Decimal("1000000000"))
-    lot_code = serializers.CharField(max_length=64, required=False, allow_blank=True,
-                                     default="")
-    client_line_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
-                                           default="")
-    captured_at = serializers.DateTimeField(required=False)
+    quantity = f.DecimalField(**QTY, min_value=Decimal("0"), default=Decimal("1"),
+                              max_value=Decimal("1000000000"))
+    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, allow_blank=True,
+                           default="")
+    client_line_id = f.CharField(kind=f.IDENTIFIER, max_length=100, required=False,
+                                 allow_blank=True, default="")
+    # when the scan happened, as the tablet says (a time ahead of the server is clamped to now)
+    captured_at = f.BusinessMomentField(required=False)
     confidence = serializers.ChoiceField(choices=["scanned", "typed"], required=False)
-    notes = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    device_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
-                                      default="")
+    notes = f.CharField(kind=f.TEXT, max_length=500, required=False, allow_blank=True,
+                        default="")
+    device_id = f.CharField(kind=f.IDENTIFIER, max_length=100, required=False,
+                            allow_blank=True, default="")
 
     def validate(self, attrs):
         given = [k for k in ("barcode", "sku", "product") if attrs.get(k) not in (None, "")]
@@ -112,15 +113,15 @@ class ScanSerializer(serializers.Serializer):
 
 
 class BulkScanSerializer(serializers.Serializer):
-    device_id = serializers.CharField(max_length=100, required=False, allow_blank=True,
-                                      default="")
+    device_id = f.CharField(kind=f.IDENTIFIER, max_length=100, required=False,
+                            allow_blank=True, default="")
     lines = ScanSerializer(many=True, allow_empty=False, max_length=2000)
 
 
 class LineUpdateSerializer(serializers.Serializer):
-    quantity = serializers.DecimalField(**QTY, min_value=Decimal("0"), required=False,
-                                        max_value=Decimal("1000000000"))
-    notes = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    quantity = f.DecimalField(**QTY, min_value=Decimal("0"), required=False,
+                              max_value=Decimal("1000000000"))
+    notes = f.CharField(kind=f.TEXT, max_length=500, required=False, allow_blank=True)
 
 
 class UnresolvedSerializer(serializers.ModelSerializer):
@@ -140,9 +141,9 @@ class ResolveSerializer(serializers.Serializer):
 class DecisionSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=PostingMode.choices,
                                    default=PostingMode.KEEP_DIFFERENCE)
-    reason = serializers.CharField(max_length=255, required=False, allow_blank=True,
-                                   default="")
+    reason = f.CharField(kind=f.TEXT, max_length=255, required=False, allow_blank=True,
+                         default="")
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=255)
+    reason = f.CharField(kind=f.TEXT, max_length=255)

@@ -5,18 +5,33 @@ membership (a token names its organisation; a session names it with the ``X-Orga
 header or ``?org=``, or has only one), stores it as ``request.tenant`` and enters
 ``tenant_scope`` for the rest of the request. ``HasCapability`` then checks the capability
 matrix for the action the view declares. Views never filter by organisation by hand.
+
+It is also where the query string is checked, once for every endpoint: each value is NFC and
+holds no control character (``inventory.text``), and a parameter the view does not read answers
+``400 unknown_parameter`` rather than being ignored — ``/stock/?product=7`` returning every
+product would look like an answer. What a view reads is derived from what it declares (see
+``query_param_names``), so the check and the OpenAPI description cannot drift apart.
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack
+from functools import cache
 
+from django.http import QueryDict
 from rest_framework import permissions, routers
 from rest_framework.exceptions import NotFound, PermissionDenied
 
+from inventory import text
 from inventory.capabilities import Action
+from inventory.exceptions import UnknownParameter, ValidationFailed
 from inventory.models import ApiToken
 from inventory.tenancy import ORG_HEADER, TenantContext, resolve_tenant, tenant_scope
+
+#: Accepted by every endpoint: pagination (page or cursor), ordering, search, the renderer, and
+#: the organisation of a browser session that belongs to several.
+COMMON_QUERY_PARAMS = frozenset(
+    {"page", "page_size", "cursor", "ordering", "search", "format", "org"})
 
 
 class NotAMember(PermissionDenied):
@@ -30,6 +45,10 @@ class TenantAPIMixin:
     read_capability: Action = Action.STOCK_VIEW
     write_capability: Action | None = None
     action_capabilities: dict[str, Action] = {}
+    #: a serializer whose fields are the query parameters the view reads (besides its
+    #: ``filterset_class`` and ``COMMON_QUERY_PARAMS``); ``action_query_classes`` per action.
+    query_class = None
+    action_query_classes: dict[str, type] = {}
 
     permission_classes = [permissions.IsAuthenticated]
 
@@ -42,11 +61,23 @@ class TenantAPIMixin:
         self.perform_authentication(request)
         request.tenant = None
         if request.user and request.user.is_authenticated:
+            clean_query_values(request)  # before ?org= is looked up
             request.tenant = self._resolve_tenant(request)
             if request.tenant is not None:
                 self._tenant_stack.enter_context(tenant_scope(request.tenant.org))
                 request._request.tenant = request.tenant  # for logs and metrics
         super().initial(request, *args, **kwargs)
+        unknown = sorted(set(request.query_params) - self.query_param_names())
+        if unknown:
+            raise UnknownParameter(f"Unknown query parameter: {', '.join(unknown)}.",
+                                   fields={name: ["Unknown query parameter."]
+                                           for name in unknown})
+
+    def query_param_names(self) -> frozenset[str]:
+        """The query parameters this view (and action) reads."""
+        action = getattr(self, "action", None)
+        query_class = self.action_query_classes.get(action, self.query_class)
+        return _param_names(getattr(self, "filterset_class", None), query_class)
 
     @staticmethod
     def _resolve_tenant(request) -> TenantContext | None:
@@ -78,6 +109,38 @@ class TenantAPIMixin:
         """A membership limited to some stores acts on no other (404, like a missing store)."""
         if store is not None and not self.tenant.may_use_store(store.pk):
             raise NotFound()
+
+
+def clean_query_values(request) -> None:
+    """Replace the request's query string with its NFC form, or refuse it (400 ``invalid``
+    naming each parameter) when a value holds a control character. Views and filters then read
+    only clean text; narrower rules (a barcode's) are their query serializers' business."""
+    problems: dict[str, list[str]] = {}
+    cleaned = QueryDict(mutable=True)
+    for name, values in request.query_params.lists():
+        for value in values:
+            try:
+                cleaned.appendlist(name, text.clean(value, text.QUERY))
+            except text.TextRefused as exc:
+                problems.setdefault(name, []).append(str(exc))
+    if problems:
+        raise ValidationFailed("Invalid query string.", fields=problems)
+    cleaned._mutable = False
+    request._request.GET = cleaned
+
+
+@cache
+def _param_names(filterset_class, query_class) -> frozenset[str]:
+    names = set(COMMON_QUERY_PARAMS)
+    if filterset_class is not None:
+        for name, filter_ in filterset_class.base_filters.items():
+            # range filters read name_min/name_max (or _after/_before...)
+            suffixes = getattr(filter_.field.widget, "suffixes", None)
+            names |= ({"_".join(filter(None, (name, suffix))) for suffix in suffixes}
+                      if suffixes else {name})
+    if query_class is not None:
+        names |= set(query_class().fields)
+    return frozenset(names)
 
 
 class HasCapability(permissions.BasePermission):

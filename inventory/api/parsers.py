@@ -11,6 +11,8 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
 
+from inventory.api.fields import JsonNumber
+
 #: No request of this API nests deeper than a handful of levels (a sale's lines, a tolerance
 #: band). Deeper input is refused at parse time, so nothing that walks request data later —
 #: validation, a JSONField's encoder, ``flatten_errors`` — can run out of stack on it.
@@ -39,7 +41,10 @@ class JSONParser(parsers.JSONParser):
         encoding = parsers.get_encoding(parser_context or {})
         try:
             # rest_framework.utils.json refuses NaN and Infinity, as DRF's parser does
-            data = json.loads(stream.read().decode(encoding))
+            # Numbers with a fraction or exponent become JsonNumbers (exact Decimals that keep
+            # how they were written: inventory.api.fields.DecimalField refuses exponents), never
+            # floats: 0.1 arrives as 0.1.
+            data = json.loads(stream.read().decode(encoding), parse_float=JsonNumber)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply.") from None
         except ValueError as exc:  # not JSON, NaN/Infinity, not the declared encoding

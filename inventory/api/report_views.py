@@ -23,6 +23,8 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from inventory.api import fields as f
+from inventory.api import responses
 from inventory.api.renderers import CsvPassthroughRenderer
 from inventory.capabilities import Action
 from inventory.exceptions import ValidationFailed
@@ -56,12 +58,13 @@ class ExpiringQuery(StoreQuery):
 
 
 class CatalogQuery(serializers.Serializer):
-    category = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    subcategory = serializers.CharField(required=False, allow_blank=True, max_length=120)
-    search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    category = f.CharField(required=False, allow_blank=True, max_length=120)
+    subcategory = f.CharField(required=False, allow_blank=True, max_length=120)
+    search = f.CharField(required=False, allow_blank=True, max_length=200)
 
 
 class StockListQuery(ExpiringQuery, CatalogQuery):
+    product = _id()
     location = _id()
     status = serializers.ChoiceField(choices=reads.STATUSES, required=False)
     expiring = serializers.BooleanField(required=False, allow_null=True, default=None)
@@ -78,9 +81,9 @@ class LedgerQuery(StoreQuery):
     user = _id()
     ref_type = serializers.ChoiceField(choices=RefType.choices, required=False)
     ref_id = serializers.IntegerField(required=False, min_value=-(2**63), max_value=2**63 - 1)
-    source_ref = serializers.CharField(required=False, max_length=128)
-    occurred_from = serializers.DateTimeField(required=False)
-    occurred_to = serializers.DateTimeField(required=False)
+    source_ref = f.CharField(kind=f.IDENTIFIER, required=False, max_length=128)
+    occurred_from = f.BusinessMomentField(required=False)
+    occurred_to = f.BusinessMomentField(required=False)
 
     def validate(self, attrs):
         # Sales, refunds and stock documents number their ids independently: a ref_id alone
@@ -175,7 +178,8 @@ class StockListApi(ReadApi):
 
     query_class = StockListQuery
 
-    @extend_schema(parameters=[StockListQuery], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[StockListQuery],
+                   responses={200: responses.StockRowSerializer(many=True)})
     def get(self, request):
         params = self.params()
         scope = self.scope(params)
@@ -188,6 +192,8 @@ class StockListApi(ReadApi):
             expiring=params.get("expiring"), search=params.get("search"),
             expiring_within=params["expiring_within"],
         )
+        if params.get("product") is not None:
+            rows = rows.filter(product_id=params["product"])  # a grouping column: a WHERE
         page = self.paginate_queryset(rows)
         return self.get_paginated_response([stock_row(row) for row in page])
 
@@ -248,7 +254,8 @@ class StockSummaryApi(ReadApi):
 
     query_class = SummaryQuery
 
-    @extend_schema(parameters=[SummaryQuery], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[SummaryQuery],
+                   responses={200: responses.SummaryRowSerializer(many=True)})
     def get(self, request):
         params = self.params()
         scope = self.scope(params)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 import re
 import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
 
-from django.conf import settings
-from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -26,30 +23,14 @@ from inventory.models import (
     Unit,
 )
 
+from . import fields as f
+
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
 
 
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
-
-
-class BusinessTimeField(serializers.DateTimeField):
-    """When something happened, as the device says. Any past moment is fine (an offline till
-    syncs its sales late); the future only by ``BUSINESS_TIME_MAX_AHEAD_MINUTES``."""
-
-    default_error_messages = {
-        "ahead": "{minutes} minutes after the server's clock: check the device's clock and time "
-                 "zone (at most {allowed} minutes ahead).",
-    }
-
-    def to_internal_value(self, value):
-        moment = super().to_internal_value(value)
-        allowed = settings.BUSINESS_TIME_MAX_AHEAD_MINUTES
-        ahead = moment - timezone.now()
-        if ahead > datetime.timedelta(minutes=allowed):
-            self.fail("ahead", minutes=int(ahead.total_seconds() // 60), allowed=allowed)
-        return moment
 
 
 def validate_time_zone(value: str) -> str:
@@ -80,20 +61,22 @@ class TenantPrimaryKeyField(serializers.PrimaryKeyRelatedField):
 
 
 class ToleranceBandSerializer(serializers.Serializer):
-    units = serializers.DecimalField(max_digits=18, decimal_places=4, min_value=Decimal("0"),
-                                     required=False)
-    percent = serializers.DecimalField(max_digits=7, decimal_places=4, min_value=Decimal("0"),
-                                       max_value=Decimal("100"), required=False)
+    units = f.DecimalField(max_digits=18, decimal_places=4, min_value=Decimal("0"),
+                           required=False)
+    percent = f.DecimalField(max_digits=7, decimal_places=4, min_value=Decimal("0"),
+                             max_value=Decimal("100"), required=False)
 
 
-class OrganizationSerializer(serializers.ModelSerializer):
-    time_zone = serializers.CharField(validators=[validate_time_zone])
-    tolerance_bands = serializers.DictField(child=ToleranceBandSerializer(), required=False)
+class OrganizationSerializer(f.ModelSerializer):
+    time_zone = f.CharField(kind=f.IDENTIFIER, validators=[validate_time_zone])
+    # keys are category names
+    tolerance_bands = f.DictField(child=ToleranceBandSerializer(), required=False,
+                                  key_kind=f.NAME)
     allowed_email_domains = serializers.ListField(
-        child=serializers.CharField(max_length=253), required=False, max_length=50
+        child=f.CharField(kind=f.IDENTIFIER, max_length=253), required=False, max_length=50
     )
-    escalation_threshold = serializers.DecimalField(max_digits=14, decimal_places=2,
-                                                    min_value=Decimal("0"), required=False)
+    escalation_threshold = f.DecimalField(max_digits=14, decimal_places=2,
+                                          min_value=Decimal("0"), required=False)
 
     class Meta:
         model = Organization
@@ -115,12 +98,13 @@ class OrganizationSerializer(serializers.ModelSerializer):
         return cleaned
 
 
-class LocationSerializer(serializers.ModelSerializer):
+class LocationSerializer(f.ModelSerializer):
     store = TenantPrimaryKeyField(Store)
 
     class Meta:
         model = Location
         fields = ["id", "store", "code", "name", "kind", "sellable", "sort_order", "is_active"]
+        extra_kwargs = {"code": {"kind": f.IDENTIFIER}}
 
     def get_fields(self):
         fields = super().get_fields()
@@ -129,8 +113,8 @@ class LocationSerializer(serializers.ModelSerializer):
         return fields
 
 
-class StoreSerializer(serializers.ModelSerializer):
-    time_zone = serializers.CharField(validators=[validate_time_zone], required=False)
+class StoreSerializer(f.ModelSerializer):
+    time_zone = f.CharField(kind=f.IDENTIFIER, validators=[validate_time_zone], required=False)
     locations = LocationSerializer(many=True, read_only=True)
 
     class Meta:
@@ -138,6 +122,9 @@ class StoreSerializer(serializers.ModelSerializer):
         fields = ["id", "code", "name", "time_zone", "cova_location_id", "external_ids",
                   "is_active", "created_at", "locations"]
         read_only_fields = ["created_at"]
+        # external_ids: names of other systems to this store's ids there
+        extra_kwargs = {"code": {"kind": f.IDENTIFIER}, "cova_location_id": {"kind": f.IDENTIFIER},
+                        "external_ids": {"kind": f.IDENTIFIER}}
 
     def validate_external_ids(self, value):
         if not isinstance(value, dict) or not all(
@@ -147,12 +134,12 @@ class StoreSerializer(serializers.ModelSerializer):
         return value
 
 
-class MembershipSerializer(serializers.ModelSerializer):
-    email = serializers.EmailField(source="user.email")
-    first_name = serializers.CharField(source="user.first_name", required=False, allow_blank=True,
-                                       max_length=150)
-    last_name = serializers.CharField(source="user.last_name", required=False, allow_blank=True,
-                                      max_length=150)
+class MembershipSerializer(f.ModelSerializer):
+    email = f.EmailField(source="user.email")
+    first_name = f.CharField(source="user.first_name", required=False, allow_blank=True,
+                             max_length=150)
+    last_name = f.CharField(source="user.last_name", required=False, allow_blank=True,
+                            max_length=150)
     stores = TenantPrimaryKeyField(Store, many=True, required=False)
 
     class Meta:
@@ -170,7 +157,7 @@ class MembershipSerializer(serializers.ModelSerializer):
 
 
 class BarcodeSerializer(serializers.Serializer):
-    code = serializers.CharField(max_length=100, trim_whitespace=True)
+    code = f.CharField(kind=f.IDENTIFIER, max_length=100, trim_whitespace=True)
     kind = serializers.ChoiceField(choices=ProductBarcode.Kind.choices,
                                    default=ProductBarcode.Kind.GTIN)
 
@@ -188,7 +175,7 @@ class BarcodeSerializer(serializers.Serializer):
         return {"code": instance.code, "kind": instance.kind}
 
 
-class ProductSerializer(serializers.ModelSerializer):
+class ProductSerializer(f.ModelSerializer):
     barcodes = BarcodeSerializer(many=True, required=False)
     unit = serializers.ChoiceField(choices=Unit.choices, required=False)
 
@@ -200,8 +187,9 @@ class ProductSerializer(serializers.ModelSerializer):
                   "updated_at"]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {
-            field: {"min_value": Decimal("0")}
-            for field in ("reorder_point", "reorder_qty", "default_cost", "default_price")
+            "sku": {"kind": f.IDENTIFIER},
+            **{field: {"min_value": Decimal("0")}
+               for field in ("reorder_point", "reorder_qty", "default_cost", "default_price")},
         }
 
     def validate_sku(self, value):
@@ -221,13 +209,13 @@ class ProductBulkSerializer(serializers.Serializer):
     products = ProductSerializer(many=True, allow_empty=False, max_length=1000)
 
 
-class ClassificationMappingSerializer(serializers.ModelSerializer):
+class ClassificationMappingSerializer(f.ModelSerializer):
     class Meta:
         model = ClassificationMapping
         fields = ["id", "classification", "category", "subcategory"]
 
 
-class ApiTokenSerializer(serializers.ModelSerializer):
+class ApiTokenSerializer(f.ModelSerializer):
     user_email = serializers.EmailField(source="user.email", read_only=True)
     is_active = serializers.BooleanField(read_only=True)
 
@@ -239,20 +227,20 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    email = serializers.EmailField(required=False,
-                                   help_text="Issue for another member (admins only).")
+    name = f.CharField(max_length=100)
+    email = f.EmailField(required=False, help_text="Issue for another member (admins only).")
 
 
 class TokenLoginSerializer(serializers.Serializer):
     """E-mail and password, unless the caller already signed in through allauth's headless flow
     (Google on the tablet) and sends its ``X-Session-Token``."""
 
-    email = serializers.CharField(max_length=254, required=False)
-    password = serializers.CharField(max_length=128, required=False,
-                                     style={"input_type": "password"})
-    device = serializers.CharField(max_length=100)
-    organization = serializers.SlugField(required=False, max_length=63)
+    email = f.CharField(kind=f.IDENTIFIER, max_length=254, required=False)
+    # compared with the stored hash as typed: never normalised
+    password = f.CharField(kind=f.SECRET, max_length=128, required=False,
+                           style={"input_type": "password"})
+    device = f.CharField(max_length=100)
+    organization = f.SlugField(required=False, max_length=63)
 
     def to_internal_value(self, data):
         # Report missing credentials together with any other field error, in one answer.
@@ -280,10 +268,21 @@ class IssuedTokenSerializer(ApiTokenSerializer):
 
 
 class LookupSerializer(serializers.Serializer):
-    product = ProductSerializer()
-    matched_by = serializers.CharField()
-    scanned = serializers.CharField()
-    gtin = serializers.CharField(allow_null=True)
-    lot = serializers.CharField(allow_null=True)
-    expiry = serializers.DateField(allow_null=True)
-    no_expiry = serializers.BooleanField()
+    """The answer of ``products/lookup`` (output only)."""
+
+    product = ProductSerializer(read_only=True)
+    matched_by = serializers.CharField(read_only=True)
+    scanned = serializers.CharField(read_only=True)
+    gtin = serializers.CharField(allow_null=True, read_only=True)
+    lot = serializers.CharField(allow_null=True, read_only=True)
+    expiry = serializers.DateField(allow_null=True, read_only=True)
+    no_expiry = serializers.BooleanField(read_only=True)
+
+
+class LookupQuery(serializers.Serializer):
+    """``GET products/lookup?barcode=``: exactly what the scanner sent."""
+
+    barcode = f.CharField(kind=f.SCAN, max_length=200,
+                          help_text="Exactly what the scanner sent.",
+                          error_messages={"required": "This parameter is required.",
+                                          "blank": "This parameter is required."})

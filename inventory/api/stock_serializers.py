@@ -13,7 +13,9 @@ from rest_framework import serializers
 
 from inventory.models import Store
 
-from .serializers import BusinessTimeField, TenantPrimaryKeyField
+from . import fields as f
+from .fields import BusinessTimeField
+from .serializers import TenantPrimaryKeyField
 
 QTY = {"max_digits": 18, "decimal_places": 4}
 MONEY = {"max_digits": 14, "decimal_places": 4}
@@ -41,8 +43,8 @@ class ProductRefSerializer(serializers.Serializer):
     """A line names its product one way: ``product`` (id), ``sku`` or ``barcode``."""
 
     product = serializers.IntegerField(required=False, min_value=1)
-    sku = serializers.CharField(required=False, max_length=64)
-    barcode = serializers.CharField(required=False, max_length=200)
+    sku = f.CharField(kind=f.IDENTIFIER, required=False, max_length=64)
+    barcode = f.CharField(kind=f.SCAN, required=False, max_length=200)
 
     def validate(self, attrs):
         given = [k for k in ("product", "sku", "barcode") if attrs.get(k) not in (None, "")]
@@ -55,15 +57,15 @@ class ProductRefSerializer(serializers.Serializer):
 
 class DocumentSerializer(serializers.Serializer):
     store = StoreField()
-    client_ref = serializers.CharField(max_length=128)
+    client_ref = f.CharField(kind=f.IDENTIFIER, max_length=128)
     occurred_at = BusinessTimeField(required=False)
-    source_ref = serializers.CharField(max_length=128, required=False, default="",
-                                       allow_blank=True)
+    source_ref = f.CharField(kind=f.IDENTIFIER, max_length=128, required=False, default="",
+                             allow_blank=True)
 
 
 class SaleLineSerializer(ProductRefSerializer):
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    unit_price = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
+    quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
+    unit_price = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
                                           allow_null=True)
     location = serializers.IntegerField(required=False, min_value=1, allow_null=True)
 
@@ -74,44 +76,44 @@ class SaleCreateSerializer(DocumentSerializer):
 
 class RefundLineSerializer(serializers.Serializer):
     line = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
+    quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
 
 
 class RefundCreateSerializer(serializers.Serializer):
-    client_ref = serializers.CharField(max_length=128)
+    client_ref = f.CharField(kind=f.IDENTIFIER, max_length=128)
     location = serializers.IntegerField(required=False, min_value=1, allow_null=True)
-    reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    reason = f.CharField(kind=f.TEXT, max_length=255, required=False, default="", allow_blank=True)
     occurred_at = BusinessTimeField(required=False)
     lines = RefundLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
 
 class VoidSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    reason = f.CharField(kind=f.TEXT, max_length=255, required=False, default="", allow_blank=True)
     # business time of the void (a POS sends its own); default now
     occurred_at = BusinessTimeField(required=False)
 
 
 class ReceiptLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    lot_code = serializers.CharField(max_length=64, required=False, default="",
-                                     allow_blank=True)
-    expiry_date = serializers.DateField(required=False, allow_null=True)
-    unit_cost = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
+    quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
+    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
+                           allow_blank=True)
+    expiry_date = f.BusinessDateField(required=False, allow_null=True)
+    unit_cost = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
                                          allow_null=True)
 
 
 class ReceiptSerializer(DocumentSerializer):
-    reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    reason = f.CharField(kind=f.TEXT, max_length=255, required=False, default="", allow_blank=True)
     lines = ReceiptLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
 
 class MoveLineSerializer(ProductRefSerializer):
     from_location = serializers.IntegerField(min_value=1)
     to_location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    lot_code = serializers.CharField(max_length=64, required=False, default="",
-                                     allow_blank=True)
+    quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
+    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
+                           allow_blank=True)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -121,18 +123,18 @@ class MoveLineSerializer(ProductRefSerializer):
 
 
 class MoveSerializer(DocumentSerializer):
-    reason = serializers.CharField(max_length=255, required=False, default="", allow_blank=True)
+    reason = f.CharField(kind=f.TEXT, max_length=255, required=False, default="", allow_blank=True)
     lines = MoveLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
 
 class AdjustmentLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=-MAX_QTY, max_value=MAX_QTY,
+    quantity = f.DecimalField(**QTY, min_value=-MAX_QTY, max_value=MAX_QTY,
                                         help_text="Signed: + found, - missing.")
-    lot_code = serializers.CharField(max_length=64, required=False, default="",
-                                     allow_blank=True)
-    expiry_date = serializers.DateField(required=False, allow_null=True)
-    unit_cost = serializers.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
+    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
+                           allow_blank=True)
+    expiry_date = f.BusinessDateField(required=False, allow_null=True)
+    unit_cost = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
                                          allow_null=True)
 
     def validate_quantity(self, value):
@@ -142,18 +144,18 @@ class AdjustmentLineSerializer(ProductRefSerializer):
 
 
 class AdjustmentSerializer(DocumentSerializer):
-    reason = serializers.CharField(max_length=255)
+    reason = f.CharField(kind=f.TEXT, max_length=255)
     lines = AdjustmentLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
 
 
 class WriteOffLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
-    quantity = serializers.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    lot_code = serializers.CharField(max_length=64, required=False, default="",
-                                     allow_blank=True)
+    quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
+    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
+                           allow_blank=True)
 
 
 class WriteOffSerializer(DocumentSerializer):
     type = serializers.ChoiceField(choices=["damage", "waste", "expiry"])
-    reason = serializers.CharField(max_length=255)
+    reason = f.CharField(kind=f.TEXT, max_length=255)
     lines = WriteOffLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from allauth.headless.contrib.rest_framework.authentication import XSessionTokenAuthentication
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
@@ -165,6 +165,7 @@ class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
     read_capability = Action.CATALOG_VIEW
     write_capability = Action.CATALOG_EDIT
     action_capabilities = {"lookup": Action.CATALOG_VIEW, "bulk": Action.CATALOG_EDIT}
+    action_query_classes = {"lookup": s.LookupQuery}
     filterset_class = ProductFilter
     search_fields = ["name", "sku", "=barcodes__code"]
     ordering_fields = ["sku", "name", "brand", "category", "updated_at"]
@@ -208,23 +209,18 @@ class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
         )
         return Response(result, status=status.HTTP_200_OK)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("barcode", str, required=True,
-                                     description="Exactly what the scanner sent.")],
-        responses={200: s.LookupSerializer},
-    )
+    @extend_schema(parameters=[s.LookupQuery], responses={200: s.LookupSerializer})
     @action(detail=False, methods=["get"], url_path="lookup")
     def lookup(self, request):
         """Resolve a scan: SKU or stored code, GTIN-8/12/13/14, or GS1 with lot and expiry."""
-        barcode = request.query_params.get("barcode", "")
-        if not barcode.strip():
-            raise ValidationFailed("Send the scanned text as ?barcode=.", code="required",
-                                   fields={"barcode": ["This parameter is required."]})
+        query = s.LookupQuery(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)  # missing or blank: 400 naming barcode
+        barcode = query.validated_data["barcode"]
         found = selectors.product_lookup(org=self.org, barcode=barcode)
         scan = found.scan
         return Response(s.LookupSerializer({
             "product": found.product, "matched_by": found.matched_by,
-            "scanned": barcode.strip(), "gtin": scan.gtin14 if scan else None,
+            "scanned": barcode, "gtin": scan.gtin14 if scan else None,
             "lot": found.lot, "expiry": found.expiry, "no_expiry": found.no_expiry,
         }).data)
 

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from inventory.barcodes import looks_like_gtin, normalize_gtin
 from inventory.exceptions import ApplicationError, Conflict, ValidationFailed
 from inventory.models import ClassificationMapping, Organization, Product, ProductBarcode
+from inventory.text import nfc
 
 PRODUCT_FIELDS = (
     "name", "brand", "classification", "category", "subcategory", "unit", "tracks_expiry",
@@ -30,7 +31,7 @@ def _classification_map(org: Organization) -> dict[str, ClassificationMapping]:
 def _barcode_rows(org: Organization, product: Product, barcodes: list[dict]):
     rows = []
     for item in barcodes:
-        code = item["code"].strip()
+        code = nfc(item["code"].strip())
         kind = item.get("kind") or ProductBarcode.Kind.GTIN
         gtin14 = None
         if kind == ProductBarcode.Kind.GTIN:
@@ -58,6 +59,8 @@ def _barcode_conflict(exc: IntegrityError) -> Conflict:
 def product_create(*, org: Organization, data: dict, barcodes: list[dict] | None = None,
                    actor=None) -> Product:
     data = dict(data)
+    if "sku" in data:
+        data["sku"] = nfc(data["sku"])  # imports and commands too: one form of each SKU
     _classify(org, data, _classification_map(org))
     try:
         with transaction.atomic():
@@ -75,6 +78,8 @@ def product_update(*, org: Organization, product: Product, data: dict,
                    barcodes: list[dict] | None = None, actor=None) -> Product:
     """Change a product; a given ``barcodes`` list replaces the product's barcodes."""
     data = dict(data)
+    if "sku" in data:
+        data["sku"] = nfc(data["sku"])
     if "classification" in data and "category" not in data:
         _classify(org, data, _classification_map(org))
     try:
@@ -120,7 +125,7 @@ def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> d
     mappings = _classification_map(org)
     by_sku: dict[str, dict] = {}
     for index, row in enumerate(rows):
-        sku = row["sku"]
+        sku = nfc(row["sku"])
         if sku in by_sku:
             raise ValidationFailed(
                 "The same SKU appears twice.", code="duplicate_sku",

@@ -1,0 +1,56 @@
+"""Shapes of answers that views build as dicts, for the OpenAPI description only.
+
+Declaring a list answer with one of these (``many=True``) is also what makes drf-spectacular
+document the page envelope and the ``page``/``page_size`` parameters. Every field is read-only
+and nothing here validates input; quantities and money are decimal strings with four places.
+"""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+def _decimal(**kwargs):
+    kwargs.setdefault("help_text", "A decimal, four places.")
+    return serializers.CharField(read_only=True, **kwargs)
+
+
+class StockRowSerializer(serializers.Serializer):
+    product = serializers.IntegerField(read_only=True)
+    sku = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    brand = serializers.CharField(read_only=True)
+    category = serializers.CharField(read_only=True)
+    subcategory = serializers.CharField(read_only=True)
+    unit = serializers.CharField(read_only=True)
+    store = serializers.IntegerField(read_only=True)
+    store_code = serializers.CharField(read_only=True)
+    on_hand = _decimal()
+    sellable = _decimal()
+    expired = _decimal()
+    value = _decimal()
+    reorder_point = _decimal(allow_null=True)
+    reorder_qty = _decimal(allow_null=True)
+    status = serializers.CharField(read_only=True)
+    expiring_soon = _decimal()
+
+
+class SummaryStoreSerializer(serializers.Serializer):
+    store = serializers.IntegerField(read_only=True)
+    code = serializers.CharField(read_only=True)
+    on_hand = _decimal()
+    sellable = _decimal()
+    value = _decimal()
+
+
+class SummaryRowSerializer(serializers.Serializer):
+    product = serializers.IntegerField(read_only=True)
+    sku = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    brand = serializers.CharField(read_only=True)
+    category = serializers.CharField(read_only=True)
+    subcategory = serializers.CharField(read_only=True)
+    unit = serializers.CharField(read_only=True)
+    on_hand = _decimal()
+    value = _decimal()
+    stores = SummaryStoreSerializer(many=True, read_only=True)
