@@ -271,22 +271,24 @@ class StockSummaryApi(ReadApi):
 
 
 class StockKpisApi(ReadApi):
-    """Headline numbers: SKUs in stock, units, value, low-stock rows, lots expiring soon."""
+    """Headline numbers: products in stock, units per unit of measure, value, low-stock
+    (product, store) pairs, lots expiring soon, expired stock."""
 
     query_class = ExpiringQuery
     pagination_class = None
 
-    @extend_schema(parameters=[ExpiringQuery], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[ExpiringQuery], responses={200: responses.StockKpisSerializer})
     def get(self, request):
         params = self.params()
         kpis = reads.stock_kpis(scope=self.scope(params),
                                 expiring_within=params["expiring_within"])
         return Response({
             "store": params.get("store"), "expiring_within": params["expiring_within"],
-            "skus": kpis["skus"], "units": fmt(kpis["units"]), "value": fmt(kpis["value"]),
+            "skus": kpis["skus"], "value": fmt(kpis["value"]),
+            "units": {unit: fmt(n) for unit, n in kpis["units"].items()},
             "low_stock_count": kpis["low_stock_count"],
             "expiring_soon_count": kpis["expiring_soon_count"],
-            "expired_units": fmt(kpis["expired_units"]),
+            "expired_units": {unit: fmt(n) for unit, n in kpis["expired_units"].items()},
         })
 
 

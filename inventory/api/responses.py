@@ -54,3 +54,28 @@ class SummaryRowSerializer(serializers.Serializer):
     on_hand = _decimal()
     value = _decimal()
     stores = SummaryStoreSerializer(many=True, read_only=True)
+
+
+class PerUnitSerializer(serializers.Serializer):
+    """A quantity per unit of measure: pieces, grams and millilitres are never added up."""
+
+    each = _decimal()
+    g = _decimal()
+    ml = _decimal()
+
+
+class StockKpisSerializer(serializers.Serializer):
+    store = serializers.IntegerField(read_only=True, allow_null=True)
+    expiring_within = serializers.IntegerField(read_only=True)
+    skus = serializers.IntegerField(
+        read_only=True, help_text="Distinct products whose on-hand is not zero in some store of"
+                                  " the scope; a product stocked in two stores counts once.")
+    units = PerUnitSerializer(read_only=True, help_text="On hand, per unit of measure.")
+    value = _decimal(help_text="On hand at cost.")
+    low_stock_count = serializers.IntegerField(
+        read_only=True, help_text="(product, store) pairs at or below the product's reorder"
+                                  " point; a product low in two stores counts twice.")
+    expiring_soon_count = serializers.IntegerField(
+        read_only=True, help_text="Distinct lots with stock expiring within expiring_within days.")
+    expired_units = PerUnitSerializer(
+        read_only=True, help_text="Stock of lots past expiry, per unit of measure.")

@@ -51,6 +51,7 @@ from inventory.models import (
     StockQuant,
     StockShortfall,
     Store,
+    Unit,
 )
 from inventory.selectors.visibility import HiddenZone, hidden_q, hidden_zones
 
@@ -449,8 +450,11 @@ def stock_summary(*, scope: StockScope, products: list[Product]) -> list[dict]:
 def stock_kpis(*, scope: StockScope, expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> dict:
     """Headline numbers for the scope's stores, in two aggregate queries.
 
-    ``skus``: distinct products with a (product, store) on-hand other than zero; ``units`` and
-    ``value``: sums; ``low_stock_count``: (product, store) rows at or below the reorder point;
+    ``skus``: distinct products whose on-hand in some store of the scope is not zero (a product
+    in two stores counts once); ``low_stock_count``: (product, store) pairs at or below the
+    product's reorder point (a product low in two stores counts twice: each store reorders);
+    ``units`` and ``expired_units``: quantities per unit of measure (``{"each": …, "g": …,
+    "ml": …}``: pieces and grams do not add up); ``value``: on hand at cost;
     ``expiring_soon_count``: distinct lots with positive stock expiring within the window;
     ``expired_units``: positive stock of lots past expiry.
     """
@@ -461,16 +465,22 @@ def stock_kpis(*, scope: StockScope, expiring_within: int = DEFAULT_EXPIRING_WIT
             row_value=_total(STOCK_VALUE, field=VALUE_FIELD),
             expired=_total("quantity", filter=Q(quantity__gt=0) & scope.expired_q()),
             reorder_point=F("product__reorder_point"),
+            unit=F("product__unit"),
         ).order_by()
     )
+    per_unit = {}
+    for unit in Unit.values:
+        per_unit[f"units_{unit}"] = _total("on_hand", filter=Q(unit=unit))
+        per_unit[f"expired_{unit}"] = _total("expired", filter=Q(unit=unit))
     totals = per_row.aggregate(
         skus=Count("product_id", distinct=True, filter=~Q(on_hand=0)),
-        units=_total("on_hand"),
         value=_total("row_value", field=VALUE_FIELD),
         low_stock_count=Count("product_id", filter=Q(reorder_point__isnull=False,
                                                      on_hand__lte=F("reorder_point"))),
-        expired_units=_total("expired"),
+        **per_unit,
     )
+    totals["units"] = {unit: totals.pop(f"units_{unit}") for unit in Unit.values}
+    totals["expired_units"] = {unit: totals.pop(f"expired_{unit}") for unit in Unit.values}
     expiring = _quants(scope).filter(Q(quantity__gt=0) & scope.expiring_q(expiring_within))
     totals["expiring_soon_count"] = expiring.aggregate(n=Count("batch_id", distinct=True))["n"]
     return totals

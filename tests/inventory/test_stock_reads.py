@@ -150,7 +150,7 @@ def test_stock_list_expiry_follows_each_stores_time_zone(org, admin_client):
     assert (rows["WEST"]["expired"], rows["WEST"]["sellable"]) == ("0.0000", "2.0000")
     assert rows["WEST"]["expiring_soon"] == "2.0000"
     kpis = admin_client.get("/api/v1/stock/kpis").json()
-    assert (kpis["expired_units"], kpis["expiring_soon_count"]) == ("1.0000", 1)
+    assert (kpis["expired_units"]["each"], kpis["expiring_soon_count"]) == ("1.0000", 1)
     east_only = admin_client.get(f"/api/v1/stock/{product.pk}/batches?store={east.pk}").json()
     west_only = admin_client.get(f"/api/v1/stock/{product.pk}/batches?store={west.pk}").json()
     assert east_only["results"][0]["expiry_status"] == "expired"
@@ -280,30 +280,47 @@ def test_stock_summary_with_store_shows_only_that_store(world, admin_client):
     assert body["results"][0]["on_hand"] == "30.0000"
 
 
+def each(quantity: str) -> dict:
+    """KPI quantities per unit of measure, with only pieces held."""
+    return {"each": quantity, "g": "0.0000", "ml": "0.0000"}
+
+
 def test_stock_kpis(world, admin_client):
     response = admin_client.get("/api/v1/stock/kpis")
     assert response.status_code == 200, response.content
     assert response.json() == {
         "store": None, "expiring_within": 30,
-        "skus": 3, "units": "45.0000",  # 15 + 30 + 3 - 3
+        "skus": 3, "units": each("45.0000"),  # 15 + 30 + 3 - 3
         "value": "91.0000",  # 46 + 30 + 30 - 15
-        "low_stock_count": 1, "expiring_soon_count": 1, "expired_units": "4.0000",
+        "low_stock_count": 1, "expiring_soon_count": 1, "expired_units": each("4.0000"),
     }
     one = admin_client.get(f"/api/v1/stock/kpis/?store={world['s2'].pk}&expiring_within=100")
     assert one.json() == {
-        "store": world["s2"].pk, "expiring_within": 100, "skus": 1, "units": "30.0000",
-        "value": "30.0000", "low_stock_count": 0, "expiring_soon_count": 0,
-        "expired_units": "0.0000",
+        "store": world["s2"].pk, "expiring_within": 100, "skus": 1,
+        "units": each("30.0000"), "value": "30.0000", "low_stock_count": 0,
+        "expiring_soon_count": 0, "expired_units": each("0.0000"),
     }
     wide = admin_client.get("/api/v1/stock/kpis?expiring_within=100").json()
     assert wide["expiring_soon_count"] == 2  # SOON and LATER
 
 
+def test_stock_kpis_keep_pieces_grams_and_millilitres_apart(org, store, admin_client):
+    flower = ProductFactory(org=org, sku="GRAMS", unit="g")
+    oil = ProductFactory(org=org, sku="ML", unit="ml")
+    pens = ProductFactory(org=org, sku="PENS", unit="each")
+    receive(org, store, flower, "3.5")
+    receive(org, store, oil, 30)
+    receive(org, store, pens, 2)
+    kpis = admin_client.get("/api/v1/stock/kpis").json()
+    assert kpis["units"] == {"each": "2.0000", "g": "3.5000", "ml": "30.0000"}
+    assert kpis["skus"] == 3
+
+
 def test_stock_kpis_of_an_empty_org(org, store, admin_client):
     assert admin_client.get("/api/v1/stock/kpis").json() == {
-        "store": None, "expiring_within": 30, "skus": 0, "units": "0.0000",
+        "store": None, "expiring_within": 30, "skus": 0, "units": each("0.0000"),
         "value": "0.0000", "low_stock_count": 0, "expiring_soon_count": 0,
-        "expired_units": "0.0000",
+        "expired_units": each("0.0000"),
     }
 
 
@@ -620,7 +637,7 @@ def test_other_orgs_rows_never_appear(world, rival, admin_client):
     cogs = admin_client.get(f"/api/v1/reports/cogs?from={today}&to={today}").json()
     assert {r["product"] for r in cogs["by_product"]} == {world["tea"].pk}
     kpis = admin_client.get("/api/v1/stock/kpis").json()
-    assert kpis["skus"] == 3 and kpis["units"] == "45.0000"
+    assert kpis["skus"] == 3 and kpis["units"]["each"] == "45.0000"
 
 
 def test_store_limited_member_sees_only_their_store(world, client_for):
@@ -639,7 +656,7 @@ def test_store_limited_member_sees_only_their_store(world, client_for):
     assert {r["store"] for r in read_csv(client.get("/api/v1/ledger?format=csv"))} == {
         str(s2.pk)}
     kpis = client.get("/api/v1/stock/kpis").json()
-    assert (kpis["skus"], kpis["units"]) == (1, "30.0000")
+    assert (kpis["skus"], kpis["units"]["each"]) == (1, "30.0000")
     today = timezone.now().date()
     cogs = client.get(f"/api/v1/reports/cogs?from={today}&to={today}").json()
     assert cogs["by_product"] == []  # the TEA sale was in S1
