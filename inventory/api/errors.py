@@ -15,6 +15,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from django_scopes import ScopeError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeout
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -65,10 +67,11 @@ def application_error_for(exc: BaseException) -> ApplicationError | None:
     Shared by the DRF handler below and ``inventory.middleware.ErrorShapeMiddleware`` (every
     other view), so both answer the same. ``None``: not one of these.
     """
-    if isinstance(exc, (OperationalError, InterfaceError)):
-        # Down, restarting or out of connections. Also raised while authenticating, before
-        # content negotiation: answering here is what keeps that from becoming an HTML 500.
-        logger.error("database unavailable: %s: %s", type(exc).__name__, exc)
+    if isinstance(exc, (OperationalError, InterfaceError, RedisConnectionError, RedisTimeout)):
+        # Down, restarting or out of connections — the database, or the shared cache that
+        # sign-in throttling reads. Also raised while authenticating, before content
+        # negotiation: answering here is what keeps that from becoming an HTML 500.
+        logger.error("backing service unavailable: %s: %s", type(exc).__name__, exc)
         return ServiceUnavailable()
     if isinstance(exc, RequestDataTooBig):
         # Django's own limit, if configured (BodySizeMiddleware keeps the per-view ones)

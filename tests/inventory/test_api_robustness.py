@@ -608,3 +608,13 @@ def test_no_router_adds_its_own_root_view():
 
 def test_counts_prefix_has_no_separate_root(admin_client):
     assert_error_shape(admin_client.get("/api/v1/counts/"), 404, "not_found")
+
+
+def test_shared_cache_down_answers_503_to_a_sign_in(db, settings):
+    """Sign-in throttling reads the shared cache (Redis in production): when it is down the
+    answer is a 503 to retry, like a database outage, not a 500."""
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}
+    response = APIClient().post("/api/v1/auth/token", {
+        "email": "someone@example.com", "password": "pw", "device": "Till 1"}, format="json")
+    assert_unavailable(response)
