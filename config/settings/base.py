@@ -168,7 +168,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "inventory.api.pagination.PagePagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "inventory.api.schema.AutoSchema",
     "EXCEPTION_HANDLER": "inventory.api.errors.exception_handler",
     # No RecursionError on deeply nested JSON (inventory.api.parsers).
     "DEFAULT_PARSER_CLASSES": [

@@ -1,6 +1,11 @@
 """OpenAPI description of the token authentication (imported by the app's ready())."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular import openapi
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
+from rest_framework import serializers
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
@@ -50,3 +55,38 @@ def document_errors(result, generator, request, public):
                     "content": {"application/json": {"schema": reference}},
                 })
     return result
+
+
+class PlainDecimalField(OpenApiSerializerFieldExtension):
+    """Quantities and money as ``inventory.api.fields.DecimalField`` really takes and gives
+    them: ASCII digits, at most its decimal places, a minus only where negatives are allowed
+    (drf-spectacular's own pattern would also admit ``""``, ``"."`` and other scripts' digits)."""
+
+    target_class = "inventory.api.fields.DecimalField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        whole = field.max_digits - field.decimal_places
+        sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+        nonzero = "(?=.*[1-9])" if field.min_value is not None and field.min_value > 0 else ""
+        schema = {"type": "string", "format": "decimal", "pattern": (
+            rf"^{nonzero}{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{field.decimal_places}}})?$")}
+        if field.allow_null:
+            schema["nullable"] = True
+        return schema
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's, also documenting the length limits of nested lists (``many=True``
+    serializers): a sale's ``lines`` may not be empty, nor longer than ``MAX_LINES``."""
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            if not field.allow_empty:
+                schema["minItems"] = max(1, field.min_length or 0)
+            elif field.min_length:
+                schema["minItems"] = field.min_length
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
+        return schema

@@ -155,6 +155,12 @@ class MembershipSerializer(f.ModelSerializer):
                 fields[name].read_only = True
         return fields
 
+    def validate_stores(self, value):
+        # the membership's store rows are unique: a repeat would be a 500 at the insert
+        if len({store.pk for store in value}) != len(value):
+            raise serializers.ValidationError("A store is listed twice.", code="duplicate")
+        return value
+
 
 class BarcodeSerializer(serializers.Serializer):
     code = f.CharField(kind=f.IDENTIFIER, max_length=100, trim_whitespace=True)

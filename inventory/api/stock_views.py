@@ -24,6 +24,7 @@ from inventory.services import stock as stock_service
 
 from . import stock_serializers as s
 from .base import TenantAPIMixin
+from .filters import BusinessMomentFilter
 from .stock_inputs import (
     Problems,
     check_whole_numbers,
@@ -42,8 +43,8 @@ class SaleFilter(filters.FilterSet):
     status = filters.ChoiceFilter(field_name="status", choices=SaleStatus.choices)
     client_ref = filters.CharFilter(field_name="client_ref")
     source_ref = filters.CharFilter(field_name="source_ref")
-    occurred_from = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_to = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_from = BusinessMomentFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_to = BusinessMomentFilter(field_name="occurred_at", lookup_expr="lt")
 
 
 def sale_body(sale: Sale) -> dict:

@@ -520,3 +520,32 @@ def test_count_lines_document_what_get_and_post_answer(schema):
     lines = schema["paths"]["/api/v1/counts/passes/{id}/lines/"]
     assert set(lines["get"]["responses"]) == {"200", "4XX"}
     assert set(lines["post"]["responses"]) == {"200", "201", "4XX"}
+
+
+# --- found by the schema fuzzer (tests/fuzz) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("method,path", [("post", "/api/v1/memberships"),
+                                         ("patch", "/api/v1/memberships/{member}")])
+def test_a_store_listed_twice_for_a_membership_is_refused(org, client_for, method, path):
+    store = StoreFactory(org=org, code="S7")
+    member = MembershipFactory(org=org, role=Role.VIEWER)
+    admin = client_for(Role.ADMIN)
+    before = snapshot(org)
+    body = {"email": "new@example.com", "role": "viewer", "stores": [store.pk, store.pk]}
+    response = getattr(admin, method)(path.format(member=member.pk), body, format="json")
+    refused(response, "stores")
+    assert snapshot(org) == before
+
+
+@pytest.mark.parametrize("query,field", [
+    ("occurred_to=2030-07-19T05:38:47-23:55", None),  # Python takes it, PostgreSQL would not
+    ("occurred_from=0002-12-24T16:19:52Z", "occurred_from"),
+    ("occurred_to=9999-12-31T23:59:59-23:59", "occurred_to"),
+])
+def test_sale_filters_take_moments_postgresql_can_hold(client_for, shop, query, field):
+    response = client_for(Role.VIEWER).get(f"{SALES}?{query.replace('+', '%2B')}")
+    if field is None:
+        assert response.status_code == 200, response.content
+    else:
+        refused(response, field)
