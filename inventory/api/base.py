@@ -83,7 +83,12 @@ class TenantAPIMixin:
     def _resolve_tenant(request) -> TenantContext | None:
         if isinstance(request.auth, ApiToken):
             return resolve_tenant(request.user, org_id=request.auth.org_id)
-        slug = request.headers.get(ORG_HEADER) or request.query_params.get("org")
+        header = request.headers.get(ORG_HEADER)
+        slug = header or request.query_params.get("org")
+        problem = text.problem(slug, text.IDENTIFIER) if slug else None
+        if problem:  # a slug never holds one; NUL would reach the query
+            raise ValidationFailed("Invalid organisation.",
+                                   fields={ORG_HEADER if header else "org": [problem]})
         return resolve_tenant(request.user, org_slug=slug)
 
     def get_permissions(self):

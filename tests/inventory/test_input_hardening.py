@@ -549,3 +549,11 @@ def test_sale_filters_take_moments_postgresql_can_hold(client_for, shop, query, 
         assert response.status_code == 200, response.content
     else:
         refused(response, field)
+
+
+def test_a_control_character_in_the_organisation_header_is_refused(org, shop):
+    membership = MembershipFactory(org=org, role=Role.VIEWER)
+    client = APIClient()
+    client.force_login(membership.user)
+    response = client.get("/api/v1/products", HTTP_X_ORGANIZATION="ac\x00me")
+    refused(response, "X-Organization")
