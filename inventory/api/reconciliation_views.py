@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +16,14 @@ from inventory.services.reconciliation import stock_reconciliation_run
 from .base import TenantAPIMixin
 
 
+class ReconciliationQuery(serializers.Serializer):
+    """The query parameters the view reads (for the OpenAPI description and the base's
+    unknown-parameter check)."""
+
+    store = serializers.IntegerField(required=False, min_value=1,
+                                     help_text="store id (default: every store you may see)")
+
+
 class StockReconciliationApi(TenantAPIMixin, APIView):
     """Ledger vs quants for the organisation or one store; 200 even when not ok (see ``ok``).
 
@@ -22,12 +31,9 @@ class StockReconciliationApi(TenantAPIMixin, APIView):
     """
 
     read_capability = Action.STOCK_VIEW
+    query_class = ReconciliationQuery
 
-    @extend_schema(
-        parameters=[OpenApiParameter("store", OpenApiTypes.INT, required=False,
-                                     description="store id (default: every store you may see)")],
-        responses={200: OpenApiTypes.OBJECT},
-    )
+    @extend_schema(parameters=[ReconciliationQuery], responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         store = None
         raw = request.query_params.get("store")

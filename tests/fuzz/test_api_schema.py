@@ -1,7 +1,8 @@
 """Schema fuzzing: Schemathesis sends generated requests for every operation of the OpenAPI
 description (``/api/schema/``) to the WSGI application, in-process, as an admin, a manager, an
 operator and a viewer, and checks that no answer is a server error and that every answer's
-status code and body are the ones the description documents.
+status code and body are the ones the description documents — and that no documented query
+parameter is refused as unknown.
 
 How it stays deterministic and bounded: Hypothesis runs derandomized (a fixed seed derived from
 each test), 20 requests per operation and role (the ``FUZZ_EXAMPLES`` environment variable
@@ -258,7 +259,19 @@ def connection_kept_open():
 # --- the run ------------------------------------------------------------------------------------
 
 
-def fuzz_operation(operation, headers: dict, examples: int, failures: dict, counts: dict):
+def documented_query_refused(response, documented: set[str]) -> set[str]:
+    """Documented query parameters the API answered ``unknown_parameter`` for: the base derives
+    the names it accepts from what views declare, so a view that reads a parameter by hand
+    without declaring it would refuse its own documentation."""
+    if response.status_code != 400:
+        return set()
+    body = response.json()
+    return set(body.get("fields", {})) & documented if body.get(
+        "code") == "unknown_parameter" else set()
+
+
+def fuzz_operation(operation, headers: dict, examples: int, failures: dict, counts: dict,
+                   documented: set[str]):
     label = f"{operation.method.upper()} {operation.path}"
 
     @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
@@ -275,6 +288,10 @@ def fuzz_operation(operation, headers: dict, examples: int, failures: dict, coun
             # the first example of each distinct failure, with the request to reproduce it
             titles = [e.title for e in getattr(exc, "exceptions", [exc])]
             failures.setdefault((label, *sorted(titles)), str(exc))
+        refused = documented_query_refused(response, documented)
+        if refused:
+            failures.setdefault((label, "documented parameter refused"),
+                                f"{sorted(refused)} answered unknown_parameter: {case.query}")
         if response.status_code >= 500:
             transaction.savepoint_rollback(savepoint)  # a broken transaction would taint the rest
         else:
@@ -289,7 +306,8 @@ def test_every_operation_answers_as_documented(role, raw_schema):
 
     examples = fuzz_examples()
     world = seed(role)
-    schema = schemathesis.openapi.from_dict(pin_schema(raw_schema, world))
+    pinned_schema = pin_schema(raw_schema, world)
+    schema = schemathesis.openapi.from_dict(pinned_schema)
     schema.app = application
     headers = {"Authorization": f"Token {world['key']}"}
     failures: dict = {}
@@ -302,7 +320,10 @@ def test_every_operation_answers_as_documented(role, raw_schema):
             if (operation.method.upper(), operation.path) in EXCLUDED_OPERATIONS:
                 continue
             operations += 1
-            fuzz_operation(operation, headers, examples, failures, counts)
+            definition = pinned_schema["paths"][operation.path][operation.method.lower()]
+            documented = {p["name"] for p in definition.get("parameters", [])
+                          if p["in"] == "query"}
+            fuzz_operation(operation, headers, examples, failures, counts, documented)
     if os.environ.get("FUZZ_VERBOSE"):
         for label, by_status in sorted(counts.items()):
             print(f"  {label}: {dict(sorted(by_status.items()))}")
