@@ -87,6 +87,8 @@ class PassSerializer(serializers.ModelSerializer):
 class ScanSerializer(serializers.Serializer):
     """One scan or typed entry. Name the product by ``barcode`` (as scanned), ``sku`` or id."""
 
+    one_of = ("barcode", "sku", "product")  # documented as oneOf (inventory.api.schema)
+
     barcode = f.CharField(kind=f.SCAN, max_length=200, required=False)
     sku = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False)
     product = serializers.IntegerField(min_value=1, required=False)

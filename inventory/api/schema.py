@@ -78,7 +78,16 @@ class PlainDecimalField(OpenApiSerializerFieldExtension):
 
 class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, also documenting the length limits of nested lists (``many=True``
-    serializers): a sale's ``lines`` may not be empty, nor longer than ``MAX_LINES``."""
+    serializers: a sale's ``lines`` may not be empty, nor longer than ``MAX_LINES``) and the
+    fields of which a request names exactly one (a serializer's ``one_of``: a line names its
+    product by ``product``, ``sku`` or ``barcode``)."""
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        one_of = getattr(serializer, "one_of", None)
+        if one_of and direction == "request":
+            schema["oneOf"] = [{"required": [name]} for name in one_of]
+        return schema
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)

@@ -42,6 +42,7 @@ class StoreField(TenantPrimaryKeyField):
 class ProductRefSerializer(serializers.Serializer):
     """A line names its product one way: ``product`` (id), ``sku`` or ``barcode``."""
 
+    one_of = ("product", "sku", "barcode")  # documented as oneOf (inventory.api.schema)
     product = serializers.IntegerField(required=False, min_value=1)
     sku = f.CharField(kind=f.IDENTIFIER, required=False, max_length=64)
     barcode = f.CharField(kind=f.SCAN, required=False, max_length=200)

@@ -557,3 +557,14 @@ def test_a_control_character_in_the_organisation_header_is_refused(org, shop):
     client.force_login(membership.user)
     response = client.get("/api/v1/products", HTTP_X_ORGANIZATION="ac\x00me")
     refused(response, "X-Organization")
+
+
+def test_a_line_documents_that_it_names_its_product_exactly_once(schema):
+    for name in ("SaleLineRequest", "ReceiptLineRequest", "ScanRequest"):
+        one_of = schema["components"]["schemas"][name]["oneOf"]
+        assert sorted(branch["required"][0] for branch in one_of) == [
+            "barcode", "product", "sku"], name
+    lines = schema["components"]["schemas"]["SaleCreateRequest"]["properties"]["lines"]
+    assert (lines["minItems"], lines["maxItems"]) == (1, 500)
+    quantity = schema["components"]["schemas"]["SaleLineRequest"]["properties"]["quantity"]
+    assert quantity["pattern"] == r"^(?=.*[1-9])[0-9]{1,14}(\.[0-9]{1,4})?$"
