@@ -187,13 +187,12 @@ class StockListApi(ReadApi):
         if location is not None:
             reads.location_get(scope=scope, location_id=location)
         rows = reads.stock_list(
-            scope=scope, location_id=location, category=params.get("category"),
+            scope=scope, location_id=location, product_id=params.get("product"),
+            category=params.get("category"),
             subcategory=params.get("subcategory"), status=params.get("status"),
             expiring=params.get("expiring"), search=params.get("search"),
             expiring_within=params["expiring_within"],
         )
-        if params.get("product") is not None:
-            rows = rows.filter(product_id=params["product"])  # a grouping column: a WHERE
         page = self.paginate_queryset(rows)
         return self.get_paginated_response([stock_row(row) for row in page])
 

@@ -213,6 +213,7 @@ def _quants(scope: StockScope) -> QuerySet:
 
 
 def stock_list(*, scope: StockScope, location_id: int | None = None,
+               product_id: int | None = None,
                category: str | None = None, subcategory: str | None = None,
                status: str | None = None, expiring: bool | None = None,
                search: str | None = None,
@@ -230,6 +231,8 @@ def stock_list(*, scope: StockScope, location_id: int | None = None,
         _catalog_q(scope.org, category=category, subcategory=subcategory, search=search))
     if location_id is not None:
         quants = quants.filter(location_id=location_id)
+    if product_id is not None:
+        quants = quants.filter(product_id=product_id)
     rows = quants.values(
         "product_id", "store_id",
         sku=F("product__sku"), name=F("product__name"), brand=F("product__brand"),
