@@ -77,14 +77,21 @@ _PUBLISHED: dict[str, PublishedGauge] = {}
 class PublishedCollector(Collector):
     """Every published series, read in one query when ``/metrics`` is scraped."""
 
+    def describe(self):
+        # What registering needs to know, without a query: a registry asks a collector for its
+        # names when it is registered (at import time, before there may be a database).
+        for gauge in _PUBLISHED.values():
+            yield GaugeMetricFamily(gauge.name, gauge.documentation, labels=gauge.labelnames)
+
     def collect(self):
         from inventory.models import PublishedMetric
 
         try:
             rows = list(PublishedMetric.objects.filter(name__in=list(_PUBLISHED))
                         .order_by("name", "labels_key").values_list("name", "labels", "value"))
-        except Exception:  # noqa: BLE001 - a database outage must not take /metrics down
-            logger.warning("published metrics unavailable", exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - a database outage must not take /metrics down
+            logger.warning("published metrics unavailable: %s: %s", type(exc).__name__,
+                           str(exc).splitlines()[0] if str(exc) else "")
             return
         families = {}
         for name, labels, value in rows:

@@ -48,3 +48,12 @@ def test_series_are_kept_per_label_set_and_labels_are_checked():
     assert 'stock_out_of_sync_items{org="acme",scope="S1"} 0.0' in scrape()
     with pytest.raises(ValueError):
         stock_out_of_sync_items.set(1, org="acme")
+
+
+def test_registering_the_collector_runs_no_query(django_assert_num_queries, db):
+    from prometheus_client import CollectorRegistry
+
+    from inventory.metrics import PublishedCollector
+
+    with django_assert_num_queries(0):
+        CollectorRegistry().register(PublishedCollector())
