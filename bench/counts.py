@@ -454,8 +454,8 @@ class Measured:
 SECTIONS = (
     # (label, module path, attribute): wrapped while a step is measured
     ("sessions._save_posted", "counts.services.sessions", "_save_posted"),
-    ("sessions._current_balances", "counts.services.sessions", "_current_balances"),
-    ("stock.adjust (the write path)", "inventory.services.stock", "adjust"),
+    ("sessions._rows_to_post", "counts.services.sessions", "_rows_to_post"),
+    ("stock.count_post (the write path)", "inventory.services.stock", "count_post"),
     ("  stock.lock_quants", "inventory.services.stock", "lock_quants"),
     ("  stock._upsert_batches", "inventory.services.stock", "_upsert_batches"),
     ("  stock._apply", "inventory.services.stock", "_apply"),
