@@ -7,7 +7,7 @@ role that may perform it. A membership limited to some stores may act only on th
 
 from django.db import models
 
-from .models.tenancy import Role
+from inventory.models.tenancy import Role
 
 
 class Action(models.TextChoices):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from django_scopes import scope, scopes_disabled
 
-from .capabilities import Action, role_can
-from .exceptions import OrganizationRequired
-from .models import Membership, MembershipStore, Organization
+from inventory.capabilities import Action, role_can
+from inventory.exceptions import OrganizationRequired
+from inventory.models import Membership, MembershipStore, Organization
 
 ORG_HEADER = "X-Organization"
 

@@ -10,8 +10,7 @@ from rest_framework.test import APIClient
 from inventory.models import Role
 from inventory.services.tokens import api_token_create
 from inventory.tenancy import tenant_scope
-
-from .factories import MembershipFactory, OrganizationFactory, StoreFactory
+from tests.factories import MembershipFactory, OrganizationFactory, StoreFactory
 
 
 def pytest_configure(config):

@@ -7,8 +7,8 @@ from django.core.checks.security.base import (
 )
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import *  # noqa: F403
-from .base import (
+from config.settings.base import *  # noqa: F403
+from config.settings.base import (
     CACHES,
     INSECURE_DEFAULT_SECRET_KEY,
     METRICS_PUBLIC,

@@ -1,6 +1,5 @@
+from counts.api import views
 from inventory.api.base import OptionalSlashRouter
-
-from . import views
 
 router = OptionalSlashRouter()
 router.register("sessions", views.SessionViewSet, basename="count-session")

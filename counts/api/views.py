@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
 from counts import selectors
+from counts.api import serializers as s
+from counts.api.scan_inputs import resolve_scans
 from counts.models import (
     CountLine,
     CountPass,
@@ -30,9 +32,6 @@ from inventory.capabilities import Action
 from inventory.exceptions import UnknownBarcode, ValidationFailed
 from inventory.isotime import iso
 from inventory.models import Location, Product
-
-from . import serializers as s
-from .scan_inputs import resolve_scans
 
 
 class SessionFilter(filters.FilterSet):

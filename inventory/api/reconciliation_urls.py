@@ -2,7 +2,7 @@
 
 from django.urls import re_path
 
-from . import reconciliation_views as views
+from inventory.api import reconciliation_views as views
 
 urlpatterns = [
     re_path(r"^stock/reconciliation/?$", views.StockReconciliationApi.as_view(),

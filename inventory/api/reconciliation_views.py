@@ -9,11 +9,10 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from inventory.api.base import TenantAPIMixin
 from inventory.capabilities import Action
 from inventory.models import Store
 from inventory.services.reconciliation import stock_reconciliation_run
-
-from .base import TenantAPIMixin
 
 
 class ReconciliationQuery(serializers.Serializer):

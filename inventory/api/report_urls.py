@@ -6,8 +6,8 @@ something else. Every route answers with and without a trailing slash.
 
 from django.urls import re_path
 
-from . import report_views as views
-from .shortfall_views import ShortfallListApi
+from inventory.api import report_views as views
+from inventory.api.shortfall_views import ShortfallListApi
 
 urlpatterns = [
     re_path(r"^stock/?$", views.StockListApi.as_view(), name="stock-list"),

@@ -25,6 +25,7 @@ from rest_framework.settings import api_settings
 
 from inventory.api import fields as f
 from inventory.api import responses
+from inventory.api.base import TenantAPIMixin
 from inventory.api.renderers import CsvPassthroughRenderer
 from inventory.capabilities import Action
 from inventory.exceptions import ValidationFailed
@@ -32,8 +33,6 @@ from inventory.isotime import iso
 from inventory.models import RefType
 from inventory.selectors import stock as reads
 from inventory.services.stock import fmt
-
-from .base import TenantAPIMixin
 
 MAX_EXPIRING_WITHIN = 3650
 MAX_COGS_DAYS = 366

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from inventory.api import fields as f
 from inventory.models import (
     ApiToken,
     ClassificationMapping,
@@ -22,8 +23,6 @@ from inventory.models import (
     Store,
     Unit,
 )
-
-from . import fields as f
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
 

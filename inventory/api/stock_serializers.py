@@ -11,11 +11,10 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from inventory.api import fields as f
+from inventory.api.fields import BusinessTimeField
+from inventory.api.serializers import TenantPrimaryKeyField
 from inventory.models import Store
-
-from . import fields as f
-from .fields import BusinessTimeField
-from .serializers import TenantPrimaryKeyField
 
 QTY = {"max_digits": 18, "decimal_places": 4}
 MONEY = {"max_digits": 14, "decimal_places": 4}

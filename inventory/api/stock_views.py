@@ -14,6 +14,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from inventory.api import stock_serializers as s
+from inventory.api.base import TenantAPIMixin
+from inventory.api.filters import BusinessMomentFilter
+from inventory.api.stock_inputs import (
+    Problems,
+    check_whole_numbers,
+    resolve_locations,
+    resolve_lots,
+    resolve_products,
+)
 from inventory.capabilities import Action
 from inventory.exceptions import InsufficientStock
 from inventory.isotime import iso
@@ -21,17 +31,6 @@ from inventory.models import Sale, SaleStatus
 from inventory.selectors.visibility import products_hidden_in_store
 from inventory.services import documents, sales
 from inventory.services import stock as stock_service
-
-from . import stock_serializers as s
-from .base import TenantAPIMixin
-from .filters import BusinessMomentFilter
-from .stock_inputs import (
-    Problems,
-    check_whole_numbers,
-    resolve_locations,
-    resolve_lots,
-    resolve_products,
-)
 
 
 def created_or_replayed(body: dict, created: bool) -> Response:

@@ -1,7 +1,7 @@
 from django.urls import include, re_path
 
-from . import root, views
-from .base import OptionalSlashRouter
+from inventory.api import root, views
+from inventory.api.base import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("stores", views.StoreViewSet, basename="store")

@@ -12,6 +12,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory import selectors
+from inventory.api import serializers as s
+from inventory.api.base import TenantAPIMixin
+from inventory.api.filters import (
+    ApiTokenFilter,
+    LocationFilter,
+    MembershipFilter,
+    ProductFilter,
+    StoreFilter,
+)
+from inventory.api.throttling import LoginAccountThrottle, LoginAddressThrottle
 from inventory.capabilities import MINIMUM_ROLE, Action
 from inventory.exceptions import ValidationFailed
 from inventory.models import (
@@ -25,17 +35,6 @@ from inventory.models import (
 from inventory.services import catalog as catalog_services
 from inventory.services import org as org_services
 from inventory.services import tokens as token_services
-
-from . import serializers as s
-from .base import TenantAPIMixin
-from .filters import (
-    ApiTokenFilter,
-    LocationFilter,
-    MembershipFilter,
-    ProductFilter,
-    StoreFilter,
-)
-from .throttling import LoginAccountThrottle, LoginAddressThrottle
 
 
 class OrganizationApi(TenantAPIMixin, generics.GenericAPIView):

@@ -1,7 +1,7 @@
-from .base import TenantModel
-from .catalog import ClassificationMapping, Product, ProductBarcode, Unit
-from .ops import PublishedMetric
-from .stock import (
+from inventory.models.base import TenantModel
+from inventory.models.catalog import ClassificationMapping, Product, ProductBarcode, Unit
+from inventory.models.ops import PublishedMetric
+from inventory.models.stock import (
     Batch,
     DocumentKind,
     LedgerPurge,
@@ -16,7 +16,7 @@ from .stock import (
     StockQuant,
     StockShortfall,
 )
-from .tenancy import (
+from inventory.models.tenancy import (
     ApiToken,
     DiscrepancyEnforcement,
     Location,

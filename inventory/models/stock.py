@@ -12,9 +12,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from .base import TenantModel
-from .catalog import MONEY, QTY, Product
-from .tenancy import Location, Store
+from inventory.models.base import TenantModel
+from inventory.models.catalog import MONEY, QTY, Product
+from inventory.models.tenancy import Location, Store
 
 ZERO = Decimal("0")
 

@@ -9,7 +9,7 @@ from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
-from .base import TenantModel
+from inventory.models.base import TenantModel
 
 SLUG_VALIDATOR = RegexValidator(
     r"^[a-z0-9][a-z0-9-]{1,62}$", "Use 2-63 lower-case letters, digits and hyphens."

@@ -6,8 +6,7 @@ import pytest
 
 from inventory.models import ClassificationMapping, Location, Product, Role
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, make_gtin
-
-from .test_api_access import snapshot
+from tests.inventory.test_api_access import snapshot
 
 
 @pytest.fixture

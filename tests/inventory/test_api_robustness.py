@@ -25,8 +25,7 @@ from inventory.api.errors import flatten_errors
 from inventory.middleware import max_body_size
 from inventory.models import Location, Product, Role, Store
 from tests.factories import ProductFactory, StoreFactory, make_gtin
-
-from .test_api_access import snapshot
+from tests.inventory.test_api_access import snapshot
 
 
 def assert_error_shape(response, status: int, code: str, field: str | None = None) -> dict:

@@ -28,9 +28,8 @@ from inventory.models import (
 from inventory.services import catalog as catalog_services
 from inventory.services.tokens import api_token_create
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, make_gtin
+from tests.inventory.test_api_access import snapshot
 from tests.stock_helpers import receive
-
-from .test_api_access import snapshot
 
 SALES = "/api/v1/sales"
 RECEIPTS = "/api/v1/stock/receipts"

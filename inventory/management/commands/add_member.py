@@ -2,11 +2,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
 from inventory.exceptions import ApplicationError
+from inventory.management.commands._common import get_org
 from inventory.models import Role, Store
 from inventory.services.org import membership_create
 from inventory.tenancy import tenant_scope
-
-from ._common import get_org
 
 
 class Command(BaseCommand):

@@ -1,10 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory.management.commands._common import get_org
 from inventory.models import Membership
 from inventory.services.tokens import api_token_create
 from inventory.tenancy import tenant_scope
-
-from ._common import get_org
 
 
 class Command(BaseCommand):

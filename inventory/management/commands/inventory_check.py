@@ -6,10 +6,9 @@ from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 
+from inventory.management.commands._common import get_org, get_store
 from inventory.selectors.reconciliation import ledger_ref_type_summary_list
 from inventory.tenancy import tenant_scope
-
-from ._common import get_org, get_store
 
 
 def _date(value: str) -> datetime.date:
