@@ -299,10 +299,13 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
 
     from counts.models import CountPass, CountSession
     from counts.services import passes, sessions
+    from inventory.catalog import services as catalog
     from inventory.models import Batch, Location, Membership, Product, Role
-    from inventory.services import catalog, documents, sales, stock
-    from inventory.services import org as org_services
-    from inventory.tenancy import tenant_scope
+    from inventory.sales import services as sales
+    from inventory.stock import documents
+    from inventory.stock import write_path as stock
+    from inventory.tenancy import services as org_services
+    from inventory.tenancy.scope import tenant_scope
 
     org = org_services.org_create(
         slug="countbench", name="Count Bench Cannabis",
@@ -455,10 +458,10 @@ SECTIONS = (
     # (label, module path, attribute): wrapped while a step is measured
     ("sessions._save_posted", "counts.services.sessions", "_save_posted"),
     ("sessions._rows_to_post", "counts.services.sessions", "_rows_to_post"),
-    ("stock.count_post (the write path)", "inventory.services.stock", "count_post"),
-    ("  stock.lock_quants", "inventory.services.stock", "lock_quants"),
-    ("  stock._upsert_batches", "inventory.services.stock", "_upsert_batches"),
-    ("  stock._apply", "inventory.services.stock", "_apply"),
+    ("stock.count_post (the write path)", "inventory.stock.write_path", "count_post"),
+    ("  stock.lock_quants", "inventory.stock.write_path", "lock_quants"),
+    ("  stock._upsert_batches", "inventory.stock.write_path", "_upsert_batches"),
+    ("  stock._apply", "inventory.stock.write_path", "_apply"),
 )
 
 
@@ -668,7 +671,7 @@ def measure_all(sizes: Sizes, plan: Plan, fx: dict, rng: random.Random, phase: P
     from counts.selectors import variance_compute, variance_report
     from counts.services import sessions
     from inventory.models import RefType, StockLedger
-    from inventory.services import sales
+    from inventory.sales import services as sales
 
     org, session, people = fx["org"], fx["session"], fx["people"]
     lines = CountLine.objects.filter(count_pass__session=session).count()

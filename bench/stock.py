@@ -99,11 +99,13 @@ def build_fixture(sizes: Sizes) -> dict:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
+    from inventory.catalog import services as catalog
     from inventory.models import Location, Membership, Product, Role
-    from inventory.services import catalog, documents, stock
-    from inventory.services import org as org_services
-    from inventory.services.tokens import api_token_create
-    from inventory.tenancy import tenant_scope
+    from inventory.stock import documents
+    from inventory.stock import write_path as stock
+    from inventory.tenancy import services as org_services
+    from inventory.tenancy.scope import tenant_scope
+    from inventory.tenancy.tokens import api_token_create
 
     org = org_services.org_create(slug="bench", name="Bench Cannabis")
     with tenant_scope(org):
@@ -158,7 +160,7 @@ class Seller:
 
     def __init__(self, fx: dict, url: str):
         from inventory.models import Organization, Product, Store
-        from inventory.tenancy import tenant_scope
+        from inventory.tenancy.scope import tenant_scope
 
         self.fx, self.url = fx, url
         self._scope = tenant_scope(fx["org"])
@@ -169,7 +171,7 @@ class Seller:
         self.raw = None
 
     def service(self, product_id: int) -> None:
-        from inventory.services import sales
+        from inventory.sales import services as sales
 
         sales.sale_record(
             org=self.org, store=self.store, client_ref=f"svc-{uuid.uuid4().hex}", source="bench",
@@ -277,7 +279,7 @@ def count_queries(fx: dict, url: str, rng: random.Random) -> dict:
     from django.test.utils import CaptureQueriesContext
     from rest_framework.test import APIClient
 
-    from inventory.services import stock
+    from inventory.stock import write_path as stock
 
     seller = Seller(fx, url)
     # Captured lists are read at once: a later request_started signal resets the query log

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from inventory import ops
+from core import ops
 from inventory.api.root import ApiRootView
 
 urlpatterns = [
@@ -23,6 +23,6 @@ urlpatterns = [
     re_path(r"^api/", ops.not_found, name="api-not-found"),
 ]
 
-handler400 = "inventory.ops.bad_request"
-handler404 = "inventory.ops.not_found"
-handler500 = "inventory.ops.server_error"
+handler400 = "core.ops.bad_request"
+handler404 = "core.ops.not_found"
+handler500 = "core.ops.server_error"

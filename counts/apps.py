@@ -9,6 +9,6 @@ class CountsConfig(AppConfig):
         # Stock under an open blind count is hidden from the reads of operators and viewers;
         # inventory asks through its visibility hook (it imports no other app).
         from counts.selectors import blind_zones
-        from inventory.selectors.visibility import register_hidden_stock
+        from inventory.reports.visibility import register_hidden_stock
 
         register_hidden_stock(blind_zones)

@@ -19,7 +19,7 @@ from counts.models import CountPass, CountSession, VarianceRow, VarianceStatus
 from counts.services import passes as P
 from counts.services import sessions as S
 from inventory.models import Location, Product, StockQuant, Store
-from inventory.tenancy import resolve_tenant
+from inventory.tenancy.scope import resolve_tenant
 
 
 def _on_hand(store: Store, locations: list[Location], category: str = "") -> dict:

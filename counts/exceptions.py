@@ -1,6 +1,6 @@
 """Count errors: each with a stable code the tablet and the API can rely on."""
 
-from inventory.exceptions import ApplicationError
+from core.errors import ApplicationError
 
 
 class FullCountActive(ApplicationError):

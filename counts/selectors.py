@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from django.db.models import Count, F, Max, Min, Q, Sum
 
+from core.isotime import iso
 from counts.models import (
     ACTIVE_STATUSES,
     CountLine,
@@ -33,11 +34,10 @@ from counts.models import (
     SessionStatus,
     UnresolvedScan,
 )
-from inventory.capabilities import Action
-from inventory.isotime import iso
 from inventory.models import Location, Organization, Product, StockLedger, StockQuant
-from inventory.selectors.visibility import HiddenZone
-from inventory.services.org import tolerance_for
+from inventory.reports.visibility import HiddenZone
+from inventory.tenancy.capabilities import Action
+from inventory.tenancy.services import tolerance_for
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
@@ -206,7 +206,7 @@ def may_see_expected(tenant, session: CountSession) -> bool:
 
 
 def blind_zones(org: Organization, store_ids) -> list[HiddenZone]:
-    """The places open blind counts cover, for ``inventory.selectors.visibility``: from the
+    """The places open blind counts cover, for ``inventory.reports.visibility``: from the
     start of counting until the session is closed or cancelled, stock there is left out of the
     reads of roles that may not see expected quantities (else the ledger or the stock list
     would give the expected number away). One query."""

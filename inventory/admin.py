@@ -7,7 +7,6 @@ Permissions come from the capability matrix, not Django's per-model permissions:
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
-from inventory.capabilities import Action
 from inventory.models import (
     ApiToken,
     Batch,
@@ -25,7 +24,8 @@ from inventory.models import (
     StockShortfall,
     Store,
 )
-from inventory.services import tokens as token_services
+from inventory.tenancy import tokens as token_services
+from inventory.tenancy.capabilities import Action
 
 
 def _can(request, action: Action) -> bool:
@@ -222,7 +222,7 @@ class ProductAdmin(TenantAdminMixin, admin.ModelAdmin):
     inlines = [ProductBarcodeInline]
 
     def save_formset(self, request, form, formset, change):
-        from inventory.barcodes import looks_like_gtin, normalize_gtin
+        from inventory.catalog.barcodes import looks_like_gtin, normalize_gtin
 
         for instance in formset.save(commit=False):
             if isinstance(instance, ProductBarcode):

@@ -12,8 +12,8 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.shortcuts import redirect
 from django.urls import path
 
-from inventory.capabilities import Action
-from inventory.middleware import ADMIN_ORG_SESSION_KEY, resolve_admin_tenant
+from inventory.tenancy.capabilities import Action
+from inventory.tenancy.middleware import ADMIN_ORG_SESSION_KEY, resolve_admin_tenant
 
 
 class MemberAuthenticationForm(AdminAuthenticationForm):

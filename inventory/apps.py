@@ -10,8 +10,8 @@ class InventoryConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_migrate
 
-        from inventory import db_triggers
         from inventory.api import schema  # noqa: F401  (registers the OpenAPI auth scheme)
+        from inventory.stock import triggers as db_triggers
 
         # SQLite drops triggers when it rebuilds a table: put the ledger guard back every time.
         post_migrate.connect(db_triggers.install_after_migrate, sender=self)

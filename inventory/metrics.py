@@ -1,10 +1,6 @@
-"""Prometheus metrics.
+"""Inventory's metrics, and published gauges for every app.
 
-Two kinds of figure, two mechanisms:
-
-* **Per-process counters and histograms** (requests, stock movements) live in
-  ``prometheus_client``'s registry; with ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn with several
-  workers) ``/metrics`` adds up every process's samples.
+* ``stock_movements_total``: a per-process counter (``core.metrics`` adds the processes up).
 * **Figures set outside the web process** — the nightly reconciliation's out-of-sync count, and
   the discrepancy and task gauges to come — are published gauges (``PublishedGauge``), stored
   in the database (``PublishedMetric``), so whichever process sets them (a Celery worker, a
@@ -15,29 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Histogram,
-    generate_latest,
-    multiprocess,
-)
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-logger = logging.getLogger(__name__)
+from core.metrics import register_collector
 
-http_requests_total = Counter(
-    "http_requests_total", "HTTP requests answered", ["method", "route", "status"]
-)
-http_request_duration_seconds = Histogram(
-    "http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
+logger = logging.getLogger(__name__)
 
 stock_movements_total = Counter(
     "stock_movements_total", "Stock ledger rows written (ok) and refused documents (failed)",
@@ -111,15 +92,4 @@ stock_out_of_sync_items = PublishedGauge(
     ["org", "scope"],
 )
 
-_COLLECTOR = PublishedCollector()
-REGISTRY.register(_COLLECTOR)
-
-
-def render() -> tuple[bytes, str]:
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-        registry.register(_COLLECTOR)
-    else:
-        registry = REGISTRY
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+register_collector(PublishedCollector())

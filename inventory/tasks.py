@@ -8,9 +8,8 @@ from django.core.mail import send_mail
 from django_scopes import scopes_disabled
 
 from inventory.models import Membership, Organization, Role
-from inventory.selectors.reconciliation import ReconciliationReport
-from inventory.services.reconciliation import stock_reconciliation_run
-from inventory.tenancy import tenant_scope
+from inventory.reports.reconciliation import ReconciliationReport, stock_reconciliation_run
+from inventory.tenancy.scope import tenant_scope
 
 
 @shared_task(name="inventory.ping")

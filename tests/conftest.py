@@ -8,8 +8,8 @@ from django_scopes import scopes_disabled
 from rest_framework.test import APIClient
 
 from inventory.models import Role
-from inventory.services.tokens import api_token_create
-from inventory.tenancy import tenant_scope
+from inventory.tenancy.scope import tenant_scope
+from inventory.tenancy.tokens import api_token_create
 from tests.factories import MembershipFactory, OrganizationFactory, StoreFactory
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
-from inventory.barcodes import gtin_check_digit
+from inventory.catalog import services as catalog_services
+from inventory.catalog.barcodes import gtin_check_digit
 from inventory.models import Membership, MembershipStore, Organization, Product, Role, Store
-from inventory.services import catalog as catalog_services
-from inventory.services import org as org_services
+from inventory.tenancy import services as org_services
 
 
 class UserFactory(factory.django.DjangoModelFactory):

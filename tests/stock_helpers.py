@@ -9,8 +9,9 @@ from decimal import Decimal
 from django.db import connection
 
 from inventory.models import Location, StockLedger, StockQuant
-from inventory.services import documents, sales
-from inventory.services import stock as stock_service
+from inventory.sales import services as sales
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
 
 _refs = itertools.count(1)
 

@@ -48,9 +48,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "inventory.middleware.RequestIdMiddleware",
-    "inventory.middleware.ErrorShapeMiddleware",
-    "inventory.middleware.BodySizeMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.ErrorShapeMiddleware",
+    "core.middleware.BodySizeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -60,8 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
-    "inventory.middleware.AdminTenantMiddleware",
-    "inventory.middleware.MetricsMiddleware",
+    "inventory.tenancy.middleware.AdminTenantMiddleware",
+    "core.middleware.MetricsMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -130,8 +130,8 @@ MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 # --- Sign-in: django-allauth, Google only, no open sign-up --------------------------------------
 SITE_ID = 1
 LOGIN_REDIRECT_URL = "/admin/"
-ACCOUNT_ADAPTER = "inventory.auth.adapters.ClosedAccountAdapter"
-SOCIALACCOUNT_ADAPTER = "inventory.auth.adapters.InvitedOnlySocialAdapter"
+ACCOUNT_ADAPTER = "inventory.tenancy.adapters.ClosedAccountAdapter"
+SOCIALACCOUNT_ADAPTER = "inventory.tenancy.adapters.InvitedOnlySocialAdapter"
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
@@ -157,7 +157,7 @@ HEADLESS_CLIENTS = ("app",)
 # --- API -----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "inventory.auth.tokens.ApiTokenAuthentication",
+        "inventory.tenancy.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -166,13 +166,13 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "inventory.api.pagination.PagePagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.PagePagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "inventory.api.schema.AutoSchema",
-    "EXCEPTION_HANDLER": "inventory.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.AutoSchema",
+    "EXCEPTION_HANDLER": "core.errors.exception_handler",
     # No RecursionError on deeply nested JSON (inventory.api.parsers).
     "DEFAULT_PARSER_CLASSES": [
-        "inventory.api.parsers.JSONParser",
+        "core.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -189,7 +189,7 @@ REST_FRAMEWORK = {
 }
 # The largest request body, bytes: bigger ones answer 413 request_too_large before a byte is
 # read. A view that takes more (a file import) or less declares ``max_body_size``
-# (inventory.middleware.BodySizeMiddleware). Django's own limit is one size for every view, and
+# (core.middleware.BodySizeMiddleware). Django's own limit is one size for every view, and
 # the middleware checks every view's body, so it is off.
 REQUEST_BODY_MAX_SIZE = env.int("REQUEST_BODY_MAX_SIZE", default=2_621_440)
 DATA_UPLOAD_MAX_MEMORY_SIZE = None
@@ -208,7 +208,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "inventory.api.schema.document_errors",  # the 4xx error shape on every operation
+        "core.schema.document_errors",  # the 4xx error shape on every operation
     ],
 }
 # /metrics: when METRICS_TOKEN is set, only a request with "Authorization: Bearer <token>" may
@@ -257,7 +257,7 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "inventory.logging.RequestContextFilter"}},
+    "filters": {"request_context": {"()": "core.logging.RequestContextFilter"}},
     "formatters": {
         "json": {
             "()": "pythonjsonlogger.json.JsonFormatter",

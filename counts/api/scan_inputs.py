@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
+from core.errors import ApplicationError, ValidationFailed
 from counts.services.passes import Entry
-from inventory.barcodes import parse_scan
-from inventory.exceptions import ApplicationError, ValidationFailed
+from inventory.catalog.barcodes import parse_scan
+from inventory.catalog.selectors import product_names_resolve
 from inventory.models import Batch, Product
-from inventory.selectors.catalog import product_names_resolve
 
 
 @dataclass

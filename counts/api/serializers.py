@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from core import fields as f
 from counts.models import (
     CountLine,
     CountPass,
@@ -15,7 +16,6 @@ from counts.models import (
     Scope,
     UnresolvedScan,
 )
-from inventory.api import fields as f
 from inventory.api.stock_serializers import QTY, StoreField
 
 
@@ -87,7 +87,7 @@ class PassSerializer(serializers.ModelSerializer):
 class ScanSerializer(serializers.Serializer):
     """One scan or typed entry. Name the product by ``barcode`` (as scanned), ``sku`` or id."""
 
-    one_of = ("barcode", "sku", "product")  # documented as oneOf (inventory.api.schema)
+    one_of = ("barcode", "sku", "product")  # documented as oneOf (core.schema)
 
     barcode = f.CharField(kind=f.SCAN, max_length=200, required=False)
     sku = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False)

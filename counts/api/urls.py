@@ -1,5 +1,5 @@
+from core.api import OptionalSlashRouter
 from counts.api import views
-from inventory.api.base import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("sessions", views.SessionViewSet, basename="count-session")

@@ -14,6 +14,9 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
+from core.api import CsvPassthroughRenderer
+from core.errors import ValidationFailed
+from core.isotime import iso
 from counts import selectors
 from counts.api import serializers as s
 from counts.api.scan_inputs import resolve_scans
@@ -27,11 +30,9 @@ from counts.models import (
 from counts.services import passes as pass_services
 from counts.services import sessions as session_services
 from inventory.api.base import TenantAPIMixin
-from inventory.api.renderers import CsvPassthroughRenderer
-from inventory.capabilities import Action
-from inventory.exceptions import UnknownBarcode, ValidationFailed
-from inventory.isotime import iso
+from inventory.exceptions import UnknownBarcode
 from inventory.models import Location, Product
+from inventory.tenancy.capabilities import Action
 
 
 class SessionFilter(filters.FilterSet):

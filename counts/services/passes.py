@@ -15,6 +15,7 @@ from decimal import Decimal
 from django.db import DataError, connection, transaction
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from counts.exceptions import OutOfScope, PassNotOpen, ScopeInUse, WrongState
 from counts.locks import lock_pass, lock_store, lock_unresolved_scan
 from counts.models import (
@@ -27,7 +28,6 @@ from counts.models import (
     SessionStatus,
     UnresolvedScan,
 )
-from inventory.exceptions import ValidationFailed
 from inventory.models import Batch, Location, Organization, Product, Unit
 
 

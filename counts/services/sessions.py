@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from counts.exceptions import (
     ApprovalRequired,
     EscalationRequired,
@@ -32,8 +33,6 @@ from counts.models import (
     VarianceStatus,
 )
 from counts.selectors import variance_compute, within_tolerance
-from inventory.capabilities import Action
-from inventory.exceptions import ValidationFailed
 from inventory.models import (
     Location,
     Organization,
@@ -42,8 +41,9 @@ from inventory.models import (
     StockQuant,
     Store,
 )
-from inventory.services import stock
-from inventory.services.shortfalls import shortfalls_record
+from inventory.stock import write_path as stock
+from inventory.stock.shortfalls import shortfalls_record
+from inventory.tenancy.capabilities import Action
 
 ZERO = Decimal("0")
 

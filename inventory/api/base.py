@@ -7,7 +7,7 @@ header or ``?org=``, or has only one), stores it as ``request.tenant`` and enter
 matrix for the action the view declares. Views never filter by organisation by hand.
 
 It is also where the query string is checked, once for every endpoint: each value is NFC and
-holds no control character (``inventory.text``), and a parameter the view does not read answers
+holds no control character (``core.text``), and a parameter the view does not read answers
 ``400 unknown_parameter`` rather than being ignored — ``/stock/?product=7`` returning every
 product would look like an answer. What a view reads is derived from what it declares (see
 ``query_param_names``), so the check and the OpenAPI description cannot drift apart.
@@ -19,14 +19,14 @@ from contextlib import ExitStack
 from functools import cache
 
 from django.http import QueryDict
-from rest_framework import permissions, routers
+from rest_framework import permissions
 from rest_framework.exceptions import NotFound, PermissionDenied
 
-from inventory import text
-from inventory.capabilities import Action
-from inventory.exceptions import UnknownParameter, ValidationFailed
+from core import text
+from core.errors import UnknownParameter, ValidationFailed
 from inventory.models import ApiToken
-from inventory.tenancy import ORG_HEADER, TenantContext, resolve_tenant, tenant_scope
+from inventory.tenancy.capabilities import Action
+from inventory.tenancy.scope import ORG_HEADER, TenantContext, resolve_tenant, tenant_scope
 
 #: Accepted by every endpoint: pagination (page or cursor), ordering, search, the renderer, and
 #: the organisation of a browser session that belongs to several.
@@ -162,17 +162,3 @@ class HasCapability(permissions.BasePermission):
                 code="permission_denied",
             )
         return True
-
-
-class OptionalSlashRouter(routers.DefaultRouter):
-    """Every route answers with and without a trailing slash: no redirect drops a POST body.
-
-    No router adds a root view: the API has several routers, and one index lists them all
-    (``inventory.api.root``); each router's own root would hide the others' under ``^$``.
-    """
-
-    include_root_view = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.trailing_slash = "/?"

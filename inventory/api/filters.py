@@ -1,39 +1,9 @@
 """FilterSets. Every filter is declared explicitly: django-filter's automatic filters introspect
 the model's default manager at import time, which the tenant-scoped managers refuse (no scope)."""
 
-import datetime
-
 import django_filters as filters
-from django import forms
-from django.conf import settings
-from django_filters.fields import IsoDateTimeField
 
 from inventory.models import LocationKind, Role, Unit
-
-
-class BusinessMomentFormField(IsoDateTimeField):
-    """An ISO 8601 moment, in UTC, from ``BUSINESS_TIME_EARLIEST`` on: the filter's counterpart
-    of ``inventory.api.fields.BusinessMomentField``. PostgreSQL refuses UTC offsets beyond
-    ±15:59 that Python accepts (up to ±23:59), so the value is converted before any query."""
-
-    def to_python(self, value):
-        moment = super().to_python(value)
-        if moment is None:
-            return None
-        earliest = datetime.datetime.combine(settings.BUSINESS_TIME_EARLIEST, datetime.time.min,
-                                             tzinfo=datetime.UTC)
-        if moment < earliest:
-            raise forms.ValidationError(
-                f"Before {settings.BUSINESS_TIME_EARLIEST.isoformat()}: no record is.",
-                code="too_early")
-        try:
-            return moment.astimezone(datetime.UTC)
-        except OverflowError:
-            raise forms.ValidationError("Out of range.", code="overflow") from None
-
-
-class BusinessMomentFilter(filters.IsoDateTimeFilter):
-    field_class = BusinessMomentFormField
 
 
 class ProductFilter(filters.FilterSet):

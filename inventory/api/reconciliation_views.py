@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inventory.api.base import TenantAPIMixin
-from inventory.capabilities import Action
 from inventory.models import Store
-from inventory.services.reconciliation import stock_reconciliation_run
+from inventory.reports.reconciliation import stock_reconciliation_run
+from inventory.tenancy.capabilities import Action
 
 
 class ReconciliationQuery(serializers.Serializer):

@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from inventory.api import fields as f
+from core import fields as f
 from inventory.models import (
     ApiToken,
     ClassificationMapping,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 
-from inventory.api.report_views import ReadApi, StoreQuery, _id, _iso
-from inventory.capabilities import Action
+from inventory.api.reports.views import ReadApi, StoreQuery, _id, _iso
 from inventory.models import RefType, ShortfallOutcome, StockShortfall
-from inventory.selectors import stock as reads
-from inventory.services.stock import fmt
+from inventory.reports import selectors as reads
+from inventory.stock.write_path import fmt
+from inventory.tenancy.capabilities import Action
 
 
 class ShortfallQuery(StoreQuery):

@@ -1,7 +1,7 @@
 """Input shapes for stock writes: sales, refunds, receipts, moves, adjustments, write-offs.
 
 Serializers check shapes and ranges only. Products named by id, SKU or barcode and lot codes are
-resolved for the whole request at once by ``inventory.api.stock_inputs``, which also checks the
+resolved for the whole request at once by ``inventory.catalog.resolver``, which also checks the
 rules that need the resolved rows (whole numbers for ``each`` products, locations of the store).
 """
 
@@ -11,8 +11,8 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from inventory.api import fields as f
-from inventory.api.fields import BusinessTimeField
+from core import fields as f
+from core.fields import BusinessTimeField
 from inventory.api.serializers import TenantPrimaryKeyField
 from inventory.models import Store
 
@@ -41,7 +41,7 @@ class StoreField(TenantPrimaryKeyField):
 class ProductRefSerializer(serializers.Serializer):
     """A line names its product one way: ``product`` (id), ``sku`` or ``barcode``."""
 
-    one_of = ("product", "sku", "barcode")  # documented as oneOf (inventory.api.schema)
+    one_of = ("product", "sku", "barcode")  # documented as oneOf (core.schema)
     product = serializers.IntegerField(required=False, min_value=1)
     sku = f.CharField(kind=f.IDENTIFIER, required=False, max_length=64)
     barcode = f.CharField(kind=f.SCAN, required=False, max_length=200)

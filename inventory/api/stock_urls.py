@@ -2,8 +2,8 @@
 
 from django.urls import re_path
 
+from core.api import OptionalSlashRouter
 from inventory.api import stock_views as views
-from inventory.api.base import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("sales", views.SaleViewSet, basename="sale")

@@ -14,23 +14,24 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import BusinessMomentFilter
+from core.isotime import iso
 from inventory.api import stock_serializers as s
 from inventory.api.base import TenantAPIMixin
-from inventory.api.filters import BusinessMomentFilter
-from inventory.api.stock_inputs import (
+from inventory.catalog.resolver import (
     Problems,
     check_whole_numbers,
     resolve_locations,
     resolve_lots,
     resolve_products,
 )
-from inventory.capabilities import Action
 from inventory.exceptions import InsufficientStock
-from inventory.isotime import iso
 from inventory.models import Sale, SaleStatus
-from inventory.selectors.visibility import products_hidden_in_store
-from inventory.services import documents, sales
-from inventory.services import stock as stock_service
+from inventory.reports.visibility import products_hidden_in_store
+from inventory.sales import services as sales
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
+from inventory.tenancy.capabilities import Action
 
 
 def created_or_replayed(body: dict, created: bool) -> Response:

@@ -1,7 +1,7 @@
 from django.urls import include, re_path
 
+from core.api import OptionalSlashRouter
 from inventory.api import root, views
-from inventory.api.base import OptionalSlashRouter
 
 router = OptionalSlashRouter()
 router.register("stores", views.StoreViewSet, basename="store")
@@ -18,7 +18,7 @@ urlpatterns = [
     re_path(r"^auth/token/?$", views.TokenLoginApi.as_view(), name="auth-token"),
     re_path(r"^auth/logout/?$", views.TokenLogoutApi.as_view(), name="auth-logout"),
     # reads first: "stock/summary" must not be taken for a product id
-    re_path(r"^", include("inventory.api.report_urls")),
+    re_path(r"^", include("inventory.api.reports.urls")),
     re_path(r"^", include("inventory.api.reconciliation_urls")),
     re_path(r"^", include("inventory.api.stock_urls")),
     *router.urls,

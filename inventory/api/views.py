@@ -11,7 +11,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from inventory import selectors
+from core.errors import ValidationFailed
 from inventory.api import serializers as s
 from inventory.api.base import TenantAPIMixin
 from inventory.api.filters import (
@@ -21,9 +21,9 @@ from inventory.api.filters import (
     ProductFilter,
     StoreFilter,
 )
-from inventory.api.throttling import LoginAccountThrottle, LoginAddressThrottle
-from inventory.capabilities import MINIMUM_ROLE, Action
-from inventory.exceptions import ValidationFailed
+from inventory.api.tenancy.throttling import LoginAccountThrottle, LoginAddressThrottle
+from inventory.catalog import selectors
+from inventory.catalog import services as catalog_services
 from inventory.models import (
     ApiToken,
     ClassificationMapping,
@@ -32,9 +32,9 @@ from inventory.models import (
     Product,
     Store,
 )
-from inventory.services import catalog as catalog_services
-from inventory.services import org as org_services
-from inventory.services import tokens as token_services
+from inventory.tenancy import services as org_services
+from inventory.tenancy import tokens as token_services
+from inventory.tenancy.capabilities import MINIMUM_ROLE, Action
 
 
 class OrganizationApi(TenantAPIMixin, generics.GenericAPIView):

@@ -6,11 +6,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import migrations, models
 
-import inventory.db_triggers
+import inventory.stock.triggers
 
 
 def install_ledger_guard(apps, schema_editor):
-    inventory.db_triggers.install(schema_editor.connection)
+    inventory.stock.triggers.install(schema_editor.connection)
 
 
 

@@ -3,10 +3,10 @@
 Every tenant-owned row carries a direct ``org`` foreign key (children too, so scoping never needs
 a join). Its default manager is django-scopes' ``ScopedManager``: a query made while no
 organisation scope is active raises ``ScopeError`` instead of quietly returning every tenant's
-rows. Entry points (API views, the admin, Celery tasks, management commands) enter the scope with
-``inventory.tenancy.tenant_scope``. ``unscoped`` exists for the few places that must look across
-organisations on purpose (token authentication, membership resolution, platform superusers) so
-that such reads are explicit and easy to find.
+rows. Entry points (API views, the admin, Celery tasks, management commands) enter the scope
+with ``inventory.tenancy.scope.tenant_scope``. ``unscoped`` exists for the few places that must
+look across organisations on purpose (token authentication, membership resolution, platform
+superusers) so that such reads are explicit and easy to find.
 """
 
 from django.db import models

@@ -1,6 +1,6 @@
 """Stock: batches (lot identity), quants (the only mutable number), the append-only ledger.
 
-Only ``inventory.services.stock`` writes quants and ledger rows. See docs/architecture.md.
+Only ``inventory.stock.write_path`` writes quants and ledger rows. See docs/architecture.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Reads: querysets, lookups and reports, always for an explicit organisation."""
 
-from inventory.selectors.catalog import LookupResult, product_list, product_lookup
+from inventory.catalog.selectors import LookupResult, product_list, product_lookup
 
 __all__ = ["LookupResult", "product_list", "product_lookup"]

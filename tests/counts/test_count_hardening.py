@@ -22,9 +22,9 @@ from inventory.models import (
     StockQuant,
     StockShortfall,
 )
-from inventory.services import documents
-from inventory.services import stock as stock_service
-from inventory.tenancy import resolve_tenant
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
+from inventory.tenancy.scope import resolve_tenant
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory
 from tests.stock_helpers import assert_invariants, loc, on_hand, receive, ref, sell
 

@@ -19,7 +19,7 @@ from counts.models import CountLine, CountPass, CountScan, CountSession, Varianc
 from counts.services import passes as P
 from counts.services import sessions as S
 from inventory.models import RefType, Role, StockLedger
-from inventory.tenancy import tenant_scope
+from inventory.tenancy.scope import tenant_scope
 from tests.factories import MembershipFactory, ProductFactory
 from tests.stock_helpers import assert_invariants, loc, on_hand, receive
 
@@ -257,9 +257,10 @@ def test_finalise_racing_sales_and_receipts_of_the_same_products(org, store, man
     write: a finalisation (with debt to settle) meeting overlapping sales and receipts neither
     deadlocks nor breaks the ledger = quants invariant."""
     from inventory.models import NegativeStockMode
-    from inventory.services import documents, sales
-    from inventory.services import stock as stock_service
-    from inventory.tenancy import resolve_tenant
+    from inventory.sales import services as sales
+    from inventory.stock import documents
+    from inventory.stock import write_path as stock_service
+    from inventory.tenancy.scope import resolve_tenant
     from tests.stock_helpers import ref, sell
 
     org.negative_stock_mode = NegativeStockMode.RECORD

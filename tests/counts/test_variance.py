@@ -181,7 +181,7 @@ def test_finalise_makes_quants_equal_counted_and_ledger_equal_quants(org, store,
 
 
 def _tenant(org, user):
-    from inventory.tenancy import resolve_tenant
+    from inventory.tenancy.scope import resolve_tenant
 
     return resolve_tenant(user, org_id=org.pk)
 

@@ -62,7 +62,7 @@ from inventory.models import (
     Role,
     Sale,
 )
-from inventory.services.tokens import api_token_create
+from inventory.tenancy.tokens import api_token_create
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,

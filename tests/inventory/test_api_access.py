@@ -10,7 +10,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from inventory.models import ApiToken, ClassificationMapping, Location, Membership, Role
-from inventory.services.tokens import api_token_create
+from inventory.tenancy.tokens import api_token_create
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, make_gtin
 
 ROLES = [Role.VIEWER, Role.OPERATOR, Role.MANAGER, Role.ADMIN]

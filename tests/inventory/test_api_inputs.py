@@ -158,7 +158,7 @@ def fill_refs(value, refs):
 def admin_client_of(membership):
     from rest_framework.test import APIClient
 
-    from inventory.services.tokens import api_token_create
+    from inventory.tenancy.tokens import api_token_create
 
     _, key = api_token_create(org=membership.org, user=membership.user, name="x")
     client = APIClient()

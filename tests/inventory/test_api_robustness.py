@@ -21,8 +21,8 @@ from rest_framework.test import APIClient
 from rest_framework.views import APIView
 
 from config import urls as root_urls
-from inventory.api.errors import flatten_errors
-from inventory.middleware import max_body_size
+from core.errors import flatten_errors
+from core.middleware import max_body_size
 from inventory.models import Location, Product, Role, Store
 from tests.factories import ProductFactory, StoreFactory, make_gtin
 from tests.inventory.test_api_access import snapshot
@@ -444,7 +444,7 @@ def test_a_10_mb_form_body_outside_drf_answers_413(db):
 def test_djangos_own_body_limit_answers_413_too(rf):
     from django.core.exceptions import RequestDataTooBig
 
-    from inventory import ops
+    from core import ops
 
     response = ops.bad_request(rf.post("/accounts/login/"), RequestDataTooBig("too big"))
 

@@ -1,4 +1,4 @@
-"""Tests for ``inventory.barcodes``: GTIN arithmetic and scanner-text interpretation."""
+"""Tests for ``inventory.catalog.barcodes``: GTIN arithmetic and scanner-text interpretation."""
 
 import datetime
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from inventory.barcodes import (
+from inventory.catalog.barcodes import (
     Scan,
     gtin_check_digit,
     is_valid_gtin,

@@ -24,9 +24,9 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from inventory.barcodes import is_valid_gtin
-from inventory.demo_stock import SHELF_LIFE
-from inventory.management.commands.seed_demo import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
+from demo.management.commands.seed_demo import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
+from inventory.catalog.barcodes import is_valid_gtin
+from inventory.demo import SHELF_LIFE
 from inventory.models import (
     ApiToken,
     Batch,
@@ -51,8 +51,8 @@ from inventory.models import (
     StockQuant,
     Store,
 )
-from inventory.services import documents
-from inventory.services import stock as stock_service
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
 from tests.factories import ProductFactory
 from tests.stock_helpers import assert_invariants, loc, receive, ref, sell
 

@@ -15,6 +15,7 @@ import pytest
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from inventory.catalog import services as catalog_services
 from inventory.models import (
     Batch,
     Organization,
@@ -25,8 +26,7 @@ from inventory.models import (
     StockLedger,
     Store,
 )
-from inventory.services import catalog as catalog_services
-from inventory.services.tokens import api_token_create
+from inventory.tenancy.tokens import api_token_create
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, make_gtin
 from tests.inventory.test_api_access import snapshot
 from tests.stock_helpers import receive

@@ -24,8 +24,8 @@ from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
 from django.db.utils import ConnectionHandler
 
-from inventory import db_triggers
 from inventory.models import LedgerPurge, StockLedger
+from inventory.stock import triggers as db_triggers
 from tests.factories import ProductFactory, StoreFactory
 from tests.stock_helpers import receive
 

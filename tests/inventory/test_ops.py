@@ -24,8 +24,8 @@ from drf_spectacular.management.commands.spectacular import SchemaGenerationErro
 from drf_spectacular.validation import validate_schema
 from pythonjsonlogger.json import JsonFormatter
 
-from inventory import ops
-from inventory.logging import RequestContextFilter
+from core import ops
+from core.logging import RequestContextFilter
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -230,7 +230,7 @@ class _FailingUrls:
     """A URLconf with one view that raises, and the project's 500 handler."""
 
     urlpatterns = [path("boom", _boom)]
-    handler500 = "inventory.ops.server_error"
+    handler500 = "core.ops.server_error"
 
 
 def test_server_error_answers_500_json_with_request_id(db, production_errors, json_log_lines):

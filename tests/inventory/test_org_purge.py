@@ -30,11 +30,12 @@ from inventory.models import (
     StockShortfall,
     Store,
 )
-from inventory.services import documents, sales
-from inventory.services import org_purge as purge_module
-from inventory.services import stock as stock_service
-from inventory.services.org_purge import org_purge, purge_order
-from inventory.services.tokens import api_token_create
+from inventory.sales import services as sales
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
+from inventory.tenancy import purge as purge_module
+from inventory.tenancy.purge import org_purge, purge_order
+from inventory.tenancy.tokens import api_token_create
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory
 from tests.stock_helpers import assert_invariants, days, loc, receive, ref, sell
 

@@ -23,13 +23,14 @@ from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from inventory import text
-from inventory.api import fields as f
-from inventory.api.parsers import JSONParser
-from inventory.api.report_views import LedgerPagination
+from core import fields as f
+from core import text
+from core.errors import ApplicationError
+from core.parsers import JSONParser
+from inventory.api.reports.views import LedgerPagination
 from inventory.api.stock_serializers import MONEY, QTY
-from inventory.barcodes import gtin_check_digit, is_valid_gtin, parse_scan
-from inventory.exceptions import ApplicationError, InvalidBarcode, InvalidCheckDigit
+from inventory.catalog.barcodes import gtin_check_digit, is_valid_gtin, parse_scan
+from inventory.exceptions import InvalidBarcode, InvalidCheckDigit
 
 PLAIN = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
 QUANTITY = f.DecimalField(**QTY)

@@ -24,11 +24,11 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 from inventory.models import Organization, Role, StockQuant
-from inventory.selectors.reconciliation import (
+from inventory.reports.reconciliation import (
     ledger_ref_type_summary_list,
     stock_reconciliation_get,
+    stock_reconciliation_run,
 )
-from inventory.services.reconciliation import stock_reconciliation_run
 from inventory.tasks import reconcile_inventory_nightly
 from tests.factories import ProductFactory, StoreFactory
 from tests.inventory.test_ledger_guard import migrated_sqlite_copy, sqlite_manage
@@ -449,7 +449,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 from django_scopes import scopes_disabled
 from inventory.models import Batch, Location, StockLedger, StockQuant
-from inventory.services import catalog, org as org_services
+from inventory.catalog import services as catalog
+from inventory.tenancy import services as org_services
 
 with scopes_disabled():
     org = org_services.org_create(slug="lite", name="Lite")
@@ -503,8 +504,11 @@ SQLITE_WRITE_PATH = """
 from decimal import Decimal as D
 from django_scopes import scopes_disabled
 from inventory.models import Location, Organization
-from inventory.selectors.reconciliation import stock_reconciliation_get
-from inventory.services import catalog, documents, org as org_services, sales, stock
+from inventory.reports.reconciliation import stock_reconciliation_get
+from inventory.catalog import services as catalog
+from inventory.stock import documents, write_path as stock
+from inventory.tenancy import services as org_services
+from inventory.sales import services as sales
 
 with scopes_disabled():
     org = org_services.org_create(slug="lite", name="Lite", negative_stock_mode="record")

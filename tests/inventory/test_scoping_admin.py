@@ -6,9 +6,9 @@ import pytest
 from django.test import Client
 from django_scopes import ScopeError, scope
 
-from inventory.capabilities import Action, capability_table_markdown, role_can
 from inventory.models import Membership, Product, Role, Store
-from inventory.tenancy import tenant_scope
+from inventory.tenancy.capabilities import Action, capability_table_markdown, role_can
+from inventory.tenancy.scope import tenant_scope
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory, UserFactory
 
 PASSWORD = "correct horse battery"

@@ -9,12 +9,12 @@ from allauth.core.exceptions import ImmediateHttpResponse
 from django.conf import settings
 from django.test import Client, RequestFactory
 
-from inventory.auth.adapters import (
+from inventory.models import Organization, Role
+from inventory.tenancy.adapters import (
     ClosedAccountAdapter,
     InvitedOnlySocialAdapter,
     email_domain_allowed,
 )
-from inventory.models import Organization, Role
 from tests.factories import MembershipFactory, UserFactory
 
 

@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from inventory.barcodes import gtin_check_digit
+from inventory.catalog.barcodes import gtin_check_digit
 from inventory.models import (
     Batch,
     LocationKind,
@@ -31,7 +31,7 @@ from inventory.models import (
     StockQuant,
     StockShortfall,
 )
-from inventory.services.org import location_create
+from inventory.tenancy.services import location_create
 from tests.factories import ProductFactory, StoreFactory, make_gtin
 from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, ref, sell
 

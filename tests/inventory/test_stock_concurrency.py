@@ -18,7 +18,8 @@ import pytest
 from django.db import OperationalError, connection
 from django.db.models import Sum
 
-from inventory.exceptions import InsufficientStock, InvalidState, ValidationFailed
+from core.errors import InvalidState, ValidationFailed
+from inventory.exceptions import InsufficientStock
 from inventory.models import (
     Batch,
     Location,
@@ -31,10 +32,11 @@ from inventory.models import (
     StockQuant,
     StockShortfall,
 )
-from inventory.services import documents, sales
-from inventory.services import stock as stock_service
-from inventory.services.org import location_create
-from inventory.tenancy import tenant_scope
+from inventory.sales import services as sales
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
+from inventory.tenancy.scope import tenant_scope
+from inventory.tenancy.services import location_create
 from tests.factories import ProductFactory
 from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, sell
 

@@ -9,8 +9,8 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from inventory.exceptions import IdempotencyConflict, InsufficientStock, ValidationFailed
-from inventory.locks import lock_quants
+from core.errors import ValidationFailed
+from inventory.exceptions import IdempotencyConflict, InsufficientStock
 from inventory.models import (
     Batch,
     Location,
@@ -21,8 +21,9 @@ from inventory.models import (
     StockQuant,
     StockShortfall,
 )
-from inventory.services import sales
-from inventory.services import stock as stock_service
+from inventory.sales import services as sales
+from inventory.stock import write_path as stock_service
+from inventory.stock.locks import lock_quants
 from tests.factories import ProductFactory
 from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, ref, sell
 

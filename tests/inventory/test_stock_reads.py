@@ -17,10 +17,11 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from inventory.isotime import iso
+from core.isotime import iso
 from inventory.models import Organization, RefType, Role, StockLedger
-from inventory.services import documents, sales
-from inventory.services import stock as stock_service
+from inventory.sales import services as sales
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
 from tests.factories import ProductFactory, StoreFactory, make_gtin
 from tests.stock_helpers import loc, receive, ref, sell
 
@@ -426,8 +427,8 @@ def test_ledger_csv_streams_every_matching_row(org, store, admin_client):
 
 
 def test_ledger_csv_chunks_join_into_the_same_rows(org, store):
-    from inventory.api.report_views import ledger_csv_chunks
-    from inventory.selectors import stock as reads
+    from inventory.api.reports.views import ledger_csv_chunks
+    from inventory.reports import selectors as reads
 
     receive_many(org, store, [ProductFactory(org=org) for _ in range(15)])
     rows = reads.ledger_list(scope=reads.stock_scope(org=org))

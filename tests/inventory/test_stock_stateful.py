@@ -4,7 +4,7 @@ invariant after every step.
 The machine keeps its own pure-Python model of the stock: quantity per (location, batch), each
 batch's expiry, and what every sale took from where. For each document it predicts the outcome
 (which lots a sale or a move takes, earliest expiry first; whether the document is refused) and
-then posts it through ``inventory.services.documents`` / ``sales`` inside the tenant scope,
+then posts it through ``inventory.stock.documents`` / ``sales`` inside the tenant scope,
 exactly as the API does. After every step: ledger = quants, model = database per (location,
 batch) and per (location, product), sellable non-expired stock agrees, no ordinary quant below
 zero, and no SALE row ever points at a lot that was expired on the sale's store-local date.
@@ -36,7 +36,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from inventory.exceptions import InsufficientStock, InvalidState, ValidationFailed
+from core.errors import InvalidState, ValidationFailed
+from inventory.exceptions import InsufficientStock
 from inventory.models import (
     Batch,
     Location,
@@ -47,10 +48,11 @@ from inventory.models import (
     StockShortfall,
     Store,
 )
-from inventory.services import documents, sales
-from inventory.services import stock as stock_service
-from inventory.services.org import location_create, store_create
-from inventory.tenancy import tenant_scope
+from inventory.sales import services as sales
+from inventory.stock import documents
+from inventory.stock import write_path as stock_service
+from inventory.tenancy.scope import tenant_scope
+from inventory.tenancy.services import location_create, store_create
 from tests.factories import OrganizationFactory, ProductFactory
 from tests.stock_helpers import assert_invariants, loc, ref
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime
 import re
 
+from core.isotime import iso
 from counts.services import passes as P
 from counts.services import sessions as S
-from inventory.isotime import iso
 from tests.factories import MembershipFactory, ProductFactory
 from tests.stock_helpers import loc, receive
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from inventory.models import ApiToken, Membership, Role
-from inventory.services.tokens import api_token_create
+from inventory.tenancy.tokens import api_token_create
 from tests.factories import MembershipFactory, UserFactory
 
 PASSWORD = "correct horse battery"

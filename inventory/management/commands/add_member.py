@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
 
-from inventory.exceptions import ApplicationError
+from core.errors import ApplicationError
 from inventory.management.commands._common import get_org
 from inventory.models import Role, Store
-from inventory.services.org import membership_create
-from inventory.tenancy import tenant_scope
+from inventory.tenancy.scope import tenant_scope
+from inventory.tenancy.services import membership_create
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from inventory.management.commands._common import get_org
 from inventory.models import Membership
-from inventory.services.tokens import api_token_create
-from inventory.tenancy import tenant_scope
+from inventory.tenancy.scope import tenant_scope
+from inventory.tenancy.tokens import api_token_create
 
 
 class Command(BaseCommand):

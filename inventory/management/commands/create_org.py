@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from inventory.exceptions import ApplicationError
-from inventory.services.org import org_create
+from core.errors import ApplicationError
+from inventory.tenancy.services import org_create
 
 
 class Command(BaseCommand):

@@ -7,8 +7,8 @@ from decimal import Decimal
 from django.core.management.base import BaseCommand, CommandError
 
 from inventory.management.commands._common import get_org, get_store
-from inventory.selectors.reconciliation import ledger_ref_type_summary_list
-from inventory.tenancy import tenant_scope
+from inventory.reports.reconciliation import ledger_ref_type_summary_list
+from inventory.tenancy.scope import tenant_scope
 
 
 def _date(value: str) -> datetime.date:

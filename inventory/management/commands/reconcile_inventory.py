@@ -7,9 +7,9 @@ from django_scopes import scopes_disabled
 
 from inventory.management.commands._common import get_org, get_store
 from inventory.models import Organization
-from inventory.services.reconciliation import stock_reconciliation_run
+from inventory.reports.reconciliation import stock_reconciliation_run
 from inventory.tasks import reconciliation_email_queue
-from inventory.tenancy import tenant_scope
+from inventory.tenancy.scope import tenant_scope
 
 
 class Command(BaseCommand):

@@ -1,0 +1,86 @@
+"""OpenAPI: the one error shape on every operation, decimals and list lengths as the API takes
+them. ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`` names ``AutoSchema``; ``document_errors`` is a
+postprocessing hook."""
+
+from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from rest_framework import serializers
+
+#: The one error shape (``core.errors``): extra keys carry details of some codes
+#: (``lines`` of ``insufficient_stock``, ``barcode`` of ``unknown_barcode``, ``request_id``).
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "code": {"type": "string", "description": "Stable, machine-readable."},
+        "detail": {"type": "string", "description": "For people."},
+        "fields": {
+            "type": "object",
+            "description": "Each offending input (dotted path for nested input) and why.",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "required": ["code", "detail", "fields"],
+}
+
+
+def document_errors(result, generator, request, public):
+    """Every operation may answer a 4xx in the one error shape: say so, so that a client (and
+    the schema fuzzer, ``tests/fuzz``) can rely on every documented answer being true.
+
+    A postprocessing hook (``SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"]``) rather than a
+    response on each view: the shape is the exception handler's, not any one view's.
+    """
+    result.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    reference = {"$ref": "#/components/schemas/Error"}
+    for path in result.get("paths", {}).values():
+        for method, operation in path.items():
+            if method in ("get", "put", "patch", "post", "delete", "head", "options"):
+                operation.setdefault("responses", {}).setdefault("4XX", {
+                    "description": "Refused: see `code` (CONTRIBUTING.md lists them all).",
+                    "content": {"application/json": {"schema": reference}},
+                })
+    return result
+
+
+class PlainDecimalField(OpenApiSerializerFieldExtension):
+    """Quantities and money as ``core.fields.DecimalField`` really takes and gives
+    them: ASCII digits, at most its decimal places, a minus only where negatives are allowed
+    (drf-spectacular's own pattern would also admit ``""``, ``"."`` and other scripts' digits)."""
+
+    target_class = "core.fields.DecimalField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        whole = field.max_digits - field.decimal_places
+        sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
+        nonzero = "(?=.*[1-9])" if field.min_value is not None and field.min_value > 0 else ""
+        schema = {"type": "string", "format": "decimal", "pattern": (
+            rf"^{nonzero}{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{field.decimal_places}}})?$")}
+        if field.allow_null:
+            schema["nullable"] = True
+        return schema
+
+
+class AutoSchema(openapi.AutoSchema):
+    """drf-spectacular's, also documenting the length limits of nested lists (``many=True``
+    serializers: a sale's ``lines`` may not be empty, nor longer than ``MAX_LINES``) and the
+    fields of which a request names exactly one (a serializer's ``one_of``: a line names its
+    product by ``product``, ``sku`` or ``barcode``)."""
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        one_of = getattr(serializer, "one_of", None)
+        if one_of and direction == "request":
+            schema["oneOf"] = [{"required": [name]} for name in one_of]
+        return schema
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            if not field.allow_empty:
+                schema["minItems"] = max(1, field.min_length or 0)
+            elif field.min_length:
+                schema["minItems"] = field.min_length
+            if field.max_length is not None:
+                schema["maxItems"] = field.max_length
+        return schema

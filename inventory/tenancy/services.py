@@ -1,0 +1,247 @@
+"""Writes for organisations, stores, locations and memberships.
+
+Each service is one transaction, keyword-only, tenant first and acting user last.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django_scopes import scopes_disabled
+
+from core.errors import Conflict
+from inventory.models import (
+    ClassificationMapping,
+    Location,
+    LocationKind,
+    Membership,
+    MembershipStore,
+    Organization,
+    Role,
+    Store,
+)
+from inventory.tenancy.tokens import api_tokens_revoke_for_member
+
+#: The classifications a new organisation starts with: Cova classification -> (category, sub).
+DEFAULT_CLASSIFICATIONS: dict[str, tuple[str, str]] = {
+    "Dried Flower": ("Flower", "Dried Flower"),
+    "Milled Flower": ("Flower", "Milled Flower"),
+    "Pre-Rolls": ("Pre-Rolls", "Pre-Rolls"),
+    "Infused Pre-Rolls": ("Pre-Rolls", "Infused Pre-Rolls"),
+    "Vapes": ("Vapes", "Vape Cartridges"),
+    "510 Thread": ("Vapes", "510 Thread"),
+    "Pods": ("Vapes", "Pods"),
+    "Resin Vapes": ("Vapes", "Resin Vapes"),
+    "Disposable Vapes": ("Vapes", "Disposables"),
+    "Edibles": ("Edibles", "Edibles"),
+    "Soft Chews": ("Edibles", "Soft Chews"),
+    "Distillate Gummies/Chews": ("Edibles", "Gummies/Chews"),
+    "Chocolate": ("Edibles", "Chocolate"),
+    "Beverages": ("Beverages", "Beverages"),
+    "Extracts": ("Extracts", "Extracts"),
+    "Extracts - Inhaled": ("Extracts", "Inhaled Extracts"),
+    "Topicals": ("Topicals", "Topicals"),
+    "Capsules/Oils": ("Capsules & Oils", "Capsules/Oils"),
+    "Oils": ("Capsules & Oils", "Oils"),
+    "Capsules": ("Capsules & Oils", "Capsules"),
+    "Seeds": ("Seeds", "Seeds"),
+    "Accessories": ("Accessories", "Accessories"),
+}
+
+#: Rooms every new store starts with.
+DEFAULT_LOCATIONS = (
+    ("SF", "Sales Floor", LocationKind.SALES_FLOOR, True, 10),
+    ("BR", "Back Room", LocationKind.BACK_ROOM, False, 20),
+)
+
+DEFAULT_TOLERANCE = {"units": Decimal("1"), "percent": Decimal("2")}
+
+
+def org_create(*, slug: str, name: str, time_zone: str = "UTC", **settings) -> Organization:
+    """Create a tenant with the default classification map preloaded."""
+    with transaction.atomic(), scopes_disabled():
+        if Organization.objects.filter(slug=slug).exists():
+            raise Conflict(f"An organisation '{slug}' exists already.", code="org_exists",
+                           fields={"slug": ["Already taken."]})
+        org = Organization(slug=slug, name=name, time_zone=time_zone, **settings)
+        org.full_clean()
+        org.save()
+        ClassificationMapping.objects.bulk_create(
+            ClassificationMapping(org=org, classification=c, category=cat, subcategory=sub)
+            for c, (cat, sub) in DEFAULT_CLASSIFICATIONS.items()
+        )
+    return org
+
+
+def org_update_settings(*, org: Organization, changes: dict, actor) -> Organization:
+    with transaction.atomic():
+        org = Organization.objects.select_for_update().get(pk=org.pk)
+        for field, value in changes.items():
+            setattr(org, field, value)
+        org.full_clean()
+        org.save()
+    return org
+
+
+def tolerance_for(*, org: Organization, category: str) -> dict[str, Decimal]:
+    """The count-variance tolerance band for a category: ``{"units", "percent"}``.
+
+    Category bands override the org's ``default`` band, which overrides the platform default
+    (the larger of 1 unit and 2%). A band of zero units and zero percent means zero tolerance.
+    """
+    bands = org.tolerance_bands or {}
+    band = bands.get(category) or bands.get("default") or {}
+    return {
+        key: Decimal(str(band.get(key, DEFAULT_TOLERANCE[key])))
+        for key in ("units", "percent")
+    }
+
+
+def _store_code_taken(code: str) -> Conflict:
+    return Conflict(f"Store code '{code}' is taken.", code="duplicate",
+                    fields={"code": ["A store with this code exists."]})
+
+
+def _location_code_taken() -> Conflict:
+    return Conflict("Location code is taken in this store.", code="duplicate",
+                    fields={"code": ["A location with this code exists in the store."]})
+
+
+def store_create(*, org: Organization, code: str, name: str, time_zone: str | None = None,
+                 cova_location_id: str = "", external_ids: dict | None = None,
+                 is_active: bool = True, actor=None) -> Store:
+    """Create a store with its default rooms: a sellable Sales Floor and a Back Room."""
+    try:
+        with transaction.atomic():
+            store = Store.objects.create(
+                org=org, code=code, name=name, time_zone=time_zone or org.time_zone,
+                cova_location_id=cova_location_id, external_ids=external_ids or {},
+                is_active=is_active,
+            )
+            Location.objects.bulk_create(
+                Location(org=org, store=store, code=c, name=n, kind=k, sellable=s, sort_order=o)
+                for c, n, k, s, o in DEFAULT_LOCATIONS
+            )
+    except IntegrityError as exc:
+        raise _store_code_taken(code) from exc
+    return store
+
+
+def store_update(*, org: Organization, store: Store, changes: dict, actor=None) -> Store:
+    """Change a store's fields; a code another store of the organisation has is ``duplicate``
+    (409), as on create — the unique constraint decides, so two concurrent renames cannot both
+    win."""
+    for field, value in changes.items():
+        setattr(store, field, value)
+    try:
+        with transaction.atomic():
+            store.save()
+    except IntegrityError as exc:
+        raise _store_code_taken(store.code) from exc
+    return store
+
+
+def location_create(*, org: Organization, store: Store, actor=None, **fields) -> Location:
+    try:
+        with transaction.atomic():
+            return Location.objects.create(org=org, store=store, **fields)
+    except IntegrityError as exc:
+        raise _location_code_taken() from exc
+
+
+def location_update(*, org: Organization, location: Location, changes: dict,
+                    actor=None) -> Location:
+    """Change a location's fields (never its store); a code taken in the store is ``duplicate``
+    (409), as on create."""
+    for field, value in changes.items():
+        if field not in ("org", "store"):
+            setattr(location, field, value)
+    try:
+        with transaction.atomic():
+            location.save()
+    except IntegrityError as exc:
+        raise _location_code_taken() from exc
+    return location
+
+
+def _set_membership_stores(membership: Membership, stores) -> None:
+    MembershipStore.objects.filter(membership=membership).delete()
+    MembershipStore.objects.bulk_create(
+        MembershipStore(org_id=membership.org_id, membership=membership, store=s) for s in stores
+    )
+
+
+def membership_create(*, org: Organization, email: str, role: str, stores=(),
+                      first_name: str = "", last_name: str = "", actor=None) -> Membership:
+    """Give a person (created if the e-mail is new) a role in the organisation.
+
+    The user is created without a usable password: they sign in with Google, or an admin sets a
+    password for a shared tablet.
+    """
+    User = get_user_model()
+    email = email.strip().lower()
+    with transaction.atomic():
+        user = User.objects.filter(email__iexact=email).first()
+        if user is None:
+            user = User(username=email, email=email, first_name=first_name, last_name=last_name)
+            user.set_unusable_password()
+            user.save()
+        existing = Membership.objects.filter(org=org, user=user).first()
+        if existing and existing.is_active:
+            raise Conflict("This person is already a member.", code="already_member",
+                           fields={"email": ["Already a member of this organisation."]})
+        if existing:
+            # Tokens of the earlier membership never act for the new one (nor its new role).
+            api_tokens_revoke_for_member(org=org, user=user, actor=actor)
+            existing.role, existing.is_active = role, True
+            existing.save(update_fields=["role", "is_active"])
+            membership = existing
+        else:
+            membership = Membership.objects.create(org=org, user=user, role=role)
+        _set_membership_stores(membership, stores)
+    return membership
+
+
+def _ensure_an_admin_remains(org: Organization, membership: Membership) -> None:
+    others = Membership.objects.filter(org=org, role=Role.ADMIN, is_active=True).exclude(
+        pk=membership.pk
+    )
+    if not others.exists():
+        raise Conflict("The organisation must keep at least one active admin.",
+                       code="last_admin", fields={"role": ["This is the last admin."]})
+
+
+def membership_update(*, org: Organization, membership: Membership, changes: dict,
+                      actor=None) -> Membership:
+    """Change a member's role, stores or active flag; an organisation always keeps an admin.
+
+    Locks the organisation's admin memberships and this one, in id order, so two concurrent
+    demotions cannot both pass the last-admin check (and cannot deadlock). Deactivating (and
+    re-activating) revokes the person's tokens in the organisation in the same transaction; a
+    role or store change needs nothing, since every request reads the membership afresh.
+    """
+    with transaction.atomic():
+        locked = {
+            m.pk: m
+            for m in Membership.objects.filter(Q(role=Role.ADMIN) | Q(pk=membership.pk))
+            .order_by("pk").select_for_update()
+        }
+        membership = locked[membership.pk]
+        stays_admin = changes.get("role", membership.role) == Role.ADMIN and changes.get(
+            "is_active", membership.is_active
+        )
+        if membership.role == Role.ADMIN and membership.is_active and not stays_admin:
+            _ensure_an_admin_remains(org, membership)
+        was_active = membership.is_active
+        stores = changes.pop("stores", None)
+        for field, value in changes.items():
+            setattr(membership, field, value)
+        membership.save()
+        if stores is not None:
+            _set_membership_stores(membership, stores)
+        if not (was_active and membership.is_active):
+            api_tokens_revoke_for_member(org=org, user=membership.user_id, actor=actor)
+    return membership
