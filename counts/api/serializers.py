@@ -16,7 +16,8 @@ from counts.models import (
     Scope,
     UnresolvedScan,
 )
-from inventory.api.stock_serializers import QTY, StoreField
+from inventory.api.base import StoreField
+from inventory.api.stock.serializers import QTY
 
 
 class CategoryScopeSerializer(serializers.Serializer):

@@ -19,12 +19,18 @@ from contextlib import ExitStack
 from functools import cache
 
 from django.http import QueryDict
-from rest_framework import permissions
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.response import Response
 
 from core import text
 from core.errors import UnknownParameter, ValidationFailed
-from inventory.models import ApiToken
+from inventory.models import (
+    ApiToken,
+    Store,
+)
 from inventory.tenancy.capabilities import Action
 from inventory.tenancy.scope import ORG_HEADER, TenantContext, resolve_tenant, tenant_scope
 
@@ -162,3 +168,40 @@ class HasCapability(permissions.BasePermission):
                 code="permission_denied",
             )
         return True
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class TenantPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """A related id resolved inside the request's tenant scope.
+
+    The queryset is built per request (a class-level one would run unscoped at import time);
+    another organisation's id is "does not exist", exactly like a missing id.
+    """
+
+    def __init__(self, model, **kwargs):
+        self.model = model
+        kwargs.setdefault("queryset", None)
+        if kwargs.get("read_only"):
+            kwargs.pop("queryset")
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return self.model.objects.all()
+
+
+class StoreField(TenantPrimaryKeyField):
+    """A store of the caller's organisation that their membership may use."""
+
+    def __init__(self, **kwargs):
+        super().__init__(Store, **kwargs)
+
+    def get_queryset(self):
+        stores = Store.objects.filter(is_active=True)
+        tenant = getattr(self.context.get("request"), "tenant", None)
+        if tenant is not None and tenant.store_ids is not None:
+            stores = stores.filter(pk__in=tenant.store_ids)
+        return stores
+
+
+def created_or_replayed(body: dict, created: bool) -> Response:
+    return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -28,6 +28,7 @@ RESOURCES: dict[str, str] = {
     "stock": "stock-list",
     "stock/summary": "stock-summary",
     "stock/kpis": "stock-kpis",
+    "stock/shortfalls": "stock-shortfalls",
     "stock/reconciliation": "stock-reconciliation",
     "stock/receipts": "stock-receipts",
     "stock/moves": "stock-moves",

@@ -562,8 +562,9 @@ def test_unknown_api_paths_answer_json_404(url, debug, settings, admin_client):
 
 def test_api_root_lists_every_top_level_resource_and_each_answers(admin_client, store):
     from counts.api.urls import router as counts_router
-    from inventory.api.stock_urls import router as stock_router
-    from inventory.api.urls import router as main_router
+    from inventory.api.catalog.urls import router as catalog_router
+    from inventory.api.sales.urls import router as sales_router
+    from inventory.api.tenancy.urls import router as tenancy_router
 
     response = admin_client.get("/api/v1/")
 
@@ -572,10 +573,12 @@ def test_api_root_lists_every_top_level_resource_and_each_answers(admin_client, 
     for name in ("org", "me", "stores", "locations", "memberships", "products",
                  "classifications", "tokens", "sales", "stock", "stock/summary", "stock/kpis",
                  "stock/reconciliation", "stock/receipts", "stock/moves", "stock/adjustments",
-                 "stock/write-offs", "ledger", "reports/cogs", "counts/sessions",
+                 "stock/write-offs", "stock/shortfalls", "ledger", "reports/cogs",
+                 "counts/sessions",
                  "counts/unresolved"):
         assert name in index, (name, index)
-    routers = [(main_router, ""), (stock_router, ""), (counts_router, "counts/")]
+    routers = [(tenancy_router, ""), (catalog_router, ""), (sales_router, ""),
+               (counts_router, "counts/")]
     for router, prefix in routers:
         for registered, viewset, _ in router.registry:
             if hasattr(viewset, "list"):
@@ -598,10 +601,11 @@ def test_api_root_needs_a_signed_in_caller(url, db):
 
 def test_no_router_adds_its_own_root_view():
     from counts.api.urls import router as counts_router
-    from inventory.api.stock_urls import router as stock_router
-    from inventory.api.urls import router as main_router
+    from inventory.api.catalog.urls import router as catalog_router
+    from inventory.api.sales.urls import router as sales_router
+    from inventory.api.tenancy.urls import router as tenancy_router
 
-    for router in (main_router, stock_router, counts_router):
+    for router in (tenancy_router, catalog_router, sales_router, counts_router):
         assert all(getattr(p, "name", None) != "api-root" for p in router.urls)
 
 

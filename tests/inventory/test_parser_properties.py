@@ -28,7 +28,7 @@ from core import text
 from core.errors import ApplicationError
 from core.parsers import JSONParser
 from inventory.api.reports.views import LedgerPagination
-from inventory.api.stock_serializers import MONEY, QTY
+from inventory.api.stock.serializers import MONEY, QTY
 from inventory.catalog.barcodes import gtin_check_digit, is_valid_gtin, parse_scan
 from inventory.exceptions import InvalidBarcode, InvalidCheckDigit
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from inventory.models import ShortfallOutcome
+
 
 def _decimal(**kwargs):
     kwargs.setdefault("help_text", "A decimal, four places.")
@@ -79,3 +81,23 @@ class StockKpisSerializer(serializers.Serializer):
         read_only=True, help_text="Distinct lots with stock expiring within expiring_within days.")
     expired_units = PerUnitSerializer(
         read_only=True, help_text="Stock of lots past expiry, per unit of measure.")
+
+
+class ShortfallSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    store = serializers.IntegerField(read_only=True)
+    store_code = serializers.CharField(read_only=True)
+    location = serializers.IntegerField(read_only=True, allow_null=True)
+    product = serializers.IntegerField(read_only=True)
+    sku = serializers.CharField(read_only=True)
+    requested = _decimal(help_text="Quantity the move wanted.")
+    available = _decimal(help_text="Quantity there was (what posted, if any).")
+    missing = _decimal(help_text="requested − available")
+    outcome = serializers.ChoiceField(read_only=True, choices=ShortfallOutcome.choices)
+    ref_type = serializers.CharField(read_only=True)
+    ref_id = serializers.IntegerField(read_only=True, allow_null=True,
+                                      help_text="The document; null when it was refused.")
+    client_ref = serializers.CharField(read_only=True)
+    user = serializers.EmailField(read_only=True, allow_null=True)
+    occurred_at = serializers.DateTimeField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)

@@ -17,11 +17,12 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
+from rest_framework.views import APIView
 
 from core import fields as f
 from core.api import CsvPassthroughRenderer
@@ -29,8 +30,9 @@ from core.errors import ValidationFailed
 from core.isotime import iso
 from inventory.api.base import TenantAPIMixin
 from inventory.api.reports import serializers as responses
-from inventory.models import RefType
+from inventory.models import RefType, ShortfallOutcome, StockShortfall, Store
 from inventory.reports import selectors as reads
+from inventory.reports.reconciliation import stock_reconciliation_run
 from inventory.stock.write_path import fmt
 from inventory.tenancy.capabilities import Action
 
@@ -423,3 +425,77 @@ class CogsReportApi(ReadApi):
                         "quantity": fmt(r["quantity"]), "cost": fmt(r["cost"])}
                        for r in report["by_lot"]],
         })
+
+
+class ShortfallQuery(StoreQuery):
+    product = _id()
+    outcome = serializers.ChoiceField(choices=ShortfallOutcome.choices, required=False)
+    ref_type = serializers.ChoiceField(choices=RefType.choices, required=False)
+    occurred_from = f.BusinessMomentField(required=False)
+    occurred_to = f.BusinessMomentField(required=False)
+
+
+def shortfall_row(row: StockShortfall) -> dict:
+    return {
+        "id": row.pk, "store": row.store_id, "store_code": row.store.code,
+        "location": row.location_id, "product": row.product_id, "sku": row.product.sku,
+        "requested": fmt(row.requested), "available": fmt(row.available),
+        "missing": fmt(row.requested - row.available), "outcome": row.outcome,
+        "ref_type": row.ref_type, "ref_id": row.ref_id, "client_ref": row.client_ref,
+        "user": row.user.email if row.user else None,
+        "occurred_at": _iso(row.occurred_at), "created_at": _iso(row.created_at),
+    }
+
+
+class ShortfallListApi(ReadApi):
+    """Refused, oversold and partly posted stock moves of the caller's stores, newest first."""
+
+    read_capability = Action.SHORTFALL_VIEW
+    query_class = ShortfallQuery
+
+    @extend_schema(parameters=[ShortfallQuery],
+                   responses={200: responses.ShortfallSerializer(many=True)})
+    def get(self, request):
+        params = self.params()
+        rows = reads.shortfall_list(
+            scope=self.scope(params), product_id=params.get("product"),
+            outcome=params.get("outcome"), ref_type=params.get("ref_type"),
+            occurred_from=params.get("occurred_from"), occurred_to=params.get("occurred_to"))
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response([shortfall_row(row) for row in page])
+
+
+class ReconciliationQuery(serializers.Serializer):
+    """The query parameters the view reads (for the OpenAPI description and the base's
+    unknown-parameter check)."""
+
+    store = serializers.IntegerField(required=False, min_value=1,
+                                     help_text="store id (default: every store you may see)")
+
+
+class StockReconciliationApi(TenantAPIMixin, APIView):
+    """Ledger vs quants for the organisation or one store; 200 even when not ok (see ``ok``).
+
+    A member limited to some stores sees only those stores' rows.
+    """
+
+    read_capability = Action.STOCK_VIEW
+    query_class = ReconciliationQuery
+
+    @extend_schema(parameters=[ReconciliationQuery], responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        store = None
+        raw = request.query_params.get("store")
+        if raw not in (None, ""):
+            if not raw.isdigit():
+                raise ValidationError({"store": ["A store id is a whole number."]})
+            # Store.objects is scoped to the caller's organisation: another org's id is a 404
+            store = Store.objects.filter(pk=int(raw)).first()
+            if store is None:
+                raise NotFound()
+            self.check_store(store)
+        report = stock_reconciliation_run(
+            org=self.org, store=store,
+            store_ids=self.tenant.store_ids if store is None else None,
+        )
+        return Response(report.as_dict())

@@ -1,4 +1,5 @@
-"""Tenancy, catalog and token endpoints. Thin: parse, authorise, call a service, serialise."""
+"""Organisation, stores, locations, people, tokens and sign-in over HTTP. Thin: parse,
+authorise, call a service, serialise."""
 
 from __future__ import annotations
 
@@ -12,24 +13,19 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
-from inventory.api import serializers as s
 from inventory.api.base import TenantAPIMixin
-from inventory.api.filters import (
+from inventory.api.tenancy import serializers as s
+from inventory.api.tenancy.filters import (
     ApiTokenFilter,
     LocationFilter,
     MembershipFilter,
-    ProductFilter,
     StoreFilter,
 )
 from inventory.api.tenancy.throttling import LoginAccountThrottle, LoginAddressThrottle
-from inventory.catalog import selectors
-from inventory.catalog import services as catalog_services
 from inventory.models import (
     ApiToken,
-    ClassificationMapping,
     Location,
     Membership,
-    Product,
     Store,
 )
 from inventory.tenancy import services as org_services
@@ -156,98 +152,6 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
         )
 
 
-class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
-    """Products with their barcodes. DELETE archives the product (``is_active=false``)."""
-
-    queryset = Product.objects.none()  # for the schema; requests use get_queryset
-    serializer_class = s.ProductSerializer
-    read_capability = Action.CATALOG_VIEW
-    write_capability = Action.CATALOG_EDIT
-    action_capabilities = {"lookup": Action.CATALOG_VIEW, "bulk": Action.CATALOG_EDIT}
-    action_query_classes = {"lookup": s.LookupQuery}
-    filterset_class = ProductFilter
-    search_fields = ["name", "sku", "=barcodes__code"]
-    ordering_fields = ["sku", "name", "brand", "category", "updated_at"]
-
-    def get_queryset(self):
-        products = selectors.product_list(org=self.org)
-        if self.request.query_params.get("search"):
-            products = products.distinct()
-        return products
-
-    def perform_create(self, serializer):
-        data = dict(serializer.validated_data)
-        barcodes = data.pop("barcodes", None)
-        serializer.instance = catalog_services.product_create(
-            org=self.org, data=data, barcodes=barcodes, actor=self.request.user
-        )
-
-    def perform_update(self, serializer):
-        data = dict(serializer.validated_data)
-        barcodes = data.pop("barcodes", None)
-        serializer.instance = catalog_services.product_update(
-            org=self.org, product=serializer.instance, data=data, barcodes=barcodes,
-            actor=self.request.user,
-        )
-
-    def perform_destroy(self, instance):
-        catalog_services.product_update(
-            org=self.org, product=instance, data={"is_active": False}, actor=self.request.user
-        )
-
-    @extend_schema(request=s.ProductBulkSerializer, responses={200: dict})
-    @action(detail=False, methods=["post"], url_path="bulk")
-    def bulk(self, request):
-        """Create or update up to 1,000 products by SKU, all or nothing."""
-        serializer = s.ProductBulkSerializer(
-            data=request.data, context=self.get_serializer_context()
-        )
-        serializer.is_valid(raise_exception=True)
-        result = catalog_services.product_upsert_many(
-            org=self.org, rows=serializer.validated_data["products"], actor=request.user
-        )
-        return Response(result, status=status.HTTP_200_OK)
-
-    @extend_schema(parameters=[s.LookupQuery], responses={200: s.LookupSerializer})
-    @action(detail=False, methods=["get"], url_path="lookup")
-    def lookup(self, request):
-        """Resolve a scan: SKU or stored code, GTIN-8/12/13/14, or GS1 with lot and expiry."""
-        query = s.LookupQuery(data=request.query_params.dict())
-        query.is_valid(raise_exception=True)  # missing or blank: 400 naming barcode
-        barcode = query.validated_data["barcode"]
-        found = selectors.product_lookup(org=self.org, barcode=barcode)
-        scan = found.scan
-        return Response(s.LookupSerializer({
-            "product": found.product, "matched_by": found.matched_by,
-            "scanned": barcode, "gtin": scan.gtin14 if scan else None,
-            "lot": found.lot, "expiry": found.expiry, "no_expiry": found.no_expiry,
-        }).data)
-
-
-class ClassificationMappingViewSet(TenantAPIMixin, viewsets.ModelViewSet):
-    """The editable POS classification -> category/subcategory map."""
-
-    queryset = ClassificationMapping.objects.none()  # for the schema; requests use get_queryset
-    serializer_class = s.ClassificationMappingSerializer
-    read_capability = Action.CATALOG_VIEW
-    write_capability = Action.CATALOG_EDIT
-    search_fields = ["classification", "category", "subcategory"]
-
-    def get_queryset(self):
-        return ClassificationMapping.objects.order_by("classification")
-
-    def perform_create(self, serializer):
-        serializer.instance = catalog_services.classification_save(
-            org=self.org, mapping=None, data=serializer.validated_data, actor=self.request.user
-        )
-
-    def perform_update(self, serializer):
-        serializer.instance = catalog_services.classification_save(
-            org=self.org, mapping=serializer.instance, data=serializer.validated_data,
-            actor=self.request.user,
-        )
-
-
 class ApiTokenViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
                       viewsets.GenericViewSet):
     """Your API tokens (admins see and revoke everyone's in the organisation)."""
@@ -359,4 +263,3 @@ class TokenLogoutApi(APIView):
         if isinstance(request.auth, ApiToken):
             token_services.api_token_revoke(token=request.auth, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-

@@ -1,4 +1,5 @@
-"""Serializers: parse and validate input, shape output. No business rules beyond field checks."""
+"""Shapes of tenancy requests and answers: the organisation, stores, locations, people,
+tokens and sign-in. Field checks only; rules live in the services."""
 
 from __future__ import annotations
 
@@ -7,21 +8,16 @@ import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core import fields as f
+from inventory.api.base import TenantPrimaryKeyField
 from inventory.models import (
     ApiToken,
-    ClassificationMapping,
     Location,
     Membership,
     Organization,
-    Product,
-    ProductBarcode,
     Store,
-    Unit,
 )
 
 DOMAIN_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z]{2,63}$")
@@ -38,25 +34,6 @@ def validate_time_zone(value: str) -> str:
             "Unknown time zone (use an IANA name like America/Toronto).", code="invalid_time_zone"
         )
     return value
-
-
-@extend_schema_field(OpenApiTypes.INT)
-class TenantPrimaryKeyField(serializers.PrimaryKeyRelatedField):
-    """A related id resolved inside the request's tenant scope.
-
-    The queryset is built per request (a class-level one would run unscoped at import time);
-    another organisation's id is "does not exist", exactly like a missing id.
-    """
-
-    def __init__(self, model, **kwargs):
-        self.model = model
-        kwargs.setdefault("queryset", None)
-        if kwargs.get("read_only"):
-            kwargs.pop("queryset")
-        super().__init__(**kwargs)
-
-    def get_queryset(self):
-        return self.model.objects.all()
 
 
 class ToleranceBandSerializer(serializers.Serializer):
@@ -161,65 +138,6 @@ class MembershipSerializer(f.ModelSerializer):
         return value
 
 
-class BarcodeSerializer(serializers.Serializer):
-    code = f.CharField(kind=f.IDENTIFIER, max_length=100, trim_whitespace=True)
-    kind = serializers.ChoiceField(choices=ProductBarcode.Kind.choices,
-                                   default=ProductBarcode.Kind.GTIN)
-
-    def validate(self, attrs):
-        # A PATCH (partial=True) reaches nested serializers too and skips their required
-        # fields and defaults; but a barcodes list given in a PATCH replaces them all, so each
-        # barcode must be whole.
-        if "code" not in attrs:
-            raise serializers.ValidationError(
-                {"code": [self.fields["code"].error_messages["required"]]}, code="required")
-        attrs.setdefault("kind", ProductBarcode.Kind.GTIN)
-        return attrs
-
-    def to_representation(self, instance):
-        return {"code": instance.code, "kind": instance.kind}
-
-
-class ProductSerializer(f.ModelSerializer):
-    barcodes = BarcodeSerializer(many=True, required=False)
-    unit = serializers.ChoiceField(choices=Unit.choices, required=False)
-
-    class Meta:
-        model = Product
-        fields = ["id", "sku", "name", "brand", "classification", "category", "subcategory",
-                  "unit", "tracks_expiry", "image_url", "reorder_point", "reorder_qty",
-                  "default_cost", "default_price", "is_active", "barcodes", "created_at",
-                  "updated_at"]
-        read_only_fields = ["created_at", "updated_at"]
-        extra_kwargs = {
-            "sku": {"kind": f.IDENTIFIER},
-            **{field: {"min_value": Decimal("0")}
-               for field in ("reorder_point", "reorder_qty", "default_cost", "default_price")},
-        }
-
-    def validate_sku(self, value):
-        value = value.strip()
-        if not value:
-            raise serializers.ValidationError("Required.", code="blank")
-        return value
-
-    def validate_barcodes(self, value):
-        codes = [b["code"] for b in value]
-        if len(set(codes)) != len(codes):
-            raise serializers.ValidationError("A barcode is listed twice.", code="duplicate")
-        return value
-
-
-class ProductBulkSerializer(serializers.Serializer):
-    products = ProductSerializer(many=True, allow_empty=False, max_length=1000)
-
-
-class ClassificationMappingSerializer(f.ModelSerializer):
-    class Meta:
-        model = ClassificationMapping
-        fields = ["id", "classification", "category", "subcategory"]
-
-
 class ApiTokenSerializer(f.ModelSerializer):
     user_email = serializers.EmailField(source="user.email", read_only=True)
     is_active = serializers.BooleanField(read_only=True)
@@ -270,24 +188,3 @@ class IssuedTokenSerializer(ApiTokenSerializer):
     class Meta(ApiTokenSerializer.Meta):
         fields = [*ApiTokenSerializer.Meta.fields, "key", "organization"]
         read_only_fields = fields
-
-
-class LookupSerializer(serializers.Serializer):
-    """The answer of ``products/lookup`` (output only)."""
-
-    product = ProductSerializer(read_only=True)
-    matched_by = serializers.CharField(read_only=True)
-    scanned = serializers.CharField(read_only=True)
-    gtin = serializers.CharField(allow_null=True, read_only=True)
-    lot = serializers.CharField(allow_null=True, read_only=True)
-    expiry = serializers.DateField(allow_null=True, read_only=True)
-    no_expiry = serializers.BooleanField(read_only=True)
-
-
-class LookupQuery(serializers.Serializer):
-    """``GET products/lookup?barcode=``: exactly what the scanner sent."""
-
-    barcode = f.CharField(kind=f.SCAN, max_length=200,
-                          help_text="Exactly what the scanner sent.",
-                          error_messages={"required": "This parameter is required.",
-                                          "blank": "This parameter is required."})

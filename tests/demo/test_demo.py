@@ -24,9 +24,9 @@ from django.db.models import Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from demo.management.commands.seed_demo import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
 from inventory.catalog.barcodes import is_valid_gtin
-from inventory.demo import SHELF_LIFE
+from inventory.demo.catalog import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
+from inventory.demo.stock import SHELF_LIFE
 from inventory.models import (
     ApiToken,
     Batch,

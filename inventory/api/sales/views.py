@@ -1,0 +1,148 @@
+"""POS sales, voids and refunds over HTTP.
+
+A view parses, resolves the request's names in a fixed number of queries, calls one service,
+and answers 201 with the result — or 200 with the very same body when a device replays a
+``client_ref``."""
+
+from __future__ import annotations
+
+import django_filters as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from core.api import BusinessMomentFilter
+from core.isotime import iso
+from inventory.api.base import TenantAPIMixin, created_or_replayed
+from inventory.api.sales import serializers as s
+from inventory.catalog.resolver import (
+    Problems,
+    check_whole_numbers,
+    resolve_locations,
+    resolve_products,
+)
+from inventory.exceptions import InsufficientStock
+from inventory.models import Sale, SaleStatus
+from inventory.reports.visibility import products_hidden_in_store
+from inventory.sales import services as sales
+from inventory.tenancy.capabilities import Action
+
+
+class SaleFilter(filters.FilterSet):
+    store = filters.NumberFilter(field_name="store_id")
+    status = filters.ChoiceFilter(field_name="status", choices=SaleStatus.choices)
+    client_ref = filters.CharFilter(field_name="client_ref")
+    source_ref = filters.CharFilter(field_name="source_ref")
+    occurred_from = BusinessMomentFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_to = BusinessMomentFilter(field_name="occurred_at", lookup_expr="lt")
+
+
+def sale_body(sale: Sale) -> dict:
+    return {**sale.result, "status": sale.status,
+            "voided_at": iso(sale.voided_at),
+            "refunds": [refund.result for refund in sale.refunds.all()]}
+
+
+class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+                  viewsets.GenericViewSet):
+    """POS sales. A sale consumes earliest-expiry-first from the store's sellable locations."""
+
+    queryset = Sale.objects.none()
+    read_capability = Action.STOCK_VIEW
+    action_capabilities = {"create": Action.SALE_RECORD, "void": Action.SALE_REVERSE,
+                           "refunds": Action.SALE_REVERSE}
+    filterset_class = SaleFilter
+    ordering_fields = ["occurred_at", "id"]
+
+    def get_queryset(self):
+        sales_ = Sale.objects.prefetch_related("refunds").order_by("-id")
+        if self.tenant.store_ids is not None:
+            sales_ = sales_.filter(store_id__in=self.tenant.store_ids)
+        return sales_
+
+    def get_serializer_class(self):
+        return s.SaleCreateSerializer
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response([sale_body(sale) for sale in page])
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(sale_body(self.get_object()))
+
+    @extend_schema(request=s.SaleCreateSerializer, responses={201: dict, 200: dict})
+    def create(self, request):
+        serializer = s.SaleCreateSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        store = data["store"]
+        problems = Problems()
+        products = resolve_products(self.org, data["lines"], problems)
+        check_whole_numbers(products, data["lines"], problems)
+        locations = resolve_locations(store, data["lines"], ("location",), problems,
+                                      sellable_only=True)
+        problems.raise_if_any()
+        lines = [sales.SaleLineInput(product, ln["quantity"], ln.get("unit_price"),
+                                     locations.get(ln.get("location")))
+                 for product, ln in zip(products, data["lines"], strict=True)]
+        try:
+            sale, created = sales.sale_record(
+                org=self.org, store=store, lines=lines, client_ref=data["client_ref"],
+                occurred_at=data.get("occurred_at"), source_ref=data["source_ref"],
+                actor=request.user,
+            )
+        except InsufficientStock as exc:
+            self.hide_blind_availability(store, products, exc.extra.get("lines", []))
+            raise
+        body = sale.result
+        if body.get("warnings"):
+            body = {**body, "warnings": [dict(w) for w in body["warnings"]]}
+            self.hide_blind_availability(store, products, body["warnings"])
+        return created_or_replayed(body, created)
+
+    def hide_blind_availability(self, store, products, lines: list[dict]) -> None:
+        """What a store holds of a product under an open blind count is not for operators to
+        see, not even as the ``available`` of a refused sale (it is the count's expected)."""
+        if self.tenant.can(Action.COUNT_EXPECTED_VIEW):
+            return
+        hidden = products_hidden_in_store(org=self.org, store_id=store.pk, products=products)
+        skus = {p.sku for p in products if p is not None and p.pk in hidden}
+        for line in lines:  # error lines name the product; warnings only its SKU
+            if line.get("product") in hidden or line.get("sku") in skus:
+                for figure in ("available", "expired"):
+                    if figure in line:
+                        line[figure] = None
+
+    @extend_schema(request=s.VoidSerializer, responses={200: dict})
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        """Put back everything still out; voiding twice posts nothing."""
+        sale = self.get_object()
+        serializer = s.VoidSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sale = sales.sale_void(org=self.org, sale=sale,
+                               reason=serializer.validated_data["reason"],
+                               occurred_at=serializer.validated_data.get("occurred_at"),
+                               actor=request.user)
+        return Response(sale_body(Sale.objects.prefetch_related("refunds").get(pk=sale.pk)))
+
+    @extend_schema(request=s.RefundCreateSerializer, responses={201: dict, 200: dict})
+    @action(detail=True, methods=["post"])
+    def refunds(self, request, pk=None):
+        """Take back part of a sale, per line; optionally into another location."""
+        sale = self.get_object()
+        serializer = s.RefundCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        problems = Problems()
+        found = resolve_locations(sale.store, [], (), problems,
+                                  extra={"location": data.get("location")})
+        problems.raise_if_any()
+        refund, created = sales.sale_refund(
+            org=self.org, sale=sale,
+            lines=[sales.RefundLineInput(ln["line"], ln["quantity"]) for ln in data["lines"]],
+            client_ref=data["client_ref"], location=found.get(data.get("location")),
+            reason=data["reason"], occurred_at=data.get("occurred_at"), actor=request.user,
+        )
+        return created_or_replayed(refund.result, created)
