@@ -29,6 +29,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 bench: install
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/python bench/run.py

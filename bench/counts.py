@@ -125,12 +125,22 @@ from bench.database import (  # noqa: E402
 TARGET_SECONDS = 5.0
 ZERO = Decimal("0")
 PRICE = Decimal("12.5000")
-CLASSIFICATIONS = ("Dried Flower", "Pre-Rolls", "Vapes", "Edibles", "Beverages", "Extracts",
-                   "Topicals", "Accessories")
+CLASSIFICATIONS = (
+    "Dried Flower",
+    "Pre-Rolls",
+    "Vapes",
+    "Edibles",
+    "Beverages",
+    "Extracts",
+    "Topicals",
+    "Accessories",
+)
 # (code, name, kind, sellable, sort order) added to the store's SF and BR
-EXTRA_LOCATIONS = (("VT", "Vault", "vault", False, 30),
-                   ("DSP", "Display Case", "sales_floor", True, 15),
-                   ("OVR", "Overstock", "back_room", False, 40))
+EXTRA_LOCATIONS = (
+    ("VT", "Vault", "vault", False, 30),
+    ("DSP", "Display Case", "sales_floor", True, 15),
+    ("OVR", "Overstock", "back_room", False, 40),
+)
 # share of the non-SF pairs per location: BR, VT, DSP, OVR
 WEIGHTS = (10, 7, 5, 3)
 TABLE = re.compile(r'"?((?:inventory|counts|auth|django)_\w+)"?')
@@ -150,10 +160,18 @@ class Sizes:
     variance_share: float = 0.08
 
 
-FULL = Sizes(products=20_000, lines=50_000, lot_pairs=2_500, found=300, uncounted=1_000,
-             sales=2_000, late_sales=200)
-QUICK = Sizes(products=2_000, lines=5_000, lot_pairs=250, found=30, uncounted=100,
-              sales=200, late_sales=20)
+FULL = Sizes(
+    products=20_000,
+    lines=50_000,
+    lot_pairs=2_500,
+    found=300,
+    uncounted=1_000,
+    sales=2_000,
+    late_sales=200,
+)
+QUICK = Sizes(
+    products=2_000, lines=5_000, lot_pairs=250, found=30, uncounted=100, sales=200, late_sales=20
+)
 
 
 # --- environment and database -----------------------------------------------------------------
@@ -259,8 +277,12 @@ def plan_count(sizes: Sizes, rng: random.Random, now: datetime.datetime) -> Plan
                 pair.counted_qty = max(0, pair.received - pair.sold_until(first) + pair.delta)
             if pair.lot_scan:
                 third = pair.counted_qty // 3
-                per_lot = [(code, q) for (code, _), q in zip(
-                    pair.lots, (third, third, pair.counted_qty - 2 * third), strict=True)]
+                per_lot = [
+                    (code, q)
+                    for (code, _), q in zip(
+                        pair.lots, (third, third, pair.counted_qty - 2 * third), strict=True
+                    )
+                ]
             else:
                 per_lot = [("", pair.counted_qty)]
             for k, (lot, quantity) in enumerate(per_lot):
@@ -308,33 +330,53 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
     from inventory.tenancy.scope import tenant_scope
 
     org = org_services.org_create(
-        slug="countbench", name="Count Bench Cannabis",
-        tolerance_bands={"Flower": {"units": "0", "percent": "0"}})
+        slug="countbench",
+        name="Count Bench Cannabis",
+        tolerance_bands={"Flower": {"units": "0", "percent": "0"}},
+    )
     scope = tenant_scope(org)
     scope.__enter__()
     store = org_services.store_create(org=org, code="CB1", name="Count Bench Store")
     for code, name, kind, sellable, order in EXTRA_LOCATIONS:
-        org_services.location_create(org=org, store=store, code=code, name=name, kind=kind,
-                                     sellable=sellable, sort_order=order)
+        org_services.location_create(
+            org=org,
+            store=store,
+            code=code,
+            name=name,
+            kind=kind,
+            sellable=sellable,
+            sort_order=order,
+        )
     by_code = {loc.code: loc for loc in Location.objects.filter(store=store)}
     locations = [by_code[c] for c in ("SF", "BR", "VT", "DSP", "OVR")]
     User = get_user_model()
     people = {}
     for role in (Role.MANAGER, Role.ADMIN, Role.OPERATOR):
-        user = User.objects.create_user(username=f"{role}@countbench.example",
-                                        email=f"{role}@countbench.example",
-                                        password="not-used-1234")
+        user = User.objects.create_user(
+            username=f"{role}@countbench.example",
+            email=f"{role}@countbench.example",
+            password="not-used-1234",
+        )
         Membership.objects.create(org=org, user=user, role=role)
         people[role] = user
 
     with phase(f"{sizes.products:,} products"):
         for begin in range(0, sizes.products, 1000):
-            catalog.product_upsert_many(org=org, rows=[
-                {"sku": f"CB-{n:05d}", "name": f"Count bench product {n}", "brand": "Bench",
-                 "classification": CLASSIFICATIONS[n % len(CLASSIFICATIONS)], "unit": "each",
-                 "default_cost": Decimal(2 + n % 20), "default_price": PRICE}
-                for n in range(begin, min(begin + 1000, sizes.products))
-            ])
+            catalog.product_upsert_many(
+                org=org,
+                rows=[
+                    {
+                        "sku": f"CB-{n:05d}",
+                        "name": f"Count bench product {n}",
+                        "brand": "Bench",
+                        "classification": CLASSIFICATIONS[n % len(CLASSIFICATIONS)],
+                        "unit": "each",
+                        "default_cost": Decimal(2 + n % 20),
+                        "default_price": PRICE,
+                    }
+                    for n in range(begin, min(begin + 1000, sizes.products))
+                ],
+            )
         products = list(Product.objects.order_by("sku"))
 
     received_at = plan.start - datetime.timedelta(days=3)
@@ -344,34 +386,52 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
         for pair in sorted(plan.pairs.values(), key=lambda p: (p.location, p.product))
         for code, quantity in pair.lots
     ]
-    documents_lines = [receive_lines[n:n + 500] for n in range(0, len(receive_lines), 500)]
+    documents_lines = [receive_lines[n : n + 500] for n in range(0, len(receive_lines), 500)]
     receive_count = sum(len(d) for d in documents_lines)
     with phase(f"{receive_count:,} receipt lines in {len(documents_lines)} receipts"):
         for n, chunk in enumerate(documents_lines):
             documents.receipt_record(
-                org=org, store=store, client_ref=f"countbench-receipt-{n}", source="bench",
+                org=org,
+                store=store,
+                client_ref=f"countbench-receipt-{n}",
+                source="bench",
                 reason="count bench opening stock",
                 occurred_at=received_at + datetime.timedelta(seconds=n),
-                lines=[stock.ReceiveLine(
-                    k, products[pair.product], locations[pair.location], Decimal(quantity),
-                    lot_code=code,
-                    expiry_date=(plan.start.date()
-                                 + datetime.timedelta(days=60 + 30 * "ABC".index(code[-1]))),
-                    unit_cost=Decimal(2 + (pair.product * 7 + ord(code[-1])) % 28))
-                    for k, (pair, code, quantity) in enumerate(chunk, start=1)],
+                lines=[
+                    stock.ReceiveLine(
+                        k,
+                        products[pair.product],
+                        locations[pair.location],
+                        Decimal(quantity),
+                        lot_code=code,
+                        expiry_date=(
+                            plan.start.date()
+                            + datetime.timedelta(days=60 + 30 * "ABC".index(code[-1]))
+                        ),
+                        unit_cost=Decimal(2 + (pair.product * 7 + ord(code[-1])) % 28),
+                    )
+                    for k, (pair, code, quantity) in enumerate(chunk, start=1)
+                ],
             )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # fresh tables: give the planner statistics for the rest
     lot_products = [products[p.product].pk for p in plan.pairs.values() if p.lot_scan]
-    batches = {(b.product_id, b.lot_code): b
-               for b in Batch.objects.filter(product_id__in=lot_products)}
+    batches = {
+        (b.product_id, b.lot_code): b for b in Batch.objects.filter(product_id__in=lot_products)
+    }
 
-    session = sessions.session_create(org=org, store=store, scope="FULL_STORE",
-                                      actor=people[Role.MANAGER], notes="count bench")
+    session = sessions.session_create(
+        org=org, store=store, scope="FULL_STORE", actor=people[Role.MANAGER], notes="count bench"
+    )
     session = sessions.session_start(org=org, session=session, actor=people[Role.MANAGER])
     count_passes = [
-        passes.pass_create(org=org, session=session, location=loc, actor=people[Role.OPERATOR],
-                           device_id=f"tablet-{n}")
+        passes.pass_create(
+            org=org,
+            session=session,
+            location=loc,
+            actor=people[Role.OPERATOR],
+            device_id=f"tablet-{n}",
+        )
         for n, loc in enumerate(locations)
     ]
     # A bench cannot wait four hours: the passes started then (as the tests back-date them).
@@ -383,33 +443,49 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
     events = []  # (moment, kind, payload): scan chunks and sales, in simulated-time order
     for location, scans in plan.scans.items():
         for begin in range(0, len(scans), sizes.chunk):
-            chunk = scans[begin:begin + sizes.chunk]
+            chunk = scans[begin : begin + sizes.chunk]
             events.append((chunk[-1][0], "scans", (location, chunk)))
     events += [(at, "sale", lines) for at, lines in plan.sales]
     events.sort(key=lambda e: (e[0], e[1]))
     n_scans = sum(len(s) for s in plan.scans.values())
-    with phase(f"{n_scans:,} scans ({len([e for e in events if e[1] == 'scans'])} lines_add "
-               f"calls) interleaved with {len(plan.sales):,} sales"):
+    with phase(
+        f"{n_scans:,} scans ({len([e for e in events if e[1] == 'scans'])} lines_add "
+        f"calls) interleaved with {len(plan.sales):,} sales"
+    ):
         for n, (at, kind, payload) in enumerate(events):
             if kind == "scans":
                 location, chunk = payload
                 passes.lines_add(
-                    org=org, count_pass=count_passes[location], actor=people[Role.OPERATOR],
+                    org=org,
+                    count_pass=count_passes[location],
+                    actor=people[Role.OPERATOR],
                     device_id=f"tablet-{location}",
-                    entries=[passes.Entry(
-                        products[p], Decimal(quantity), lot_code=lot,
-                        batch=batches[(products[p].pk, lot)] if lot else None,
-                        raw_scan=products[p].sku, captured_at=moment,
-                        client_line_id=f"{location}-{moment.timestamp():.6f}-{p}-{lot}")
-                        for moment, p, lot, quantity in chunk],
+                    entries=[
+                        passes.Entry(
+                            products[p],
+                            Decimal(quantity),
+                            lot_code=lot,
+                            batch=batches[(products[p].pk, lot)] if lot else None,
+                            raw_scan=products[p].sku,
+                            captured_at=moment,
+                            client_line_id=f"{location}-{moment.timestamp():.6f}-{p}-{lot}",
+                        )
+                        for moment, p, lot, quantity in chunk
+                    ],
                 )
             else:
                 sales.sale_record(
-                    org=org, store=store, client_ref=f"countbench-sale-{n}", source="bench",
+                    org=org,
+                    store=store,
+                    client_ref=f"countbench-sale-{n}",
+                    source="bench",
                     occurred_at=at,
-                    lines=[sales.SaleLineInput(products[key[1]], Decimal(quantity), PRICE,
-                                               locations[key[0]])
-                           for key, quantity in payload],
+                    lines=[
+                        sales.SaleLineInput(
+                            products[key[1]], Decimal(quantity), PRICE, locations[key[0]]
+                        )
+                        for key, quantity in payload
+                    ],
                 )
     with phase("submitting the passes"):
         count_passes = [
@@ -417,9 +493,16 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
             for count_pass in count_passes
         ]
     session.refresh_from_db()
-    return {"org": org, "store": store, "scope": scope, "session": session,
-            "locations": locations, "products": products, "people": people,
-            "passes": count_passes}
+    return {
+        "org": org,
+        "store": store,
+        "scope": scope,
+        "session": session,
+        "locations": locations,
+        "products": products,
+        "people": people,
+        "passes": count_passes,
+    }
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -516,8 +599,11 @@ def measure(name: str, call, *, profile: bool = False) -> Measured:
 
     spent: dict[str, float] = {}
     profiler = cProfile.Profile() if profile else None
-    with CaptureQueriesContext(connection) as captured, connection.execute_wrapper(timed), \
-            sections_timed(spent):
+    with (
+        CaptureQueriesContext(connection) as captured,
+        connection.execute_wrapper(timed),
+        sections_timed(spent),
+    ):
         began = time.perf_counter()
         if profiler:
             profiler.enable()
@@ -533,8 +619,9 @@ def measure(name: str, call, *, profile: bool = False) -> Measured:
         out.write("\n-- by own time --\n")
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(15)
         text = out.getvalue()
-    return Measured(name, seconds, queries, sum(t for _, t in timings), timings, spent, text,
-                    result)
+    return Measured(
+        name, seconds, queries, sum(t for _, t in timings), timings, spent, text, result
+    )
 
 
 # --- checking ---------------------------------------------------------------------------------
@@ -557,15 +644,28 @@ def check_preview(items, plan: Plan, fx: dict) -> dict:
         expected = pair.received - pair.sold_until(moment)
         counted = pair.counted_qty if pair.counted else 0
         if item.expected != expected or item.counted != counted:
-            wrong.append((key, f"expected {item.expected} (plan {expected}), counted "
-                               f"{item.counted} (plan {counted})"))
-    missing = [k for k, p in plan.pairs.items() if k not in seen and (
-        p.counted or p.received - p.sold_until(submitted) != 0)]
+            wrong.append(
+                (
+                    key,
+                    f"expected {item.expected} (plan {expected}), counted "
+                    f"{item.counted} (plan {counted})",
+                )
+            )
+    missing = [
+        k
+        for k, p in plan.pairs.items()
+        if k not in seen and (p.counted or p.received - p.sold_until(submitted) != 0)
+    ]
     assert not wrong, f"preview differs from the simulation: {wrong[:10]} ({len(wrong)} in all)"
     assert not missing, f"pairs missing from the preview: {missing[:10]} ({len(missing)})"
-    straddling = sum(1 for p in plan.pairs.values() if p.counted and p.sales
-                     and any(at <= p.first_scan for at, _ in p.sales)
-                     and any(at > p.first_scan for at, _ in p.sales))
+    straddling = sum(
+        1
+        for p in plan.pairs.values()
+        if p.counted
+        and p.sales
+        and any(at <= p.first_scan for at, _ in p.sales)
+        and any(at > p.first_scan for at, _ in p.sales)
+    )
     return {"items": len(items), "straddling": straddling}
 
 
@@ -577,7 +677,8 @@ def check_after_finalize(plan: Plan, fx: dict, late: dict[tuple[int, int], int])
 
     org = fx["org"]
     with connection.cursor() as cursor:
-        cursor.execute("""
+        cursor.execute(
+            """
             SELECT COALESCE(l.location_id, q.location_id), COALESCE(l.batch_id, q.batch_id),
                    COALESCE(l.total, 0), COALESCE(q.quantity, 0)
             FROM (SELECT location_id, batch_id, SUM(qty_delta) AS total
@@ -586,7 +687,9 @@ def check_after_finalize(plan: Plan, fx: dict, late: dict[tuple[int, int], int])
             FULL OUTER JOIN (SELECT * FROM inventory_stockquant WHERE org_id = %s) q
               ON q.location_id = l.location_id AND q.batch_id = l.batch_id
             WHERE COALESCE(l.total, 0) <> COALESCE(q.quantity, 0)
-        """, [org.pk, org.pk])
+        """,
+            [org.pk, org.pk],
+        )
         mismatches = cursor.fetchall()
     assert mismatches == [], f"ledger != quants: {mismatches[:10]} ({len(mismatches)})"
     assert not StockQuant.objects.filter(quantity__lt=0, unallocated=False).exists()
@@ -596,12 +699,14 @@ def check_after_finalize(plan: Plan, fx: dict, late: dict[tuple[int, int], int])
     product_index = {p.pk: n for n, p in enumerate(fx["products"])}
     on_hand: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
     for location_id, product_id, quantity in StockQuant.objects.filter(
-            location_id__in=location_index).values_list("location_id", "product_id", "quantity"):
+        location_id__in=location_index
+    ).values_list("location_id", "product_id", "quantity"):
         on_hand[(location_index[location_id], product_index[product_id])] += quantity
     wrong, clamped = [], 0
     for key, pair in plan.pairs.items():
-        moment = pair.first_scan if pair.counted else datetime.datetime.max.replace(
-            tzinfo=datetime.UTC)
+        moment = (
+            pair.first_scan if pair.counted else datetime.datetime.max.replace(tzinfo=datetime.UTC)
+        )
         after = sum(q for at, q in pair.sales if at > moment) + late.get(key, 0)
         want = (pair.counted_qty if pair.counted else 0) - after
         if want < 0:
@@ -621,8 +726,10 @@ def show(measured: Measured, target: float | None = None) -> None:
     if target is not None:
         verdict = "  OK" if measured.seconds <= target else f"  MISSED (target {target:g} s)"
     print(f"\n{measured.name}: {measured.seconds:.2f} s{verdict}")
-    print(f"  {measured.queries} statements, {measured.db_seconds:.2f} s in database round "
-          f"trips, {measured.python_seconds:.2f} s in Python")
+    print(
+        f"  {measured.queries} statements, {measured.db_seconds:.2f} s in database round "
+        f"trips, {measured.python_seconds:.2f} s in Python"
+    )
     by_label: dict[str, list[float]] = defaultdict(list)
     for label, seconds in measured.statements:
         by_label[label].append(seconds)
@@ -630,8 +737,10 @@ def show(measured: Measured, target: float | None = None) -> None:
         print(f"    {len(samples):>3} x {label:<48} {sum(samples):7.3f} s")
     if measured.sections:
         print("  inside (wall time, statements included):")
-        order = [label for label, _, _ in SECTIONS] + ["QuerySet.bulk_create",
-                                                      "QuerySet.bulk_update"]
+        order = [label for label, _, _ in SECTIONS] + [
+            "QuerySet.bulk_create",
+            "QuerySet.bulk_update",
+        ]
         for label in order:
             if label in measured.sections:
                 print(f"    {label:<54} {measured.sections[label]:7.3f} s")
@@ -661,8 +770,9 @@ def run(sizes: Sizes, seed: int, profile: bool) -> None:
         fx["scope"].__exit__(None, None, None)
 
 
-def measure_all(sizes: Sizes, plan: Plan, fx: dict, rng: random.Random, phase: Phase,
-                profile: bool) -> None:
+def measure_all(
+    sizes: Sizes, plan: Plan, fx: dict, rng: random.Random, phase: Phase, profile: bool
+) -> None:
     from django.db import connection
     from django.db.models import Count
     from django.utils import timezone
@@ -676,8 +786,12 @@ def measure_all(sizes: Sizes, plan: Plan, fx: dict, rng: random.Random, phase: P
     org, session, people = fx["org"], fx["session"], fx["people"]
     lines = CountLine.objects.filter(count_pass__session=session).count()
     scans = CountScan.objects.filter(count_pass__session=session).count()
-    products_counted = (CountLine.objects.filter(count_pass__session=session)
-                        .values("product_id").distinct().count())
+    products_counted = (
+        CountLine.objects.filter(count_pass__session=session)
+        .values("product_id")
+        .distinct()
+        .count()
+    )
     sale_lines = sum(len(s[1]) for s in plan.sales)
     before = after = 0
     for pair in plan.pairs.values():
@@ -686,22 +800,28 @@ def measure_all(sizes: Sizes, plan: Plan, fx: dict, rng: random.Random, phase: P
                 after += 1
             elif pair.counted:
                 before += 1
-    print(f"\ncount: {lines:,} lines ({scans:,} scans) over {products_counted:,} products in "
-          f"{len(fx['locations'])} locations; {len(plan.sales):,} sales ({sale_lines:,} lines: "
-          f"{before:,} before the scan of their product there, {after:,} after)")
+    print(
+        f"\ncount: {lines:,} lines ({scans:,} scans) over {products_counted:,} products in "
+        f"{len(fx['locations'])} locations; {len(plan.sales):,} sales ({sale_lines:,} lines: "
+        f"{before:,} before the scan of their product there, {after:,} after)"
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")  # as autovacuum would have by now on a real server
 
     # 1. the live preview, then the API body of it
     load = os.getloadavg()
-    compute = measure("variance_compute (live preview)", lambda: variance_compute(session),
-                      profile=profile)
+    compute = measure(
+        "variance_compute (live preview)", lambda: variance_compute(session), profile=profile
+    )
     facts = check_preview(compute.result, plan, fx)
     # read-only, so it can be repeated: the machine may be shared, the best run says more
     repeats = [compute.seconds] + [
-        measure("again", lambda: variance_compute(session)).seconds for _ in range(2)]
-    report = measure("variance_report (API body, preview)",
-                     lambda: variance_report(session, ordering="-abs_value"))
+        measure("again", lambda: variance_compute(session)).seconds for _ in range(2)
+    ]
+    report = measure(
+        "variance_report (API body, preview)",
+        lambda: variance_report(session, ordering="-abs_value"),
+    )
 
     # 2. submit and reconcile (variance computed again and stored)
     def reconcile():
@@ -710,15 +830,21 @@ def measure_all(sizes: Sizes, plan: Plan, fx: dict, rng: random.Random, phase: P
 
     reconciled = measure("session_submit + session_reconcile", reconcile)
     session = reconciled.result
-    statuses = dict(VarianceRow.objects.filter(session=session).values_list("status")
-                    .annotate(n=Count("id")).order_by())
+    statuses = dict(
+        VarianceRow.objects.filter(session=session)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
 
     # 3. approve what needs approval, in one UPDATE (the API decides one row at a time)
     now = timezone.now()
     approved = measure(
         "approve all pending rows (bench shortcut: one UPDATE, not variance_decide per row)",
-        lambda: VarianceRow.objects.filter(session=session, status=VarianceStatus.PENDING)
-        .update(status=VarianceStatus.APPROVED, decided_by=people["admin"], decided_at=now))
+        lambda: VarianceRow.objects.filter(session=session, status=VarianceStatus.PENDING).update(
+            status=VarianceStatus.APPROVED, decided_by=people["admin"], decided_at=now
+        ),
+    )
 
     # sales after the count, before finalising: finalise must not take them twice
     late: dict[tuple[int, int], int] = defaultdict(int)
@@ -730,53 +856,74 @@ def measure_all(sizes: Sizes, plan: Plan, fx: dict, rng: random.Random, phase: P
         left = pair.received - sum(q for _, q in pair.sales) - late[key]
         if left < 1:
             continue
-        sales.sale_record(org=org, store=fx["store"], client_ref=f"countbench-late-{n}",
-                          source="bench", lines=[sales.SaleLineInput(
-                              fx["products"][pair.product], Decimal(1), PRICE,
-                              location_index[pair.location])])
+        sales.sale_record(
+            org=org,
+            store=fx["store"],
+            client_ref=f"countbench-late-{n}",
+            source="bench",
+            lines=[
+                sales.SaleLineInput(
+                    fx["products"][pair.product], Decimal(1), PRICE, location_index[pair.location]
+                )
+            ],
+        )
         late[key] += 1
 
     # 4. finalise
-    finalized = measure("session_finalize", lambda: sessions.session_finalize(
-        org=org, session=session, actor=people["admin"]), profile=profile)
-    posted = StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE,
-                                        ref_id=session.pk).count()
+    finalized = measure(
+        "session_finalize",
+        lambda: sessions.session_finalize(org=org, session=session, actor=people["admin"]),
+        profile=profile,
+    )
+    posted = StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE, ref_id=session.pk).count()
     sessions.session_finalize(org=org, session=session, actor=people["admin"])
-    assert StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE,
-                                      ref_id=session.pk).count() == posted, "posted twice"
+    assert (
+        StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE, ref_id=session.pk).count()
+        == posted
+    ), "posted twice"
     final = check_after_finalize(plan, fx, late)
 
     body = report.result
     print("\n" + "=" * 100)
     print(f"sizes: {sizes}")
-    print(f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} when measuring began, "
-          f"{os.getloadavg()[0]:.1f} at the end; PostgreSQL {server_facts(connection)}")
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load[0]:.1f} when measuring began, "
+        f"{os.getloadavg()[0]:.1f} at the end; PostgreSQL {server_facts(connection)}"
+    )
     print("setup: " + ", ".join(f"{k} {v:.1f} s" for k, v in phase.times.items()))
-    print(f"preview: {facts['items']:,} (location, product) items; "
-          f"{facts['straddling']:,} counted pairs had sales both before and after their scan; "
-          f"totals {body['totals']}")
+    print(
+        f"preview: {facts['items']:,} (location, product) items; "
+        f"{facts['straddling']:,} counted pairs had sales both before and after their scan; "
+        f"totals {body['totals']}"
+    )
     print(f"reconciled rows by status: {statuses}")
-    print(f"finalise posted {posted:,} COUNT_RECONCILE ledger rows; {sizes.late_sales} sales "
-          f"after the count were not taken twice")
+    print(
+        f"finalise posted {posted:,} COUNT_RECONCILE ledger rows; {sizes.late_sales} sales "
+        f"after the count were not taken twice"
+    )
     show(compute, TARGET_SECONDS)
     print(f"  three runs: {', '.join(f'{t:.2f}' for t in repeats)} s")
     show(report)
     show(reconciled)
     show(approved)
     show(finalized, TARGET_SECONDS)
-    print(f"\nchecks: preview = simulation for {facts['items']:,} items; ledger = quants; "
-          f"quant = counted - later sales for {final['pairs']:,} (location, product) pairs "
-          f"({final['clamped']} clamped at 0); second finalise posted nothing")
+    print(
+        f"\nchecks: preview = simulation for {facts['items']:,} items; ledger = quants; "
+        f"quant = counted - later sales for {final['pairs']:,} (location, product) pairs "
+        f"({final['clamped']} clamped at 0); second finalise posted nothing"
+    )
     print("=" * 100)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 5,000 lines over 2,000 products")
+    parser.add_argument(
+        "--quick", action="store_true", help="a smoke run: 5,000 lines over 2,000 products"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
-    parser.add_argument("--profile", action="store_true",
-                        help="cProfile the two timed steps (inflates their times)")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the two timed steps (inflates their times)"
+    )
     parser.add_argument("--seed", type=int, default=4)
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
@@ -784,8 +931,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_environment(url)
     began = time.perf_counter()
     name = recreate_database(url)
-    print(f"database {name}: migrating, then building a count of {sizes.lines:,} lines over "
-          f"{sizes.products:,} products", flush=True)
+    print(
+        f"database {name}: migrating, then building a count of {sizes.lines:,} lines over "
+        f"{sizes.products:,} products",
+        flush=True,
+    )
     try:
         import django
         from django.core.management import call_command

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 def bench_url(default_name: str) -> str:
     """DATABASE_URL pointed at a database whose name ends in ``bench`` (it gets dropped):
     the given one when it does, else ``default_name`` on the same server."""
-    parts = urlsplit(os.environ.get("DATABASE_URL")
-                     or f"postgres://postgres@127.0.0.1:5432/{default_name}")
+    parts = urlsplit(
+        os.environ.get("DATABASE_URL") or f"postgres://postgres@127.0.0.1:5432/{default_name}"
+    )
     name = parts.path.lstrip("/")
     if not name.endswith("bench"):
         print(f"note: using database '{default_name}', not '{name}' (the bench drops it)")

@@ -74,10 +74,10 @@ class Sizes:
     rounds: int  # the duration is cut into this many alternating slices
 
 
-FULL = Sizes(products=20_000, service_sales=2_000, api_sales=1_000, warmup=100, duration=8.0,
-              rounds=4)
-QUICK = Sizes(products=2_000, service_sales=200, api_sales=100, warmup=20, duration=1.5,
-               rounds=1)
+FULL = Sizes(
+    products=20_000, service_sales=2_000, api_sales=1_000, warmup=100, duration=8.0, rounds=4
+)
+QUICK = Sizes(products=2_000, service_sales=200, api_sales=100, warmup=20, duration=1.5, rounds=1)
 
 
 # --- environment and database -----------------------------------------------------------------
@@ -112,37 +112,65 @@ def build_fixture(sizes: Sizes) -> dict:
         store = org_services.store_create(org=org, code="B1", name="Bench Store")
         floor = Location.objects.get(store=store, code="SF")
         user = get_user_model().objects.create_user(
-            username="pos@bench.example", email="pos@bench.example", password="not-used-1234")
+            username="pos@bench.example", email="pos@bench.example", password="not-used-1234"
+        )
         Membership.objects.create(org=org, user=user, role=Role.OPERATOR)
         _, key = api_token_create(org=org, user=user, name="bench till")
 
         for start in range(0, sizes.products, 1000):
-            catalog.product_upsert_many(org=org, rows=[
-                {"sku": f"BENCH-{n:05d}", "name": f"Bench product {n}", "brand": "Bench",
-                 "classification": "Dried Flower", "unit": "each", "default_cost": COST,
-                 "default_price": PRICE}
-                for n in range(start, min(start + 1000, sizes.products))
-            ])
+            catalog.product_upsert_many(
+                org=org,
+                rows=[
+                    {
+                        "sku": f"BENCH-{n:05d}",
+                        "name": f"Bench product {n}",
+                        "brand": "Bench",
+                        "classification": "Dried Flower",
+                        "unit": "each",
+                        "default_cost": COST,
+                        "default_price": PRICE,
+                    }
+                    for n in range(start, min(start + 1000, sizes.products))
+                ],
+            )
         products = list(Product.objects.order_by("id"))
         hot = products[len(products) // 2]
         expiry = datetime.date.today() + datetime.timedelta(days=365)
         for start in range(0, len(products), 500):
-            chunk = products[start:start + 500]
+            chunk = products[start : start + 500]
             documents.receipt_record(
-                org=org, store=store, client_ref=f"bench-opening-{start}", source="bench",
+                org=org,
+                store=store,
+                client_ref=f"bench-opening-{start}",
+                source="bench",
                 reason="bench opening stock",
-                lines=[stock.ReceiveLine(
-                    n, p, floor, HOT_QUANTITY if p.pk == hot.pk else SPREAD_QUANTITY,
-                    lot_code=f"LOT-{p.sku}", expiry_date=expiry, unit_cost=COST)
-                    for n, p in enumerate(chunk, start=1)],
+                lines=[
+                    stock.ReceiveLine(
+                        n,
+                        p,
+                        floor,
+                        HOT_QUANTITY if p.pk == hot.pk else SPREAD_QUANTITY,
+                        lot_code=f"LOT-{p.sku}",
+                        expiry_date=expiry,
+                        unit_cost=COST,
+                    )
+                    for n, p in enumerate(chunk, start=1)
+                ],
             )
     # What autovacuum does soon after a bulk load. Without statistics the planner reads the
     # quant lock through (org, location, batch) and filters every quant of the sales floor:
     # 2.5 ms at 20,000 SKUs instead of 0.05 ms, growing with the catalogue.
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    return {"org": org.pk, "store": store.pk, "floor": floor.pk, "user": user.pk,
-            "hot": hot.pk, "products": [p.pk for p in products], "token": key}
+    return {
+        "org": org.pk,
+        "store": store.pk,
+        "floor": floor.pk,
+        "user": user.pk,
+        "hot": hot.pk,
+        "products": [p.pk for p in products],
+        "token": key,
+    }
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -151,8 +179,12 @@ def build_fixture(sizes: Sizes) -> dict:
 def percentiles(samples: list[float]) -> dict[str, float]:
     """p50/p95/p99 in milliseconds."""
     cuts = statistics.quantiles(samples, n=100, method="inclusive")
-    return {"p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000,
-            "n": len(samples)}
+    return {
+        "p50": cuts[49] * 1000,
+        "p95": cuts[94] * 1000,
+        "p99": cuts[98] * 1000,
+        "n": len(samples),
+    }
 
 
 class Seller:
@@ -174,7 +206,10 @@ class Seller:
         from inventory.sales import services as sales
 
         sales.sale_record(
-            org=self.org, store=self.store, client_ref=f"svc-{uuid.uuid4().hex}", source="bench",
+            org=self.org,
+            store=self.store,
+            client_ref=f"svc-{uuid.uuid4().hex}",
+            source="bench",
             lines=[sales.SaleLineInput(self.products[product_id], ONE, PRICE)],
         )
 
@@ -194,8 +229,11 @@ class Seller:
                 (fx["org"], fx["floor"], product_id),
             )
             quant_id, batch_id, _, unit_cost = cur.fetchone()
-            cur.execute("UPDATE inventory_stockquant SET quantity = quantity - 1,"
-                        " updated_at = %s WHERE id = %s", (now, quant_id))
+            cur.execute(
+                "UPDATE inventory_stockquant SET quantity = quantity - 1,"
+                " updated_at = %s WHERE id = %s",
+                (now, quant_id),
+            )
             cur.execute(
                 "INSERT INTO inventory_sale (org_id, store_id, client_ref, request_hash, status,"
                 " source, source_ref, occurred_at, warnings, result, created_at)"
@@ -209,8 +247,17 @@ class Seller:
                 " batch_id, qty_delta, ref_type, ref_id, ref_line, source, source_ref, reason,"
                 " unit_cost, occurred_at, created_at)"
                 " VALUES (%s, %s, %s, %s, %s, -1, 'SALE', %s, 1, 'bench', '', '', %s, %s, %s)",
-                (fx["org"], fx["store"], fx["floor"], product_id, batch_id, sale_id, unit_cost,
-                 now, now),
+                (
+                    fx["org"],
+                    fx["store"],
+                    fx["floor"],
+                    product_id,
+                    batch_id,
+                    sale_id,
+                    unit_cost,
+                    now,
+                    now,
+                ),
             )
         self.raw.commit()
 
@@ -242,9 +289,11 @@ def measure_latency(fx: dict, url: str, sizes: Sizes, rng: random.Random) -> dic
         time_calls(seller.service, rng.choices(pick, k=sizes.warmup))
         results = {
             "service, random SKU": percentiles(
-                time_calls(seller.service, rng.choices(pick, k=sizes.service_sales))),
+                time_calls(seller.service, rng.choices(pick, k=sizes.service_sales))
+            ),
             "service, hot SKU": percentiles(
-                time_calls(seller.service, [fx["hot"]] * (sizes.service_sales // 2))),
+                time_calls(seller.service, [fx["hot"]] * (sizes.service_sales // 2))
+            ),
         }
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {fx['token']}")
@@ -256,17 +305,22 @@ def measure_latency(fx: dict, url: str, sizes: Sizes, rng: random.Random) -> dic
 
         time_calls(post, rng.choices(pick, k=sizes.warmup))
         results["API, random SKU"] = percentiles(
-            time_calls(post, rng.choices(pick, k=sizes.api_sales)))
+            time_calls(post, rng.choices(pick, k=sizes.api_sales))
+        )
         results["raw SQL, random SKU"] = percentiles(
-            time_calls(seller.raw_sql, rng.choices(pick, k=sizes.service_sales)))
+            time_calls(seller.raw_sql, rng.choices(pick, k=sizes.service_sales))
+        )
     finally:
         seller.close()
     return results
 
 
 def api_body(fx: dict, product_id: int) -> dict:
-    return {"store": fx["store"], "client_ref": f"api-{uuid.uuid4().hex}",
-            "lines": [{"product": product_id, "quantity": "1", "unit_price": str(PRICE)}]}
+    return {
+        "store": fx["store"],
+        "client_ref": f"api-{uuid.uuid4().hex}",
+        "lines": [{"product": product_id, "quantity": "1", "unit_price": str(PRICE)}],
+    }
 
 
 def count_queries(fx: dict, url: str, rng: random.Random) -> dict:
@@ -302,8 +356,9 @@ def count_queries(fx: dict, url: str, rng: random.Random) -> dict:
         client.credentials(HTTP_AUTHORIZATION=f"Token {fx['token']}")
         client.post("/api/v1/sales/", api_body(fx, rng.choice(fx["products"])), format="json")
         with CaptureQueriesContext(connection) as api:
-            response = client.post("/api/v1/sales/", api_body(fx, rng.choice(fx["products"])),
-                                   format="json")
+            response = client.post(
+                "/api/v1/sales/", api_body(fx, rng.choice(fx["products"])), format="json"
+            )
         assert response.status_code == 201, response.content
         api_statements = [q["sql"] for q in api.captured_queries]
     finally:
@@ -413,8 +468,9 @@ def worker(index: int, fx: dict, url: str, commands, results) -> None:
         while (command := commands.get()) is not None:
             mode, scenario, start_at, duration = command
             call = seller.service if mode == "platform" else seller.raw_sql
-            pick = (lambda: fx["hot"]) if scenario == "hot" else (
-                lambda: rng.choice(fx["products"]))
+            pick = (
+                (lambda: fx["hot"]) if scenario == "hot" else (lambda: rng.choice(fx["products"]))
+            )
             while time.time() < start_at:
                 time.sleep(0.002)
             end, done, errors, samples = start_at + duration, 0, 0, []
@@ -440,8 +496,9 @@ class Pool:
         self.results = ctx.Queue()
         self.commands = [ctx.Queue() for _ in range(size)]
         self.processes = [
-            ctx.Process(target=worker, args=(i, fx, url, self.commands[i], self.results),
-                        daemon=True)
+            ctx.Process(
+                target=worker, args=(i, fx, url, self.commands[i], self.results), daemon=True
+            )
             for i in range(size)
         ]
         for process in self.processes:
@@ -465,9 +522,12 @@ class Pool:
         for i in range(clients):
             self.commands[i].put((mode, scenario, start_at, duration))
         replies = [self._get("cell", timeout=duration + 120) for _ in range(clients)]
-        return {"sales": sum(r[2] for r in replies), "errors": sum(r[3] for r in replies),
-                "elapsed": max(r[4] for r in replies),
-                "samples": [s for r in replies for s in r[5]]}
+        return {
+            "sales": sum(r[2] for r in replies),
+            "errors": sum(r[3] for r in replies),
+            "elapsed": max(r[4] for r in replies),
+            "samples": [s for r in replies for s in r[5]],
+        }
 
     def close(self) -> None:
         for commands in self.commands:
@@ -493,8 +553,9 @@ def measure_throughput(fx: dict, url: str, sizes: Sizes) -> dict:
                 slices: dict[str, list[dict]] = {"platform": [], "raw": []}
                 for _ in range(sizes.rounds):
                     for mode in slices:
-                        slices[mode].append(pool.run(mode, scenario, clients,
-                                                     sizes.duration / sizes.rounds))
+                        slices[mode].append(
+                            pool.run(mode, scenario, clients, sizes.duration / sizes.rounds)
+                        )
                 for mode, parts in slices.items():
                     samples = [x for part in parts for x in part["samples"]]
                     cells[(scenario, clients, mode)] = {
@@ -524,8 +585,7 @@ def check_ledger(fx: dict) -> tuple[int, int]:
             [fx["org"], fx["org"]],
         )
         mismatches = cursor.fetchone()[0]
-        cursor.execute("SELECT count(*) FROM inventory_stockledger WHERE org_id = %s",
-                       [fx["org"]])
+        cursor.execute("SELECT count(*) FROM inventory_stockledger WHERE org_id = %s", [fx["org"]])
         rows = cursor.fetchone()[0]
     return mismatches, rows
 
@@ -544,39 +604,59 @@ def verdict(ok: bool) -> str:
     return "ok" if ok else "MISSED"
 
 
-def report(latency: dict, queries: dict, breakdown: dict, cells: dict, sizes: Sizes,
-           ledger: tuple[int, int], server: dict, elapsed: float) -> None:
+def report(
+    latency: dict,
+    queries: dict,
+    breakdown: dict,
+    cells: dict,
+    sizes: Sizes,
+    ledger: tuple[int, int],
+    server: dict,
+    elapsed: float,
+) -> None:
     def heads(statements: list[str]) -> list[str]:
         return [" ".join(s.split())[:96] for s in statements]
 
     print()
     began, ended = (" / ".join(f"{x:.2f}" for x in server[k]) for k in ("load", "load_end"))
     busy = max(server["load"][0], server["load_end"][0]) > 1.5
-    print(f"load average (1/5/15 min): {began} when measuring began, {ended} at the end"
-          + ("  (others were using the CPUs: figures are pessimistic)" if busy else ""))
-    print(f"PostgreSQL {server['server_version']}, {os.cpu_count()} CPUs, "
-          f"synchronous_commit={server['synchronous_commit']}, fsync={server['fsync']}, "
-          f"shared_buffers={server['shared_buffers']}; {sizes.products:,} SKUs, one lot each")
+    print(
+        f"load average (1/5/15 min): {began} when measuring began, {ended} at the end"
+        + ("  (others were using the CPUs: figures are pessimistic)" if busy else "")
+    )
+    print(
+        f"PostgreSQL {server['server_version']}, {os.cpu_count()} CPUs, "
+        f"synchronous_commit={server['synchronous_commit']}, fsync={server['fsync']}, "
+        f"shared_buffers={server['shared_buffers']}; {sizes.products:,} SKUs, one lot each"
+    )
     print()
     print("Latency of a one-line sale, one client (ms)")
     print(f"  {'':24}{'n':>6}{'p50':>9}{'p95':>9}{'p99':>9}")
     for name, stats in latency.items():
-        print(f"  {name:24}{stats['n']:>6}{stats['p50']:>9.2f}{stats['p95']:>9.2f}"
-              f"{stats['p99']:>9.2f}")
+        print(
+            f"  {name:24}{stats['n']:>6}{stats['p50']:>9.2f}{stats['p95']:>9.2f}"
+            f"{stats['p99']:>9.2f}"
+        )
     print()
     service, write_path, api = (statements(queries[k]) for k in ("service", "write_path", "api"))
     print("Queries per sale (statements besides BEGIN/COMMIT/SAVEPOINT)")
-    print(f"  service sale_record: {len(service)}, of which the write path "
-          f"(stock.consume): {len(write_path)}")
+    print(
+        f"  service sale_record: {len(service)}, of which the write path "
+        f"(stock.consume): {len(write_path)}"
+    )
     print(f"  API POST /api/v1/sales/: {len(api)}")
     print("  service statements:")
     for n, text in enumerate(heads(service), start=1):
         print(f"    {n}. {text}")
     print()
-    print("Where the time of one sale goes, one client (mean ms per sale over "
-          f"{max(sizes.service_sales // 4, 50)} sales)")
-    print("  py = Python since the previous statement (ORM, planning, serialising);"
-          " db = the statement's round trip")
+    print(
+        "Where the time of one sale goes, one client (mean ms per sale over "
+        f"{max(sizes.service_sales // 4, 50)} sales)"
+    )
+    print(
+        "  py = Python since the previous statement (ORM, planning, serialising);"
+        " db = the statement's round trip"
+    )
     print(f"  {'':40}{'service py':>11}{'db':>7}{'API py':>9}{'db':>7}")
     labels = list(dict.fromkeys([*breakdown["API"], *breakdown["service"]]))
     order = [x for x in labels if x not in ("COMMIT", "after COMMIT", "total")]
@@ -584,44 +664,62 @@ def report(latency: dict, queries: dict, breakdown: dict, cells: dict, sizes: Si
         shown = ""
         for k, width in (("service", 11), ("API", 9)):
             cell = breakdown[k].get(label)
-            shown += (f"{cell[0]:>{width}.2f}{cell[1]:>7.2f}" if cell
-                      else f"{'-':>{width}}{'-':>7}")
+            shown += f"{cell[0]:>{width}.2f}{cell[1]:>7.2f}" if cell else f"{'-':>{width}}{'-':>7}"
         print(f"  {label:40}{shown}")
     for k in ("service", "API"):
         py, db = breakdown[k]["total"]
-        print(f"  {k}: {py + db:.2f} ms = {py:.2f} Python + {db:.2f} database "
-              f"({py / (py + db):.0%} Python)")
+        print(
+            f"  {k}: {py + db:.2f} ms = {py:.2f} Python + {db:.2f} database "
+            f"({py / (py + db):.0%} Python)"
+        )
     print()
-    print(f"Throughput, sales/s (client processes; {sizes.duration:g} s per side and cell, in "
-          f"{sizes.rounds} alternating slices; p50 ms under load)")
-    print(f"  {'':22}{'clients':>8}{'platform':>10}{'p50':>8}{'raw SQL':>10}{'p50':>8}"
-          f"{'ratio':>8}{'errors':>8}")
-    for scenario, label in (("hot", "one hot SKU"),
-                            ("spread", f"random of {sizes.products:,} SKUs")):
+    print(
+        f"Throughput, sales/s (client processes; {sizes.duration:g} s per side and cell, in "
+        f"{sizes.rounds} alternating slices; p50 ms under load)"
+    )
+    print(
+        f"  {'':22}{'clients':>8}{'platform':>10}{'p50':>8}{'raw SQL':>10}{'p50':>8}"
+        f"{'ratio':>8}{'errors':>8}"
+    )
+    for scenario, label in (
+        ("hot", "one hot SKU"),
+        ("spread", f"random of {sizes.products:,} SKUs"),
+    ):
         for clients in CLIENTS:
             platform = cells[(scenario, clients, "platform")]
             raw = cells[(scenario, clients, "raw")]
-            print(f"  {label:22}{clients:>8}{platform['rate']:>10.0f}{platform['p50']:>8.2f}"
-                  f"{raw['rate']:>10.0f}{raw['p50']:>8.2f}"
-                  f"{platform['rate'] / raw['rate']:>7.0%} "
-                  f"{platform['errors'] + raw['errors']:>7}")
+            print(
+                f"  {label:22}{clients:>8}{platform['rate']:>10.0f}{platform['p50']:>8.2f}"
+                f"{raw['rate']:>10.0f}{raw['p50']:>8.2f}"
+                f"{platform['rate'] / raw['rate']:>7.0%} "
+                f"{platform['errors'] + raw['errors']:>7}"
+            )
     print()
     service_p50 = latency["service, random SKU"]["p50"]
     api_p50 = latency["API, random SKU"]["p50"]
-    ratios = [cells[("hot", c, "platform")]["rate"] / cells[("hot", c, "raw")]["rate"]
-              for c in CLIENTS]
+    ratios = [
+        cells[("hot", c, "platform")]["rate"] / cells[("hot", c, "raw")]["rate"] for c in CLIENTS
+    ]
     print("Targets")
-    print(f"  service p50 <= {TARGET_SERVICE_P50_MS:g} ms: {service_p50:.2f} ms "
-          f"{verdict(service_p50 <= TARGET_SERVICE_P50_MS)}")
-    print(f"  API p50 <= {TARGET_API_P50_MS:g} ms: {api_p50:.2f} ms "
-          f"{verdict(api_p50 <= TARGET_API_P50_MS)}")
-    print(f"  hot-SKU throughput >= {TARGET_HOT_RATIO:.0%} of raw SQL "
-          f"({'/'.join(map(str, CLIENTS))} clients): "
-          f"{' / '.join(f'{r:.0%}' for r in ratios)} "
-          f"{verdict(min(ratios) >= TARGET_HOT_RATIO)}")
+    print(
+        f"  service p50 <= {TARGET_SERVICE_P50_MS:g} ms: {service_p50:.2f} ms "
+        f"{verdict(service_p50 <= TARGET_SERVICE_P50_MS)}"
+    )
+    print(
+        f"  API p50 <= {TARGET_API_P50_MS:g} ms: {api_p50:.2f} ms "
+        f"{verdict(api_p50 <= TARGET_API_P50_MS)}"
+    )
+    print(
+        f"  hot-SKU throughput >= {TARGET_HOT_RATIO:.0%} of raw SQL "
+        f"({'/'.join(map(str, CLIENTS))} clients): "
+        f"{' / '.join(f'{r:.0%}' for r in ratios)} "
+        f"{verdict(min(ratios) >= TARGET_HOT_RATIO)}"
+    )
     mismatches, rows = ledger
-    print(f"  invariant 1 after the run: {mismatches} quants differ from their ledger sum "
-          f"({rows:,} ledger rows) {verdict(mismatches == 0)}")
+    print(
+        f"  invariant 1 after the run: {mismatches} quants differ from their ledger sum "
+        f"({rows:,} ledger rows) {verdict(mismatches == 0)}"
+    )
     print(f"\nTotal run time {elapsed:.0f} s")
 
 
@@ -630,8 +728,7 @@ def report(latency: dict, queries: dict, breakdown: dict, cells: dict, sizes: Si
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: 2,000 SKUs, short cells")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 2,000 SKUs, short cells")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args(argv)
@@ -648,20 +745,30 @@ def main(argv: list[str] | None = None) -> int:
         django.setup()
         call_command("migrate", verbosity=0)
         fx = build_fixture(sizes)
-        print(f"fixture ready in {time.perf_counter() - began:.0f} s; measuring latency ...",
-              flush=True)
+        print(
+            f"fixture ready in {time.perf_counter() - began:.0f} s; measuring latency ...",
+            flush=True,
+        )
         rng = random.Random(args.seed)
         load = os.getloadavg()
         latency = measure_latency(fx, url, sizes, rng)
         queries = count_queries(fx, url, rng)
         breakdown = where_time_goes(fx, url, sizes, rng)
-        print(f"throughput: {2 * len(CLIENTS)} cells of 2 x {sizes.duration:g} s ",
-              end="", flush=True)
+        print(
+            f"throughput: {2 * len(CLIENTS)} cells of 2 x {sizes.duration:g} s ", end="", flush=True
+        )
         cells = measure_throughput(fx, url, sizes)
         ledger = check_ledger(fx)
-        report(latency, queries, breakdown, cells, sizes, ledger,
-               {**server_settings(url), "load": load, "load_end": os.getloadavg()},
-               time.perf_counter() - began)
+        report(
+            latency,
+            queries,
+            breakdown,
+            cells,
+            sizes,
+            ledger,
+            {**server_settings(url), "load": load, "load_end": os.getloadavg()},
+            time.perf_counter() - began,
+        )
     finally:
         from django.db import connections
 

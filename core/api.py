@@ -62,12 +62,14 @@ class BusinessMomentFormField(IsoDateTimeField):
         moment = super().to_python(value)
         if moment is None:
             return None
-        earliest = datetime.datetime.combine(settings.BUSINESS_TIME_EARLIEST, datetime.time.min,
-                                             tzinfo=datetime.UTC)
+        earliest = datetime.datetime.combine(
+            settings.BUSINESS_TIME_EARLIEST, datetime.time.min, tzinfo=datetime.UTC
+        )
         if moment < earliest:
             raise forms.ValidationError(
                 f"Before {settings.BUSINESS_TIME_EARLIEST.isoformat()}: no record is.",
-                code="too_early")
+                code="too_early",
+            )
         try:
             return moment.astimezone(datetime.UTC)
         except OverflowError:

@@ -29,8 +29,15 @@ class ApplicationError(Exception):
     status = 400
     message = "The request could not be processed."
 
-    def __init__(self, message: str | None = None, *, code: str | None = None,
-                 status: int | None = None, fields: dict | None = None, **extra):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        fields: dict | None = None,
+        **extra,
+    ):
         self.message = message or self.message
         if code:
             self.code = code
@@ -99,7 +106,6 @@ class ServiceUnavailable(ApplicationError):
 logger = logging.getLogger(__name__)
 
 
-
 def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     """Turn DRF's nested error structure into ``{"a.b.0.c": ["message", ...]}``.
 
@@ -122,8 +128,11 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
             if all(not isinstance(item, (dict, list)) for item in node):
                 out.setdefault(prefix or "non_field_errors", []).extend(str(i) for i in node)
             else:
-                children = [(item, f"{prefix}.{index}" if prefix else str(index))
-                            for index, item in enumerate(node) if item]
+                children = [
+                    (item, f"{prefix}.{index}" if prefix else str(index))
+                    for index, item in enumerate(node)
+                    if item
+                ]
         else:
             out.setdefault(prefix or "non_field_errors", []).append(str(node))
         stack.extend(reversed(children))  # depth first, in the input's order
@@ -159,8 +168,9 @@ def application_error_headers(exc: ApplicationError) -> dict[str, str]:
 
 def error_json_response(exc: ApplicationError) -> JsonResponse:
     """An ``ApplicationError`` answered outside DRF (middleware, Django's error handlers)."""
-    response = JsonResponse(error_body(exc.code, exc.message, exc.fields, **exc.extra),
-                            status=exc.status)
+    response = JsonResponse(
+        error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status
+    )
     for name, value in application_error_headers(exc).items():
         response[name] = value
     return response
@@ -171,7 +181,8 @@ def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         set_rollback()
         return Response(
-            error_body(exc.code, exc.message, exc.fields, **exc.extra), status=exc.status,
+            error_body(exc.code, exc.message, exc.fields, **exc.extra),
+            status=exc.status,
             headers=application_error_headers(exc),
         )
     if isinstance(exc, Http404):
@@ -211,6 +222,4 @@ def exception_handler(exc, context):
     # not_found, method_not_allowed, parse_error, throttled, unsupported_media_type...
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else "error"
-    return Response(
-        error_body(code, str(exc.detail)), status=exc.status_code, headers=headers
-    )
+    return Response(error_body(code, str(exc.detail)), status=exc.status_code, headers=headers)

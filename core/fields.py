@@ -28,9 +28,24 @@ from core import text
 from core.text import IDENTIFIER, NAME, SCAN, SECRET, TEXT, Kind, TextRefused
 
 __all__ = [
-    "IDENTIFIER", "NAME", "SCAN", "SECRET", "TEXT", "CharField", "EmailField", "SlugField",
-    "URLField", "DecimalField", "JSONField", "DictField", "JsonNumber", "ModelSerializer",
-    "BusinessTimeField", "BusinessMomentField", "BusinessDateField", "earliest_business_time",
+    "IDENTIFIER",
+    "NAME",
+    "SCAN",
+    "SECRET",
+    "TEXT",
+    "CharField",
+    "EmailField",
+    "SlugField",
+    "URLField",
+    "DecimalField",
+    "JSONField",
+    "DictField",
+    "JsonNumber",
+    "ModelSerializer",
+    "BusinessTimeField",
+    "BusinessMomentField",
+    "BusinessDateField",
+    "earliest_business_time",
 ]
 
 
@@ -84,12 +99,15 @@ def clean_json(value, kind: Kind, path: str = ""):
             name = _clean_at(key, kind, where) if isinstance(key, str) else key
             if name in out:
                 raise serializers.ValidationError(
-                    {where: ["Listed twice (the same text in another form)."]}, code="invalid")
+                    {where: ["Listed twice (the same text in another form)."]}, code="invalid"
+                )
             out[name] = clean_json(child, kind, where)
         return out
     if isinstance(value, list):
-        return [clean_json(child, kind, f"{path}.{i}" if path else str(i))
-                for i, child in enumerate(value)]
+        return [
+            clean_json(child, kind, f"{path}.{i}" if path else str(i))
+            for i, child in enumerate(value)
+        ]
     return value
 
 
@@ -97,8 +115,9 @@ def _clean_at(value: str, kind: Kind, where: str) -> str:
     try:
         return text.clean(value, kind)
     except TextRefused as exc:
-        raise serializers.ValidationError({where: [str(exc)]} if where else [str(exc)],
-                                          code="invalid") from None
+        raise serializers.ValidationError(
+            {where: [str(exc)]} if where else [str(exc)], code="invalid"
+        ) from None
 
 
 class JSONField(serializers.JSONField):
@@ -127,7 +146,8 @@ class DictField(serializers.DictField):
                 if name in keys:
                     raise serializers.ValidationError(
                         {str(key): ["Listed twice (the same text in another form)."]},
-                        code="invalid")
+                        code="invalid",
+                    )
                 keys[name] = key
             data = {name: data[key] for name, key in keys.items()}
         return super().to_internal_value(data)
@@ -158,7 +178,7 @@ class DecimalField(serializers.DecimalField):
 
     default_error_messages = {
         "not_plain": "Write the number with digits 0-9 and an optional point (e.g. 12.5): "
-                     "no exponent, separators or other digits.",
+        "no exponent, separators or other digits.",
     }
 
     def to_internal_value(self, data):
@@ -191,7 +211,7 @@ class BusinessMomentField(serializers.DateTimeField):
 
     default_error_messages = {
         "too_early": "Before {earliest}: business times start then (import older history "
-                     "with a data migration).",
+        "with a data migration).",
     }
 
     def to_internal_value(self, value):
@@ -208,7 +228,7 @@ class BusinessTimeField(BusinessMomentField):
 
     default_error_messages = {
         "ahead": "{minutes} minutes after the server's clock: check the device's clock and time "
-                 "zone (at most {allowed} minutes ahead).",
+        "zone (at most {allowed} minutes ahead).",
     }
 
     def to_internal_value(self, value):
@@ -266,4 +286,3 @@ class ModelSerializer(serializers.ModelSerializer):
         if isinstance(model_field, models.TextField) and field_class is CharField:
             kwargs.setdefault("kind", TEXT)
         return field_class, kwargs
-

@@ -26,7 +26,9 @@ http_requests_total = Counter(
     "http_requests_total", "HTTP requests answered", ["method", "route", "status"]
 )
 http_request_duration_seconds = Histogram(
-    "http_request_duration_seconds", "Time to answer an HTTP request", ["method", "route"],
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 

@@ -93,16 +93,19 @@ def metrics(request):
 
 
 def index(request):
-    return JsonResponse({
-        "name": "inventory platform",
-        "api": "/api/v1/", "docs": "/api/docs/", "schema": "/api/schema/", "admin": "/admin/",
-    })
+    return JsonResponse(
+        {
+            "name": "inventory platform",
+            "api": "/api/v1/",
+            "docs": "/api/docs/",
+            "schema": "/api/schema/",
+            "admin": "/admin/",
+        }
+    )
 
 
 def not_found(request, exception=None):
-    return JsonResponse(
-        {"code": "not_found", "detail": "Not found.", "fields": {}}, status=404
-    )
+    return JsonResponse({"code": "not_found", "detail": "Not found.", "fields": {}}, status=404)
 
 
 def bad_request(request, exception=None):
@@ -113,9 +116,7 @@ def bad_request(request, exception=None):
     error = application_error_for(exception) if exception is not None else None
     if error is not None:
         return error_json_response(error)
-    return JsonResponse(
-        {"code": "bad_request", "detail": "Bad request.", "fields": {}}, status=400
-    )
+    return JsonResponse({"code": "bad_request", "detail": "Bad request.", "fields": {}}, status=400)
 
 
 def server_error(request):
@@ -128,7 +129,11 @@ def server_error(request):
     if error is not None:
         return error_json_response(error)
     return JsonResponse(
-        {"code": "server_error", "detail": "Internal error.", "fields": {},
-         "request_id": getattr(request, "request_id", None)},
+        {
+            "code": "server_error",
+            "detail": "Internal error.",
+            "fields": {},
+            "request_id": getattr(request, "request_id", None),
+        },
         status=500,
     )

@@ -35,10 +35,13 @@ def document_errors(result, generator, request, public):
     for path in result.get("paths", {}).values():
         for method, operation in path.items():
             if method in ("get", "put", "patch", "post", "delete", "head", "options"):
-                operation.setdefault("responses", {}).setdefault("4XX", {
-                    "description": "Refused: see `code` (CONTRIBUTING.md lists them all).",
-                    "content": {"application/json": {"schema": reference}},
-                })
+                operation.setdefault("responses", {}).setdefault(
+                    "4XX",
+                    {
+                        "description": "Refused: see `code` (CONTRIBUTING.md lists them all).",
+                        "content": {"application/json": {"schema": reference}},
+                    },
+                )
     return result
 
 
@@ -54,8 +57,13 @@ class PlainDecimalField(OpenApiSerializerFieldExtension):
         whole = field.max_digits - field.decimal_places
         sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
         nonzero = "(?=.*[1-9])" if field.min_value is not None and field.min_value > 0 else ""
-        schema = {"type": "string", "format": "decimal", "pattern": (
-            rf"^{nonzero}{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{field.decimal_places}}})?$")}
+        schema = {
+            "type": "string",
+            "format": "decimal",
+            "pattern": (
+                rf"^{nonzero}{sign}[0-9]{{1,{whole}}}(\.[0-9]{{1,{field.decimal_places}}})?$"
+            ),
+        }
         if field.allow_null:
             schema["nullable"] = True
         return schema

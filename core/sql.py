@@ -47,8 +47,9 @@ def columns(fields: Sequence[Field], alias: str) -> str:
     return ", ".join(f"{alias}.{field.column}" for field in fields)
 
 
-def instances(model: type[Model], fields: Sequence[Field], rows: Iterable[Sequence],
-              start: int = 0) -> list[Model]:
+def instances(
+    model: type[Model], fields: Sequence[Field], rows: Iterable[Sequence], start: int = 0
+) -> list[Model]:
     """Model instances from raw rows whose columns ``start:start+len(fields)`` are ``fields``
     (all of the model's concrete fields, in order), converted as the ORM would convert them."""
     converters = []
@@ -68,8 +69,9 @@ def instances(model: type[Model], fields: Sequence[Field], rows: Iterable[Sequen
     return out
 
 
-def insert(table: str, column_names: Sequence[str], rows: Sequence[Sequence],
-           suffix: str = "") -> None:
+def insert(
+    table: str, column_names: Sequence[str], rows: Sequence[Sequence], suffix: str = ""
+) -> None:
     """``INSERT INTO table (columns) VALUES …`` (and ``suffix``, e.g. an ``ON CONFLICT``
     clause) for many rows: one statement on PostgreSQL, chunks within SQLite's limit on
     parameters elsewhere."""
@@ -80,6 +82,8 @@ def insert(table: str, column_names: Sequence[str], rows: Sequence[Sequence],
     head = f"INSERT INTO {table} ({', '.join(column_names)}) VALUES "
     with connection.cursor() as cursor:
         for start in range(0, len(rows), per_chunk):
-            chunk = rows[start:start + per_chunk]
-            cursor.execute(head + values_clause(len(chunk), len(column_names)) + suffix,
-                           [value for row in chunk for value in row])
+            chunk = rows[start : start + per_chunk]
+            cursor.execute(
+                head + values_clause(len(chunk), len(column_names)) + suffix,
+                [value for row in chunk for value in row],
+            )

@@ -97,9 +97,12 @@ def problem(value: str, kind: Kind) -> str | None:
         if category in ("Zl", "Zp") and kind not in (TEXT, QUERY):
             return f"Contains a line break ({_describe(char)})."
         if kind in (IDENTIFIER, SCAN) and (
-                category == "Cf" or _is_ignorable(ord(char)) or (category == "Zs" and char != " ")):
-            return (f"Contains the invisible character {_describe(char)}: codes must be typed "
-                    "exactly as they look.")
+            category == "Cf" or _is_ignorable(ord(char)) or (category == "Zs" and char != " ")
+        ):
+            return (
+                f"Contains the invisible character {_describe(char)}: codes must be typed "
+                "exactly as they look."
+            )
     return None
 
 

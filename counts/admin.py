@@ -11,8 +11,15 @@ class PassInline(admin.TabularInline):
     model = CountPass
     extra = 0
     can_delete = False
-    fields = ["location", "category", "subcategory", "status", "started_by", "started_at",
-              "submitted_at"]
+    fields = [
+        "location",
+        "category",
+        "subcategory",
+        "status",
+        "started_by",
+        "started_at",
+        "submitted_at",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -22,8 +29,16 @@ class PassInline(admin.TabularInline):
 @admin.register(CountSession)
 class CountSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "store"
-    list_display = ["id", "store", "scope", "blind", "status", "created_by", "started_at",
-                    "closed_at"]
+    list_display = [
+        "id",
+        "store",
+        "scope",
+        "blind",
+        "status",
+        "created_by",
+        "started_at",
+        "closed_at",
+    ]
     list_filter = ["status", "scope", "blind"]
     list_select_related = ["store", "created_by"]
     inlines = [PassInline]
@@ -32,8 +47,17 @@ class CountSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(CountLine)
 class CountLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "count_pass__session__store"
-    list_display = ["id", "count_pass", "product", "lot_code", "quantity", "confidence",
-                    "captured_by", "device_id", "captured_at"]
+    list_display = [
+        "id",
+        "count_pass",
+        "product",
+        "lot_code",
+        "quantity",
+        "confidence",
+        "captured_by",
+        "device_id",
+        "captured_at",
+    ]
     list_select_related = ["product", "captured_by"]
     search_fields = ["product__sku", "raw_scan", "lot_code"]
 
@@ -41,9 +65,22 @@ class CountLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(VarianceRow)
 class VarianceRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "session__store"
-    list_display = ["id", "session", "location", "product", "expected", "counted", "variance",
-                    "value", "status", "mode", "reason", "decided_by", "posted_quantity",
-                    "unposted_quantity"]
+    list_display = [
+        "id",
+        "session",
+        "location",
+        "product",
+        "expected",
+        "counted",
+        "variance",
+        "value",
+        "status",
+        "mode",
+        "reason",
+        "decided_by",
+        "posted_quantity",
+        "unposted_quantity",
+    ]
     list_filter = ["status", "mode"]
     list_select_related = ["location", "product", "decided_by"]
     search_fields = ["product__sku"]
@@ -52,6 +89,13 @@ class VarianceRowAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(UnresolvedScan)
 class UnresolvedScanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "count_pass__session__store"
-    list_display = ["id", "count_pass", "raw_scan", "quantity", "captured_by", "captured_at",
-                    "resolved_at"]
+    list_display = [
+        "id",
+        "count_pass",
+        "raw_scan",
+        "quantity",
+        "captured_by",
+        "captured_at",
+        "resolved_at",
+    ]
     list_select_related = ["captured_by"]

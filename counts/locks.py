@@ -23,14 +23,17 @@ def lock_store(*, org, store_id: int) -> Store:
 
 def lock_session(*, org, session_id: int) -> CountSession:
     _in_transaction()
-    return (CountSession.objects.filter(org=org, pk=session_id)
-            .select_for_update(of=("self",)).get())
+    return CountSession.objects.filter(org=org, pk=session_id).select_for_update(of=("self",)).get()
 
 
 def lock_pass(*, org, pass_id: int) -> CountPass:
     _in_transaction()
-    return (CountPass.objects.filter(org=org, pk=pass_id).select_related("session", "location")
-            .select_for_update(of=("self",)).get())
+    return (
+        CountPass.objects.filter(org=org, pk=pass_id)
+        .select_related("session", "location")
+        .select_for_update(of=("self",))
+        .get()
+    )
 
 
 def lock_variance_row(*, org, row_id: int) -> VarianceRow:
@@ -40,5 +43,4 @@ def lock_variance_row(*, org, row_id: int) -> VarianceRow:
 
 def lock_unresolved_scan(*, org, scan_id: int) -> UnresolvedScan:
     _in_transaction()
-    return (UnresolvedScan.objects.filter(org=org, pk=scan_id)
-            .select_for_update(of=("self",)).get())
+    return UnresolvedScan.objects.filter(org=org, pk=scan_id).select_for_update(of=("self",)).get()

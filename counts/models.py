@@ -45,19 +45,23 @@ class CountSession(TenantModel):
     scope_categories = models.JSONField(default=list, blank=True)
     blind = models.BooleanField(default=False)
     notes = models.TextField(blank=True, default="")
-    status = models.CharField(max_length=16, choices=SessionStatus.choices,
-                              default=SessionStatus.DRAFT)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   related_name="+")
+    status = models.CharField(
+        max_length=16, choices=SessionStatus.choices, default=SessionStatus.DRAFT
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     reconciled_at = models.DateTimeField(null=True, blank=True)
-    reconciled_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                      null=True, blank=True, related_name="+")
+    reconciled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     closed_at = models.DateTimeField(null=True, blank=True)
-    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                  null=True, blank=True, related_name="+")
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     cancelled_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -66,8 +70,9 @@ class CountSession(TenantModel):
             # One full-store count at a time per store: enforced here, not only in code.
             models.UniqueConstraint(
                 fields=["org", "store"],
-                condition=Q(scope="FULL_STORE",
-                            status__in=["in_progress", "submitted", "reconciled"]),
+                condition=Q(
+                    scope="FULL_STORE", status__in=["in_progress", "submitted", "reconciled"]
+                ),
                 name="one_active_full_count_per_store",
             ),
         ]
@@ -78,8 +83,10 @@ class CountSession(TenantModel):
         return self.status in ACTIVE_STATUSES
 
     def __str__(self) -> str:
-        return (f"{self.get_scope_display().split(' (')[0]} count #{self.pk} "
-                f"({self.get_status_display().lower()})")
+        return (
+            f"{self.get_scope_display().split(' (')[0]} count #{self.pk} "
+            f"({self.get_status_display().lower()})"
+        )
 
 
 class ScanMode(models.TextChoices):
@@ -101,15 +108,17 @@ class CountPass(TenantModel):
     location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
     category = models.CharField(max_length=120, blank=True, default="")
     subcategory = models.CharField(max_length=120, blank=True, default="")
-    recount_of = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="recounts")
-    status = models.CharField(max_length=16, choices=PassStatus.choices,
-                              default=PassStatus.IN_PROGRESS)
-    scan_mode = models.CharField(max_length=8, choices=ScanMode.choices,
-                                 default=ScanMode.SCANNER)
+    recount_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="recounts"
+    )
+    status = models.CharField(
+        max_length=16, choices=PassStatus.choices, default=PassStatus.IN_PROGRESS
+    )
+    scan_mode = models.CharField(max_length=8, choices=ScanMode.choices, default=ScanMode.SCANNER)
     device_id = models.CharField(max_length=100, blank=True, default="")
-    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   related_name="+")
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     started_at = models.DateTimeField(default=timezone.now)
     submitted_at = models.DateTimeField(null=True, blank=True)
     voided_at = models.DateTimeField(null=True, blank=True)
@@ -120,8 +129,11 @@ class CountPass(TenantModel):
 
     def __str__(self) -> str:
         what = "/".join(part for part in (self.category, self.subcategory) if part)
-        return (f"Pass #{self.pk} of count #{self.session_id}" + (f", {what}" if what else "")
-                + f" ({self.get_status_display().lower()})")
+        return (
+            f"Pass #{self.pk} of count #{self.session_id}"
+            + (f", {what}" if what else "")
+            + f" ({self.get_status_display().lower()})"
+        )
 
 
 class Confidence(models.TextChoices):
@@ -135,16 +147,19 @@ class CountLine(TenantModel):
 
     count_pass = models.ForeignKey(CountPass, on_delete=models.PROTECT, related_name="lines")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
-    batch = models.ForeignKey(Batch, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="+")
+    batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     lot_code = models.CharField(max_length=64, blank=True, default="")
     raw_scan = models.CharField(max_length=200, blank=True, default="")
     quantity = models.DecimalField(**QTY)
-    confidence = models.CharField(max_length=10, choices=Confidence.choices,
-                                  default=Confidence.SCANNED)
+    confidence = models.CharField(
+        max_length=10, choices=Confidence.choices, default=Confidence.SCANNED
+    )
     notes = models.CharField(max_length=500, blank=True, default="")
-    captured_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                    related_name="+")
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     device_id = models.CharField(max_length=100, blank=True, default="")
     # Earliest scan of this product in the pass (device time, clamped to the pass window).
     captured_at = models.DateTimeField()
@@ -154,14 +169,18 @@ class CountLine(TenantModel):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["org", "count_pass", "product", "lot_code"],
-                                    name="count_line_unique_product_lot"),
+            models.UniqueConstraint(
+                fields=["org", "count_pass", "product", "lot_code"],
+                name="count_line_unique_product_lot",
+            ),
         ]
 
     def __str__(self) -> str:
         lot = f", lot {self.lot_code}" if self.lot_code else ""
-        return (f"{quantity_text(self.quantity)} of product #{self.product_id}{lot} "
-                f"in pass #{self.count_pass_id}")
+        return (
+            f"{quantity_text(self.quantity)} of product #{self.product_id}{lot} "
+            f"in pass #{self.count_pass_id}"
+        )
 
 
 class CountScan(TenantModel):
@@ -169,13 +188,15 @@ class CountScan(TenantModel):
     line, and what makes an offline tablet's replay (same ``client_line_id``) a no-op."""
 
     count_pass = models.ForeignKey(CountPass, on_delete=models.PROTECT, related_name="scans")
-    line = models.ForeignKey(CountLine, on_delete=models.SET_NULL, null=True, blank=True,
-                             related_name="scans")
+    line = models.ForeignKey(
+        CountLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="scans"
+    )
     client_line_id = models.CharField(max_length=100, blank=True, default="")
     raw_scan = models.CharField(max_length=200, blank=True, default="")
     quantity = models.DecimalField(**QTY)
-    captured_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                    related_name="+")
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     device_id = models.CharField(max_length=100, blank=True, default="")
     captured_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -183,40 +204,48 @@ class CountScan(TenantModel):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["org", "count_pass", "client_line_id"],
-                                    condition=~Q(client_line_id=""),
-                                    name="count_scan_client_id_unique"),
+            models.UniqueConstraint(
+                fields=["org", "count_pass", "client_line_id"],
+                condition=~Q(client_line_id=""),
+                name="count_scan_client_id_unique",
+            ),
         ]
 
     def __str__(self) -> str:
-        return (f"Scan {self.raw_scan or '(typed)'} × {quantity_text(self.quantity)} "
-                f"in pass #{self.count_pass_id}")
+        return (
+            f"Scan {self.raw_scan or '(typed)'} × {quantity_text(self.quantity)} "
+            f"in pass #{self.count_pass_id}"
+        )
 
 
 class UnresolvedScan(TenantModel):
     """A scan no product matched: kept on the pass for a manager to map later."""
 
-    count_pass = models.ForeignKey(CountPass, on_delete=models.PROTECT,
-                                   related_name="unresolved")
+    count_pass = models.ForeignKey(CountPass, on_delete=models.PROTECT, related_name="unresolved")
     raw_scan = models.CharField(max_length=200)
     quantity = models.DecimalField(**QTY)
     client_line_id = models.CharField(max_length=100, blank=True, default="")
-    captured_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                    related_name="+")
+    captured_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
     device_id = models.CharField(max_length=100, blank=True, default="")
     captured_at = models.DateTimeField()
-    resolved_line = models.ForeignKey(CountLine, on_delete=models.SET_NULL, null=True,
-                                      blank=True, related_name="+")
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                    null=True, blank=True, related_name="+")
+    resolved_line = models.ForeignKey(
+        CountLine, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
 
     def __str__(self) -> str:
-        return (f"Unknown code {self.raw_scan} × {quantity_text(self.quantity)} "
-                f"in pass #{self.count_pass_id}")
+        return (
+            f"Unknown code {self.raw_scan} × {quantity_text(self.quantity)} "
+            f"in pass #{self.count_pass_id}"
+        )
 
 
 class VarianceStatus(models.TextChoices):
@@ -245,14 +274,17 @@ class VarianceRow(TenantModel):
     value = models.DecimalField(**MONEY)
     expected_at = models.DateTimeField()
     # where an overage lands: the package/lot scanned for this product, if any
-    overage_batch = models.ForeignKey(Batch, on_delete=models.PROTECT, null=True, blank=True,
-                                      related_name="+")
+    overage_batch = models.ForeignKey(
+        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     status = models.CharField(max_length=16, choices=VarianceStatus.choices)
-    mode = models.CharField(max_length=16, choices=PostingMode.choices,
-                            default=PostingMode.KEEP_DIFFERENCE)
+    mode = models.CharField(
+        max_length=16, choices=PostingMode.choices, default=PostingMode.KEEP_DIFFERENCE
+    )
     reason = models.CharField(max_length=255, blank=True, default="")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   null=True, blank=True, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     posted_quantity = models.DecimalField(**QTY, null=True, blank=True)
     # The part of a shortage finalising could not post because the stock had gone meanwhile
@@ -262,12 +294,15 @@ class VarianceRow(TenantModel):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["org", "session", "location", "product"],
-                                    name="variance_row_unique"),
+            models.UniqueConstraint(
+                fields=["org", "session", "location", "product"], name="variance_row_unique"
+            ),
         ]
 
     def __str__(self) -> str:
         variance = quantity_text(self.variance)
         sign = "+" if self.variance is not None and self.variance > 0 else ""
-        return (f"Count #{self.session_id}, product #{self.product_id} at location "
-                f"#{self.location_id}: {sign}{variance} ({self.get_status_display().lower()})")
+        return (
+            f"Count #{self.session_id}, product #{self.product_id} at location "
+            f"#{self.location_id}: {sign}{variance} ({self.get_status_display().lower()})"
+        )

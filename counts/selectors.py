@@ -130,12 +130,18 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
     balances = {
         (r["location_id"], r["product_id"]): r
         for r in StockQuant.objects.filter(org_id=session.org_id, location_id__in=location_ids)
-        .values("location_id", "product_id", "product__category", "product__subcategory",
-                "product__default_cost")
-        .annotate(on_hand=Sum("quantity"),
-                  in_stock=Sum("quantity", filter=Q(quantity__gt=0)),
-                  in_stock_value=Sum(F("quantity") * F("batch__unit_cost"),
-                                     filter=Q(quantity__gt=0)))
+        .values(
+            "location_id",
+            "product_id",
+            "product__category",
+            "product__subcategory",
+            "product__default_cost",
+        )
+        .annotate(
+            on_hand=Sum("quantity"),
+            in_stock=Sum("quantity", filter=Q(quantity__gt=0)),
+            in_stock_value=Sum(F("quantity") * F("batch__unit_cost"), filter=Q(quantity__gt=0)),
+        )
     }
 
     # In scope but not counted: stock the pass's location and category covered, counted as 0.
@@ -144,9 +150,17 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
         key = (location_id, product_id)
         if key in counted:
             continue
-        covering = [p for p in passes if p.location_id == location_id and _matches(
-            row["product__category"] or "", row["product__subcategory"] or "",
-            p.category, p.subcategory)]
+        covering = [
+            p
+            for p in passes
+            if p.location_id == location_id
+            and _matches(
+                row["product__category"] or "",
+                row["product__subcategory"] or "",
+                p.category,
+                p.subcategory,
+            )
+        ]
         if covering:
             in_scope_uncounted[key] = max(p.submitted_at for p in covering)
 
@@ -154,12 +168,16 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
     since = min(moments) if moments else None
     later: dict[tuple[int, int], list[tuple[datetime.datetime, Decimal]]] = defaultdict(list)
     if since is not None:
-        for row in (StockLedger.objects.filter(org_id=session.org_id,
-                                               store_id=session.store_id,
-                                               location_id__in=location_ids,
-                                               occurred_at__gt=since)
-                    .values_list("location_id", "product_id", "occurred_at", "qty_delta")
-                    .iterator(chunk_size=5000)):
+        for row in (
+            StockLedger.objects.filter(
+                org_id=session.org_id,
+                store_id=session.store_id,
+                location_id__in=location_ids,
+                occurred_at__gt=since,
+            )
+            .values_list("location_id", "product_id", "occurred_at", "qty_delta")
+            .iterator(chunk_size=5000)
+        ):
             later[(row[0], row[1])].append((row[2], row[3]))
 
     def balance_at(key, moment) -> Decimal:
@@ -170,8 +188,14 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
     # Cost and category come with the balances; only products counted where they have no
     # stock at all need a look-up of their own.
     missing = {k[1] for k in keys if k not in balances}
-    products = {p.pk: p for p in Product.objects.filter(pk__in=missing)
-                .only("pk", "category", "default_cost")} if missing else {}
+    products = (
+        {
+            p.pk: p
+            for p in Product.objects.filter(pk__in=missing).only("pk", "category", "default_cost")
+        }
+        if missing
+        else {}
+    )
     items = []
     for key in keys:
         moment = as_of.get(key) or in_scope_uncounted[key]
@@ -182,16 +206,26 @@ def variance_compute(session: CountSession) -> list[VarianceItem]:
         row = balances.get(key)
         if row is not None:
             category = row["product__category"] or ""
-            cost = (row["in_stock_value"] / row["in_stock"] if row["in_stock"]
-                    else row["product__default_cost"] or ZERO)
+            cost = (
+                row["in_stock_value"] / row["in_stock"]
+                if row["in_stock"]
+                else row["product__default_cost"] or ZERO
+            )
         else:
             category = products[key[1]].category
             cost = products[key[1]].default_cost or ZERO
-        items.append(VarianceItem(
-            location_id=key[0], product_id=key[1], expected=expected, counted=quantity,
-            expected_at=moment, unit_cost=Decimal(cost).quantize(Decimal("0.0001")),
-            category=category, overage_batch_id=overage_batch.get(key),
-        ))
+        items.append(
+            VarianceItem(
+                location_id=key[0],
+                product_id=key[1],
+                expected=expected,
+                counted=quantity,
+                expected_at=moment,
+                unit_cost=Decimal(cost).quantize(Decimal("0.0001")),
+                category=category,
+                overage_batch_id=overage_batch.get(key),
+            )
+        )
     return items
 
 
@@ -215,10 +249,16 @@ def blind_zones(org: Organization, store_ids) -> list[HiddenZone]:
         sessions = sessions.filter(store_id__in=store_ids)
     zones = []
     for session in sessions.only("store_id", "scope", "scope_locations", "scope_categories"):
-        locations = (frozenset(session.scope_locations)
-                     if session.scope == Scope.ZONE and session.scope_locations else None)
-        categories = tuple((c.get("category") or "", c.get("subcategory") or "")
-                           for c in session.scope_categories or () if c.get("category"))
+        locations = (
+            frozenset(session.scope_locations)
+            if session.scope == Scope.ZONE and session.scope_locations
+            else None
+        )
+        categories = tuple(
+            (c.get("category") or "", c.get("subcategory") or "")
+            for c in session.scope_categories or ()
+            if c.get("category")
+        )
         zones.append(HiddenZone(session.store_id, locations, categories))
     return zones
 
@@ -233,28 +273,42 @@ def within_tolerance(org, item: VarianceItem) -> bool:
 def session_progress(session: CountSession) -> dict:
     """Passes with their line counts, locations covered, totals: for the session detail."""
     passes = list(
-        CountPass.objects.filter(session=session).select_related("location", "started_by")
-        .annotate(line_count=Count("lines"), units=Sum("lines__quantity")).order_by("id")
+        CountPass.objects.filter(session=session)
+        .select_related("location", "started_by")
+        .annotate(line_count=Count("lines"), units=Sum("lines__quantity"))
+        .order_by("id")
     )
     submitted = {p.location_id for p in passes if p.status == PassStatus.SUBMITTED}
     scope = session.scope_locations or list(
-        Location.objects.filter(store_id=session.store_id, is_active=True)
-        .values_list("pk", flat=True)
+        Location.objects.filter(store_id=session.store_id, is_active=True).values_list(
+            "pk", flat=True
+        )
     )
     return {
-        "passes": [{
-            "id": p.pk, "location": p.location_id, "location_code": p.location.code,
-            "category": p.category, "subcategory": p.subcategory, "status": p.status,
-            "recount_of": p.recount_of_id, "started_by": p.started_by.email,
-            "device_id": p.device_id, "started_at": iso(p.started_at),
-            "submitted_at": iso(p.submitted_at),
-            "lines": p.line_count, "units": str(p.units or ZERO),
-        } for p in passes],
+        "passes": [
+            {
+                "id": p.pk,
+                "location": p.location_id,
+                "location_code": p.location.code,
+                "category": p.category,
+                "subcategory": p.subcategory,
+                "status": p.status,
+                "recount_of": p.recount_of_id,
+                "started_by": p.started_by.email,
+                "device_id": p.device_id,
+                "started_at": iso(p.started_at),
+                "submitted_at": iso(p.submitted_at),
+                "lines": p.line_count,
+                "units": str(p.units or ZERO),
+            }
+            for p in passes
+        ],
         "locations_in_scope": sorted(scope),
         "locations_covered": sorted(submitted),
         "lines": sum(p.line_count for p in passes if p.status != PassStatus.VOIDED),
         "unresolved_scans": UnresolvedScan.objects.filter(
-            count_pass__session=session, resolved_at__isnull=True).count(),
+            count_pass__session=session, resolved_at__isnull=True
+        ).count(),
     }
 
 
@@ -272,35 +326,57 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
     from counts.models import VarianceRow
 
     frozen = session.status in (SessionStatus.RECONCILED, SessionStatus.CLOSED) or (
-        session.status == SessionStatus.CANCELLED and session.reconciled_at is not None)
+        session.status == SessionStatus.CANCELLED and session.reconciled_at is not None
+    )
     if frozen:
-        source = list(VarianceRow.objects.filter(session=session)
-                      .select_related("decided_by"))
+        source = list(VarianceRow.objects.filter(session=session).select_related("decided_by"))
     else:
         source = variance_compute(session)
-    products = {p.pk: p for p in Product.objects.filter(pk__in={r.product_id for r in source})
-                .only("pk", "sku", "name", "category", "subcategory", "unit")}
-    locations = {loc.pk: loc for loc in Location.objects.filter(
-        pk__in={r.location_id for r in source}).only("pk", "code")}
+    products = {
+        p.pk: p
+        for p in Product.objects.filter(pk__in={r.product_id for r in source}).only(
+            "pk", "sku", "name", "category", "subcategory", "unit"
+        )
+    }
+    locations = {
+        loc.pk: loc
+        for loc in Location.objects.filter(pk__in={r.location_id for r in source}).only(
+            "pk", "code"
+        )
+    }
     rows = []
     for r in source:
         product = products[r.product_id]
         row = {
             "id": r.pk if frozen else None,
-            "location": r.location_id, "location_code": locations[r.location_id].code,
-            "product": r.product_id, "sku": product.sku, "name": product.name,
-            "category": product.category, "subcategory": product.subcategory,
-            "expected": _q(r.expected), "counted": _q(r.counted), "variance": _q(r.variance),
+            "location": r.location_id,
+            "location_code": locations[r.location_id].code,
+            "product": r.product_id,
+            "sku": product.sku,
+            "name": product.name,
+            "category": product.category,
+            "subcategory": product.subcategory,
+            "expected": _q(r.expected),
+            "counted": _q(r.counted),
+            "variance": _q(r.variance),
             "variance_pct": _q(r.variance_pct) if r.variance_pct is not None else None,
-            "unit_cost": _q(r.unit_cost), "value": _q(r.value),
+            "unit_cost": _q(r.unit_cost),
+            "value": _q(r.value),
             "expected_at": iso(r.expected_at),
-            "_variance": r.variance, "_value": r.value,
+            "_variance": r.variance,
+            "_value": r.value,
         }
         if frozen:
-            row.update({"status": r.status, "mode": r.mode, "reason": r.reason,
-                        "decided_by": r.decided_by.email if r.decided_by else None,
-                        "posted_quantity": _posted(session, r),
-                        "unposted_quantity": _posted(session, r, unposted=True)})
+            row.update(
+                {
+                    "status": r.status,
+                    "mode": r.mode,
+                    "reason": r.reason,
+                    "decided_by": r.decided_by.email if r.decided_by else None,
+                    "posted_quantity": _posted(session, r),
+                    "unposted_quantity": _posted(session, r, unposted=True),
+                }
+            )
         rows.append(row)
     descending = ordering.startswith("-")
     key = ORDERINGS.get(ordering.lstrip("-"), ORDERINGS["abs_value"])
@@ -308,16 +384,32 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
 
     by_product: dict[int, dict] = {}
     for row in rows:
-        entry = by_product.setdefault(row["product"], {
-            "product": row["product"], "sku": row["sku"], "name": row["name"],
-            "_expected": ZERO, "_counted": ZERO, "_value": ZERO})
+        entry = by_product.setdefault(
+            row["product"],
+            {
+                "product": row["product"],
+                "sku": row["sku"],
+                "name": row["name"],
+                "_expected": ZERO,
+                "_counted": ZERO,
+                "_value": ZERO,
+            },
+        )
         entry["_expected"] += Decimal(row["expected"])
         entry["_counted"] += Decimal(row["counted"])
         entry["_value"] += row["_value"]
-    rollup = [{"product": e["product"], "sku": e["sku"], "name": e["name"],
-               "expected": _q(e["_expected"]), "counted": _q(e["_counted"]),
-               "variance": _q(e["_counted"] - e["_expected"]), "value": _q(e["_value"])}
-              for e in by_product.values()]
+    rollup = [
+        {
+            "product": e["product"],
+            "sku": e["sku"],
+            "name": e["name"],
+            "expected": _q(e["_expected"]),
+            "counted": _q(e["_counted"]),
+            "variance": _q(e["_counted"] - e["_expected"]),
+            "value": _q(e["_value"]),
+        }
+        for e in by_product.values()
+    ]
     variances = [row["_variance"] for row in rows]
     values = [row["_value"] for row in rows]
     totals = {
@@ -332,8 +424,14 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
     }
     for row in rows:
         del row["_variance"], row["_value"]
-    return {"session": session.pk, "status": session.status, "frozen": frozen,
-            "rows": rows, "by_product": rollup, "totals": totals}
+    return {
+        "session": session.pk,
+        "status": session.status,
+        "frozen": frozen,
+        "rows": rows,
+        "by_product": rollup,
+        "totals": totals,
+    }
 
 
 def _posted(session: CountSession, row, *, unposted: bool = False) -> str | None:

@@ -58,8 +58,15 @@ def build_demo(seed: int, stdout, days: int = DEFAULT_DAYS) -> dict:
     "superuser": User, "tokens": [{"org", "device", "user", "key"}],
     "products": {slug: [sku, ...]}}``.
     """
-    result: dict = {"seed": seed, "orgs": {}, "stores": {}, "locations": {}, "users": {},
-                    "tokens": [], "products": {}}
+    result: dict = {
+        "seed": seed,
+        "orgs": {},
+        "stores": {},
+        "locations": {},
+        "users": {},
+        "tokens": [],
+        "products": {},
+    }
     password_hash = make_password(DEMO_PASSWORD)
     with transaction.atomic():
         for spec in DEMO_ORGS:
@@ -75,22 +82,32 @@ def build_demo(seed: int, stdout, days: int = DEFAULT_DAYS) -> dict:
             result["users"].update(users)
             result["products"][org.slug] = created
             result["tokens"] += create_devices(org, users)
-            stdout.write(f"Created {org.slug}: {len(stores)} store(s), {len(created)} products, "
-                         f"{len(users)} members.")
+            stdout.write(
+                f"Created {org.slug}: {len(stores)} store(s), {len(created)} products, "
+                f"{len(users)} members."
+            )
             if days > 0:
-                actors = {role: users[demo_email(role, org.slug)]
-                          for role in ("manager", "operator", "pos")}
+                actors = {
+                    role: users[demo_email(role, org.slug)]
+                    for role in ("manager", "operator", "pos")
+                }
                 with tenant_scope(org):
-                    build_stock(org=org, kind=kind, seed=seed, days=days, actors=actors,
-                                stdout=stdout)
+                    build_stock(
+                        org=org, kind=kind, seed=seed, days=days, actors=actors, stdout=stdout
+                    )
                     if len(stores) > 1:
                         from counts.demo import build_counts
 
                         first, second = sorted(stores.values(), key=lambda s: s.code)[:2]
                         result["counts"] = build_counts(
-                            store_closed=second, store_open=first, seed=seed, stdout=stdout,
-                            manager=actors["manager"], operator=actors["operator"],
-                            admin=users[demo_email("admin", org.slug)])
+                            store_closed=second,
+                            store_open=first,
+                            seed=seed,
+                            stdout=stdout,
+                            manager=actors["manager"],
+                            operator=actors["operator"],
+                            admin=users[demo_email("admin", org.slug)],
+                        )
         result["superuser"] = create_platform_admin(password_hash)
     return result
 
@@ -107,9 +124,7 @@ def reset_demo() -> int:
         for org in orgs:
             org_purge(org=org)
         # A demo user who also belongs to another organisation keeps their account.
-        User.objects.filter(
-            pk__in=user_ids, memberships__isnull=True, is_superuser=False
-        ).delete()
+        User.objects.filter(pk__in=user_ids, memberships__isnull=True, is_superuser=False).delete()
         User.objects.filter(email__iexact=PLATFORM_ADMIN_EMAIL).delete()
     return len(orgs)
 
@@ -117,8 +132,7 @@ def reset_demo() -> int:
 def _table(rows: list[tuple], headers: tuple[str, ...]) -> list[str]:
     widths = [max(len(str(v)) for v in col) for col in zip(headers, *rows, strict=False)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
-    return [line.format(*row).rstrip()
-            for row in (headers, tuple("-" * w for w in widths), *rows)]
+    return [line.format(*row).rstrip() for row in (headers, tuple("-" * w for w in widths), *rows)]
 
 
 def summary_lines(tokens: list[dict] | None) -> list[str]:
@@ -130,11 +144,14 @@ def summary_lines(tokens: list[dict] | None) -> list[str]:
         for org in (orgs[slug] for slug in DEMO_SLUGS if slug in orgs):
             stores = Store.unscoped.filter(org=org).order_by("code")
             by_category = dict(
-                Product.unscoped.filter(org=org).values_list("category")
-                .annotate(n=Count("id")).order_by("-n", "category")
+                Product.unscoped.filter(org=org)
+                .values_list("category")
+                .annotate(n=Count("id"))
+                .order_by("-n", "category")
             )
-            lines.append(f"{org.name} ({org.slug}, {org.time_zone}): "
-                         f"{sum(by_category.values())} products")
+            lines.append(
+                f"{org.name} ({org.slug}, {org.time_zone}): {sum(by_category.values())} products"
+            )
             lines.append("  " + ", ".join(f"{cat or '-'} {n}" for cat, n in by_category.items()))
             for store in stores:
                 rooms = ", ".join(
@@ -142,9 +159,7 @@ def summary_lines(tokens: list[dict] | None) -> list[str]:
                     for loc in Location.unscoped.filter(store=store).order_by("sort_order", "id")
                 )
                 lines.append(f"  {store.code:<7} {store.name:<14} rooms: {rooms}")
-            memberships = (
-                Membership.unscoped.filter(org=org).select_related("user").order_by("id")
-            )
+            memberships = Membership.unscoped.filter(org=org).select_related("user").order_by("id")
             for m in memberships:
                 codes = MembershipStore.unscoped.filter(membership=m).values_list(
                     "store__code", flat=True
@@ -159,10 +174,15 @@ def summary_lines(tokens: list[dict] | None) -> list[str]:
     lines += ["", "Logins:", *_table(logins, ("e-mail", "role", "org", "stores", "password"))]
     if tokens:
         rows = [(t["org"], t["device"], t["user"], t["key"]) for t in tokens]
-        lines += ["", "Device tokens (shown once; send as 'Authorization: Token <key>'):",
-                  *_table(rows, ("org", "device", "member", "key"))]
+        lines += [
+            "",
+            "Device tokens (shown once; send as 'Authorization: Token <key>'):",
+            *_table(rows, ("org", "device", "member", "key")),
+        ]
     else:
-        lines += ["", "Device tokens were shown when the demo was built; run with --reset for "
-                      "new ones."]
+        lines += [
+            "",
+            "Device tokens were shown when the demo was built; run with --reset for new ones.",
+        ]
     lines += ["", "Open:", *(f"  {url}" for url in URLS)]
     return lines

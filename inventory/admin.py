@@ -272,8 +272,10 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
             org=org, user=obj.user, name=obj.name, actor=request.user
         )
         obj.pk, obj.org = token.pk, org
-        messages.warning(request, f"Token for {obj.user} ({obj.name}): {key} — copy it now, "
-                                  "it is not shown again.")
+        messages.warning(
+            request,
+            f"Token for {obj.user} ({obj.name}): {key} — copy it now, it is not shown again.",
+        )
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
@@ -297,8 +299,21 @@ class ReadOnlyAdminMixin(TenantAdminMixin):
 @admin.register(StockLedger)
 class StockLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "store"
-    list_display = ["id", "occurred_at", "ref_type", "ref_id", "ref_line", "store", "location",
-                    "product", "batch", "qty_delta", "unit_cost", "reason", "user"]
+    list_display = [
+        "id",
+        "occurred_at",
+        "ref_type",
+        "ref_id",
+        "ref_line",
+        "store",
+        "location",
+        "product",
+        "batch",
+        "qty_delta",
+        "unit_cost",
+        "reason",
+        "user",
+    ]
     list_filter = ["ref_type"]
     list_select_related = ["store", "location", "product", "batch", "user"]
     search_fields = ["=ref_id", "source_ref", "product__sku", "batch__lot_code"]
@@ -309,8 +324,16 @@ class StockLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(StockQuant)
 class StockQuantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "store"
-    list_display = ["id", "store", "location", "product", "batch", "quantity", "unallocated",
-                    "updated_at"]
+    list_display = [
+        "id",
+        "store",
+        "location",
+        "product",
+        "batch",
+        "quantity",
+        "unallocated",
+        "updated_at",
+    ]
     list_filter = ["unallocated"]
     list_select_related = ["store", "location", "product", "batch"]
     search_fields = ["product__sku", "product__name", "batch__lot_code"]
@@ -318,8 +341,15 @@ class StockQuantAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(Batch)
 class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["id", "product", "lot_code", "expiry_date", "received_at", "unit_cost",
-                    "unallocated_store"]
+    list_display = [
+        "id",
+        "product",
+        "lot_code",
+        "expiry_date",
+        "received_at",
+        "unit_cost",
+        "unallocated_store",
+    ]
     list_select_related = ["product", "unallocated_store"]
     search_fields = ["lot_code", "product__sku"]
 
@@ -327,8 +357,15 @@ class BatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(Sale)
 class SaleAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "store"
-    list_display = ["id", "store", "client_ref", "source_ref", "status", "occurred_at",
-                    "created_by"]
+    list_display = [
+        "id",
+        "store",
+        "client_ref",
+        "source_ref",
+        "status",
+        "occurred_at",
+        "created_by",
+    ]
     list_filter = ["status"]
     list_select_related = ["store", "created_by"]
     search_fields = ["client_ref", "source_ref"]
@@ -346,7 +383,17 @@ class StockDocumentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(StockShortfall)
 class StockShortfallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     store_field = "store"
-    list_display = ["id", "store", "product", "requested", "available", "outcome", "ref_type",
-                    "ref_id", "occurred_at", "resolved_at"]
+    list_display = [
+        "id",
+        "store",
+        "product",
+        "requested",
+        "available",
+        "outcome",
+        "ref_type",
+        "ref_id",
+        "occurred_at",
+        "resolved_at",
+    ]
     list_filter = ["outcome"]
     list_select_related = ["store", "product"]

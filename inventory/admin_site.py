@@ -64,7 +64,8 @@ class TenantAdminSite(admin.AdminSite):
         with scopes_disabled():
             org = Organization.objects.filter(slug=slug).first()
         allowed = org is not None and (
-            request.user.is_superuser or resolve_admin_tenant(request.user, org.pk) is not None
+            request.user.is_superuser
+            or resolve_admin_tenant(request.user, org.pk) is not None
             and resolve_admin_tenant(request.user, org.pk).org.pk == org.pk
         )
         if not allowed:

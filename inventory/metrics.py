@@ -21,7 +21,8 @@ from core.metrics import register_collector
 logger = logging.getLogger(__name__)
 
 stock_movements_total = Counter(
-    "stock_movements_total", "Stock ledger rows written (ok) and refused documents (failed)",
+    "stock_movements_total",
+    "Stock ledger rows written (ok) and refused documents (failed)",
     ["ref_type", "result", "reason"],
 )
 
@@ -42,8 +43,10 @@ class PublishedGauge:
         from inventory.models import PublishedMetric
 
         PublishedMetric.objects.update_or_create(
-            name=self.name, labels_key=self._key(labels),
-            defaults={"labels": {k: str(v) for k, v in labels.items()}, "value": float(value)})
+            name=self.name,
+            labels_key=self._key(labels),
+            defaults={"labels": {k: str(v) for k, v in labels.items()}, "value": float(value)},
+        )
 
     def value(self, **labels) -> float | None:
         from inventory.models import PublishedMetric
@@ -68,19 +71,26 @@ class PublishedCollector(Collector):
         from inventory.models import PublishedMetric
 
         try:
-            rows = list(PublishedMetric.objects.filter(name__in=list(_PUBLISHED))
-                        .order_by("name", "labels_key").values_list("name", "labels", "value"))
+            rows = list(
+                PublishedMetric.objects.filter(name__in=list(_PUBLISHED))
+                .order_by("name", "labels_key")
+                .values_list("name", "labels", "value")
+            )
         except Exception as exc:  # noqa: BLE001 - a database outage must not take /metrics down
-            logger.warning("published metrics unavailable: %s: %s", type(exc).__name__,
-                           str(exc).splitlines()[0] if str(exc) else "")
+            logger.warning(
+                "published metrics unavailable: %s: %s",
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
             return
         families = {}
         for name, labels, value in rows:
             gauge = _PUBLISHED[name]
             family = families.get(name)
             if family is None:
-                family = families[name] = GaugeMetricFamily(name, gauge.documentation,
-                                                            labels=gauge.labelnames)
+                family = families[name] = GaugeMetricFamily(
+                    name, gauge.documentation, labels=gauge.labelnames
+                )
             family.add_metric([labels.get(label, "") for label in gauge.labelnames], value)
         yield from families.values()
 

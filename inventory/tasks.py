@@ -23,7 +23,8 @@ def reconciliation_recipients(org: Organization) -> list[str]:
     with tenant_scope(org):
         emails = (
             Membership.objects.filter(role=Role.ADMIN, is_active=True, user__is_active=True)
-            .exclude(user__email="").order_by("user__email")
+            .exclude(user__email="")
+            .order_by("user__email")
             .values_list("user__email", flat=True)
         )
         return list(dict.fromkeys(emails))
@@ -43,8 +44,9 @@ def send_reconciliation_email(org_id: int, subject: str, body: str) -> int:
 
 def reconciliation_email_queue(report: ReconciliationReport) -> None:
     """Queue the admins' e-mail for a report that is not ok (ids and text only: JSON-safe)."""
-    send_reconciliation_email.delay(report.org.pk, f"[{report.org.slug}] {report.summary()}",
-                                    report.as_text())
+    send_reconciliation_email.delay(
+        report.org.pk, f"[{report.org.slug}] {report.summary()}", report.as_text()
+    )
 
 
 @shared_task(name="inventory.reconcile_inventory_nightly")

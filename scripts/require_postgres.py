@@ -13,9 +13,12 @@ if parsed.scheme not in ("postgres", "postgresql", "pgsql"):
 try:
     # Connect to the maintenance database: the test database is created by the test runner.
     with psycopg.connect(
-        host=parsed.hostname or "127.0.0.1", port=parsed.port or 5432,
-        user=parsed.username or "postgres", password=parsed.password or None,
-        dbname="postgres", connect_timeout=5,
+        host=parsed.hostname or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username or "postgres",
+        password=parsed.password or None,
+        dbname="postgres",
+        connect_timeout=5,
     ) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
 except psycopg.OperationalError as exc:

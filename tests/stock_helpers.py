@@ -24,28 +24,55 @@ def loc(store, code: str) -> Location:
     return Location.objects.get(store=store, code=code)
 
 
-def receive(org, store, product, quantity, *, location="SF", lot="", expiry=None, cost=None,
-            occurred_at=None, actor=None):
+def receive(
+    org,
+    store,
+    product,
+    quantity,
+    *,
+    location="SF",
+    lot="",
+    expiry=None,
+    cost=None,
+    occurred_at=None,
+    actor=None,
+):
     line = stock_service.ReceiveLine(
-        1, product, loc(store, location), Decimal(str(quantity)), lot_code=lot,
-        expiry_date=expiry, unit_cost=Decimal(str(cost)) if cost is not None else None,
+        1,
+        product,
+        loc(store, location),
+        Decimal(str(quantity)),
+        lot_code=lot,
+        expiry_date=expiry,
+        unit_cost=Decimal(str(cost)) if cost is not None else None,
     )
-    document, _ = documents.receipt_record(org=org, store=store, lines=[line],
-                                           client_ref=ref("rcv"), occurred_at=occurred_at,
-                                           actor=actor)
+    document, _ = documents.receipt_record(
+        org=org,
+        store=store,
+        lines=[line],
+        client_ref=ref("rcv"),
+        occurred_at=occurred_at,
+        actor=actor,
+    )
     return document
 
 
 def sell(org, store, *items, client_ref=None, occurred_at=None, actor=None):
     """``sell(org, store, (product, qty), (product, qty, location_code), ...)``"""
     lines = [
-        sales.SaleLineInput(item[0], Decimal(str(item[1])),
-                            location=loc(store, item[2]) if len(item) > 2 else None)
+        sales.SaleLineInput(
+            item[0], Decimal(str(item[1])), location=loc(store, item[2]) if len(item) > 2 else None
+        )
         for item in items
     ]
-    sale, _ = sales.sale_record(org=org, store=store, lines=lines,
-                                client_ref=client_ref or ref("sale"), occurred_at=occurred_at,
-                                actor=actor)
+    sale, _ = sales.sale_record(
+        org=org,
+        store=store,
+        lines=lines,
+        client_ref=client_ref or ref("sale"),
+        occurred_at=occurred_at,
+        actor=actor,
+    )
     return sale
 
 

@@ -229,7 +229,8 @@ BUSINESS_TIME_MAX_AHEAD_MINUTES = env.int("BUSINESS_TIME_MAX_AHEAD_MINUTES", def
 # or typing error, and would overflow local-date arithmetic. Older history comes in through a
 # data migration, not the API.
 BUSINESS_TIME_EARLIEST = datetime.date.fromisoformat(
-    env("BUSINESS_TIME_EARLIEST", default="2000-01-01"))
+    env("BUSINESS_TIME_EARLIEST", default="2000-01-01")
+)
 
 # --- Celery --------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="")

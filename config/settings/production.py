@@ -32,7 +32,7 @@ if (
     raise ImproperlyConfigured(
         f"Production settings need DJANGO_SECRET_KEY: a random value of at least "
         f"{SECRET_KEY_MIN_LENGTH} characters (at least {SECRET_KEY_MIN_UNIQUE_CHARACTERS} "
-        f"distinct), e.g. python3 -c \"import secrets; print(secrets.token_urlsafe(50))\"."
+        f'distinct), e.g. python3 -c "import secrets; print(secrets.token_urlsafe(50))".'
     )
 
 if not env("DATABASE_URL", default=""):

@@ -21,6 +21,7 @@ DATABASES["default"]["TEST"] = {
     "NAME": os.environ.get("TEST_DATABASE_NAME") or f"test_{DATABASES['default']['NAME']}",
 }
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {  # noqa: F405
-    "login": "1000/min", "login_account": "1000/min",
+    "login": "1000/min",
+    "login_account": "1000/min",
 }
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

@@ -45,9 +45,11 @@ def resolve_scans(org, items: list[dict]) -> Resolution:
     texts = {s.text for s in scans.values()} | set(raw_scans)
     by_package = {}
     if texts:
-        for batch in (Batch.objects.filter(org=org, lot_code__in=texts,
-                                           unallocated_store__isnull=True)
-                      .select_related("product").order_by("received_at", "id")):
+        for batch in (
+            Batch.objects.filter(org=org, lot_code__in=texts, unallocated_store__isnull=True)
+            .select_related("product")
+            .order_by("received_at", "id")
+        ):
             by_package[batch.lot_code] = batch  # the latest receipt wins
 
     resolved: list[tuple[Product | None, str]] = []
@@ -75,8 +77,10 @@ def resolve_scans(org, items: list[dict]) -> Resolution:
         condition = Q()
         for product_id, lot in pairs:
             condition |= Q(product_id=product_id, lot_code=lot)
-        batches = {(b.product_id, b.lot_code): b for b in Batch.objects.filter(
-            org=org, unallocated_store__isnull=True).filter(condition)}
+        batches = {
+            (b.product_id, b.lot_code): b
+            for b in Batch.objects.filter(org=org, unallocated_store__isnull=True).filter(condition)
+        }
 
     entries: list[Entry | None] = []
     unknown: list[int] = []
@@ -87,13 +91,23 @@ def resolve_scans(org, items: list[dict]) -> Resolution:
                 entries.append(None)
                 continue
             field = "product" if item.get("product") else "sku"
-            raise ValidationFailed("Unknown product.", code="unknown_product",
-                                   fields={f"lines.{index}.{field}": ["Unknown product."]})
-        entries.append(Entry(
-            product=product, quantity=item["quantity"], lot_code=lot,
-            batch=batches.get((product.pk, lot)), raw_scan=item.get("barcode") or "",
-            client_line_id=item.get("client_line_id", ""), captured_at=item.get("captured_at"),
-            confidence=item.get("confidence") or ("scanned" if item.get("barcode") else "typed"),
-            notes=item.get("notes", ""),
-        ))
+            raise ValidationFailed(
+                "Unknown product.",
+                code="unknown_product",
+                fields={f"lines.{index}.{field}": ["Unknown product."]},
+            )
+        entries.append(
+            Entry(
+                product=product,
+                quantity=item["quantity"],
+                lot_code=lot,
+                batch=batches.get((product.pk, lot)),
+                raw_scan=item.get("barcode") or "",
+                client_line_id=item.get("client_line_id", ""),
+                captured_at=item.get("captured_at"),
+                confidence=item.get("confidence")
+                or ("scanned" if item.get("barcode") else "typed"),
+                notes=item.get("notes", ""),
+            )
+        )
     return Resolution(entries, unknown)

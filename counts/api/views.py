@@ -50,17 +50,23 @@ class StoreScopedMixin(TenantAPIMixin):
         return queryset
 
 
-class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                     viewsets.GenericViewSet):
+class SessionViewSet(
+    StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     queryset = CountSession.objects.none()
     serializer_class = s.SessionSerializer
     read_capability = Action.STOCK_VIEW
     action_capabilities = {
-        "create": Action.COUNT_SESSION_MANAGE, "start": Action.COUNT_SESSION_MANAGE,
-        "submit": Action.COUNT_SESSION_MANAGE, "reconcile": Action.COUNT_SESSION_MANAGE,
-        "cancel": Action.COUNT_SESSION_MANAGE, "finalize": Action.COUNT_FINALIZE,
-        "passes": Action.COUNT_PASS_WORK, "variance": Action.STOCK_VIEW,
-        "approve": Action.VARIANCE_APPROVE, "reject": Action.VARIANCE_APPROVE,
+        "create": Action.COUNT_SESSION_MANAGE,
+        "start": Action.COUNT_SESSION_MANAGE,
+        "submit": Action.COUNT_SESSION_MANAGE,
+        "reconcile": Action.COUNT_SESSION_MANAGE,
+        "cancel": Action.COUNT_SESSION_MANAGE,
+        "finalize": Action.COUNT_FINALIZE,
+        "passes": Action.COUNT_PASS_WORK,
+        "variance": Action.STOCK_VIEW,
+        "approve": Action.VARIANCE_APPROVE,
+        "reject": Action.VARIANCE_APPROVE,
         "variance_row": Action.VARIANCE_APPROVE,
     }
     filterset_class = SessionFilter
@@ -68,12 +74,14 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
     def get_queryset(self):
         return self.visible(
             CountSession.objects.select_related("created_by", "reconciled_by").order_by("-id"),
-            "store_id")
+            "store_id",
+        )
 
     def retrieve(self, request, *args, **kwargs):
         session = self.get_object()
-        return Response({**self.get_serializer(session).data,
-                         "progress": selectors.session_progress(session)})
+        return Response(
+            {**self.get_serializer(session).data, "progress": selectors.session_progress(session)}
+        )
 
     @extend_schema(request=s.SessionCreateSerializer, responses={201: s.SessionSerializer})
     def create(self, request):
@@ -84,12 +92,20 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         wanted = set(data["scope_locations"])
         found = list(Location.objects.filter(store=store, pk__in=wanted))
         if len(found) != len(wanted):
-            raise ValidationFailed(fields={"scope_locations": ["Not locations of this store."]},
-                                   code="unknown_location")
+            raise ValidationFailed(
+                fields={"scope_locations": ["Not locations of this store."]},
+                code="unknown_location",
+            )
         session = session_services.session_create(
-            org=self.org, store=store, scope=data["scope"], blind=data["blind"],
-            notes=data["notes"], scope_locations=found,
-            scope_categories=data["scope_categories"], actor=request.user)
+            org=self.org,
+            store=store,
+            scope=data["scope"],
+            blind=data["blind"],
+            notes=data["notes"],
+            scope_locations=found,
+            scope_categories=data["scope_categories"],
+            actor=request.user,
+        )
         return Response(self.get_serializer(session).data, status=status.HTTP_201_CREATED)
 
     def _transition(self, service):
@@ -128,37 +144,57 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         serializer = s.PassCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        location = Location.objects.filter(store_id=session.store_id,
-                                           pk=data["location"]).first()
+        location = Location.objects.filter(store_id=session.store_id, pk=data["location"]).first()
         if location is None:
-            raise ValidationFailed(fields={"location": ["Not a location of this store."]},
-                                   code="unknown_location")
+            raise ValidationFailed(
+                fields={"location": ["Not a location of this store."]}, code="unknown_location"
+            )
         recount_of = None
         if data.get("recount_of"):
             recount_of = CountPass.objects.filter(session=session, pk=data["recount_of"]).first()
             if recount_of is None:
                 raise ValidationFailed(fields={"recount_of": ["Not a pass of this session."]})
         count_pass = pass_services.pass_create(
-            org=self.org, session=session, location=location, category=data["category"],
-            subcategory=data["subcategory"], device_id=data["device_id"],
-            scan_mode=data["scan_mode"], recount_of=recount_of, actor=request.user)
+            org=self.org,
+            session=session,
+            location=location,
+            category=data["category"],
+            subcategory=data["subcategory"],
+            device_id=data["device_id"],
+            scan_mode=data["scan_mode"],
+            recount_of=recount_of,
+            actor=request.user,
+        )
         return Response(s.PassSerializer(count_pass).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(parameters=[
-        OpenApiParameter("ordering", str, description="-abs_value (default), abs_variance, "
-                         "variance, value, sku; '-' for descending"),
-        OpenApiParameter("format", str, description="csv for a spreadsheet")],
-        responses={200: dict})
-    @action(detail=True, methods=["get"],
-            renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, CsvPassthroughRenderer])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "ordering",
+                str,
+                description="-abs_value (default), abs_variance, "
+                "variance, value, sku; '-' for descending",
+            ),
+            OpenApiParameter("format", str, description="csv for a spreadsheet"),
+        ],
+        responses={200: dict},
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        renderer_classes=[*api_settings.DEFAULT_RENDERER_CLASSES, CsvPassthroughRenderer],
+    )
     def variance(self, request, pk=None):
         """Variance per (location, product), rolled up per product, with totals."""
         session = self.get_object()
         if not selectors.may_see_expected(self.tenant, session):
-            raise PermissionDenied("Expected quantities of this count are not shown to your "
-                                   "role until it is closed.", code="blind_count")
+            raise PermissionDenied(
+                "Expected quantities of this count are not shown to your role until it is closed.",
+                code="blind_count",
+            )
         report = selectors.variance_report(
-            session, ordering=request.query_params.get("ordering", "-abs_value"))
+            session, ordering=request.query_params.get("ordering", "-abs_value")
+        )
         if request.accepted_renderer.format == "csv":
             return variance_csv(report)
         return Response(report)
@@ -184,9 +220,14 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         serializer = s.DecisionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         row = session_services.variance_decide(
-            org=self.org, row=self._row(session, row_pk), approve=approve, tenant=self.tenant,
-            mode=serializer.validated_data["mode"], reason=serializer.validated_data["reason"],
-            actor=request.user)
+            org=self.org,
+            row=self._row(session, row_pk),
+            approve=approve,
+            tenant=self.tenant,
+            mode=serializer.validated_data["mode"],
+            reason=serializer.validated_data["reason"],
+            actor=request.user,
+        )
         return Response(variance_row_body(row))
 
     @extend_schema(request=s.ReasonSerializer, responses={200: dict})
@@ -197,22 +238,50 @@ class SessionViewSet(StoreScopedMixin, mixins.ListModelMixin, mixins.RetrieveMod
         serializer = s.ReasonSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         row = session_services.variance_reason_set(
-            org=self.org, row=self._row(session, row), actor=request.user,
-            reason=serializer.validated_data["reason"])
+            org=self.org,
+            row=self._row(session, row),
+            actor=request.user,
+            reason=serializer.validated_data["reason"],
+        )
         return Response(variance_row_body(row))
 
 
 def variance_row_body(row: VarianceRow) -> dict:
-    return {"id": row.pk, "session": row.session_id, "location": row.location_id,
-            "product": row.product_id, "expected": str(row.expected),
-            "counted": str(row.counted), "variance": str(row.variance),
-            "value": str(row.value), "status": row.status, "mode": row.mode,
-            "reason": row.reason, "decided_at": iso(row.decided_at)}
+    return {
+        "id": row.pk,
+        "session": row.session_id,
+        "location": row.location_id,
+        "product": row.product_id,
+        "expected": str(row.expected),
+        "counted": str(row.counted),
+        "variance": str(row.variance),
+        "value": str(row.value),
+        "status": row.status,
+        "mode": row.mode,
+        "reason": row.reason,
+        "decided_at": iso(row.decided_at),
+    }
 
 
-CSV_COLUMNS = ["location_code", "sku", "name", "category", "subcategory", "expected",
-               "counted", "variance", "variance_pct", "unit_cost", "value", "status", "mode",
-               "reason", "expected_at", "posted_quantity", "unposted_quantity"]
+CSV_COLUMNS = [
+    "location_code",
+    "sku",
+    "name",
+    "category",
+    "subcategory",
+    "expected",
+    "counted",
+    "variance",
+    "variance_pct",
+    "unit_cost",
+    "value",
+    "status",
+    "mode",
+    "reason",
+    "expected_at",
+    "posted_quantity",
+    "unposted_quantity",
+]
 
 
 def variance_csv(report: dict) -> HttpResponse:
@@ -223,7 +292,8 @@ def variance_csv(report: dict) -> HttpResponse:
         writer.writerow(row)
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
-        f'attachment; filename="count-{report["session"]}-variance.csv"')
+        f'attachment; filename="count-{report["session"]}-variance.csv"'
+    )
     return response
 
 
@@ -231,12 +301,16 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
     queryset = CountPass.objects.none()
     serializer_class = s.PassSerializer
     read_capability = Action.STOCK_VIEW
-    action_capabilities = {"submit": Action.COUNT_PASS_WORK, "void": Action.COUNT_SESSION_MANAGE,
-                           "bulk": Action.COUNT_PASS_WORK}
+    action_capabilities = {
+        "submit": Action.COUNT_PASS_WORK,
+        "void": Action.COUNT_SESSION_MANAGE,
+        "bulk": Action.COUNT_PASS_WORK,
+    }
 
     def get_queryset(self):
-        return self.visible(CountPass.objects.select_related("started_by", "session"),
-                            "session__store_id")
+        return self.visible(
+            CountPass.objects.select_related("started_by", "session"), "session__store_id"
+        )
 
     def required_capability(self, request):
         if getattr(self, "action", None) == "lines" and request.method == "POST":
@@ -246,37 +320,47 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
     def retrieve(self, request, *args, **kwargs):
         count_pass = self.get_object()
         lines = CountLine.objects.filter(count_pass=count_pass).select_related(
-            "product", "captured_by")
-        unresolved = UnresolvedScan.objects.filter(count_pass=count_pass,
-                                                   resolved_at__isnull=True)
-        return Response({**self.get_serializer(count_pass).data,
-                         "lines": s.LineSerializer(lines, many=True).data,
-                         "unresolved": s.UnresolvedSerializer(unresolved, many=True).data})
+            "product", "captured_by"
+        )
+        unresolved = UnresolvedScan.objects.filter(count_pass=count_pass, resolved_at__isnull=True)
+        return Response(
+            {
+                **self.get_serializer(count_pass).data,
+                "lines": s.LineSerializer(lines, many=True).data,
+                "unresolved": s.UnresolvedSerializer(unresolved, many=True).data,
+            }
+        )
 
     @extend_schema(request=None, responses={200: s.PassSerializer})
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
-        count_pass = pass_services.pass_submit(org=self.org, count_pass=self.get_object(),
-                                               actor=request.user)
+        count_pass = pass_services.pass_submit(
+            org=self.org, count_pass=self.get_object(), actor=request.user
+        )
         return Response(self.get_serializer(count_pass).data)
 
     @extend_schema(request=None, responses={200: s.PassSerializer})
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):
-        count_pass = pass_services.pass_void(org=self.org, count_pass=self.get_object(),
-                                             actor=request.user)
+        count_pass = pass_services.pass_void(
+            org=self.org, count_pass=self.get_object(), actor=request.user
+        )
         return Response(self.get_serializer(count_pass).data)
 
     @extend_schema(methods=["GET"], responses={200: s.LineSerializer(many=True)})
-    @extend_schema(methods=["POST"], request=s.ScanSerializer,
-                   responses={201: s.LineSerializer, 200: s.LineSerializer})  # 200: a replay
+    @extend_schema(
+        methods=["POST"],
+        request=s.ScanSerializer,
+        responses={201: s.LineSerializer, 200: s.LineSerializer},
+    )  # 200: a replay
     @action(detail=True, methods=["get", "post"])
     def lines(self, request, pk=None):
         """GET the pass's lines; POST one scan (a repeat adds to its line)."""
         count_pass = self.get_object()
         if request.method == "GET":
             lines = CountLine.objects.filter(count_pass=count_pass).select_related(
-                "product", "captured_by")
+                "product", "captured_by"
+            )
             page = self.paginate_queryset(lines)
             return self.get_paginated_response(s.LineSerializer(page, many=True).data)
         serializer = s.ScanSerializer(data=request.data)
@@ -285,17 +369,31 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         resolution = resolve_scans(self.org, [item])
         if resolution.unknown:
             pass_services.unresolved_record(
-                org=self.org, count_pass=count_pass, raw_scan=item["barcode"],
-                quantity=item["quantity"], actor=request.user, device_id=item["device_id"],
-                client_line_id=item["client_line_id"], captured_at=item.get("captured_at"))
-            raise UnknownBarcode(f"No product matches '{item['barcode'].strip()}'.",
-                                 fields={"barcode": ["Unknown barcode: kept for a manager."]},
-                                 barcode=item["barcode"].strip())
+                org=self.org,
+                count_pass=count_pass,
+                raw_scan=item["barcode"],
+                quantity=item["quantity"],
+                actor=request.user,
+                device_id=item["device_id"],
+                client_line_id=item["client_line_id"],
+                captured_at=item.get("captured_at"),
+            )
+            raise UnknownBarcode(
+                f"No product matches '{item['barcode'].strip()}'.",
+                fields={"barcode": ["Unknown barcode: kept for a manager."]},
+                barcode=item["barcode"].strip(),
+            )
         ((line, applied),) = pass_services.lines_add(
-            org=self.org, count_pass=count_pass, entries=resolution.entries,
-            actor=request.user, device_id=item["device_id"])
-        return Response(s.LineSerializer(line).data,
-                        status=status.HTTP_201_CREATED if applied else status.HTTP_200_OK)
+            org=self.org,
+            count_pass=count_pass,
+            entries=resolution.entries,
+            actor=request.user,
+            device_id=item["device_id"],
+        )
+        return Response(
+            s.LineSerializer(line).data,
+            status=status.HTTP_201_CREATED if applied else status.HTTP_200_OK,
+        )
 
     @extend_schema(request=s.BulkScanSerializer, responses={201: dict})
     @action(detail=True, methods=["post"], url_path="lines/bulk")
@@ -310,25 +408,44 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         resolution = resolve_scans(self.org, items)
         pass_services.check_quantities(resolution.entries)
         known = [e for e in resolution.entries if e is not None]
-        results = pass_services.lines_add(org=self.org, count_pass=count_pass, entries=known,
-                                          actor=request.user, device_id=device) if known else []
+        results = (
+            pass_services.lines_add(
+                org=self.org,
+                count_pass=count_pass,
+                entries=known,
+                actor=request.user,
+                device_id=device,
+            )
+            if known
+            else []
+        )
         for index in resolution.unknown:
             item = items[index]
             pass_services.unresolved_record(
-                org=self.org, count_pass=count_pass, raw_scan=item["barcode"],
-                quantity=item["quantity"], actor=request.user,
-                device_id=item["device_id"] or device, client_line_id=item["client_line_id"],
-                captured_at=item.get("captured_at"))
+                org=self.org,
+                count_pass=count_pass,
+                raw_scan=item["barcode"],
+                quantity=item["quantity"],
+                actor=request.user,
+                device_id=item["device_id"] or device,
+                client_line_id=item["client_line_id"],
+                captured_at=item.get("captured_at"),
+            )
         lines = {line.pk: line for line, _ in results if line is not None}
-        return Response({
-            "applied": sum(1 for _, applied in results if applied),
-            "replayed": sum(1 for _, applied in results if not applied),
-            "lines": s.LineSerializer(
-                CountLine.objects.filter(pk__in=lines).select_related("product", "captured_by"),
-                many=True).data,
-            "unresolved": [{"index": i, "barcode": items[i]["barcode"]}
-                           for i in resolution.unknown],
-        }, status=status.HTTP_201_CREATED)
+        return Response(
+            {
+                "applied": sum(1 for _, applied in results if applied),
+                "replayed": sum(1 for _, applied in results if not applied),
+                "lines": s.LineSerializer(
+                    CountLine.objects.filter(pk__in=lines).select_related("product", "captured_by"),
+                    many=True,
+                ).data,
+                "unresolved": [
+                    {"index": i, "barcode": items[i]["barcode"]} for i in resolution.unknown
+                ],
+            },
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class LineViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -340,17 +457,22 @@ class LineViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
     write_capability = Action.COUNT_PASS_WORK
 
     def get_queryset(self):
-        return self.visible(CountLine.objects.select_related("product", "captured_by"),
-                            "count_pass__session__store_id")
+        return self.visible(
+            CountLine.objects.select_related("product", "captured_by"),
+            "count_pass__session__store_id",
+        )
 
     @extend_schema(request=s.LineUpdateSerializer, responses={200: s.LineSerializer})
     def partial_update(self, request, pk=None):
         serializer = s.LineUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         line = pass_services.line_update(
-            org=self.org, line=self.get_object(), actor=request.user,
+            org=self.org,
+            line=self.get_object(),
+            actor=request.user,
             quantity=serializer.validated_data.get("quantity"),
-            notes=serializer.validated_data.get("notes"))
+            notes=serializer.validated_data.get("notes"),
+        )
         return Response(self.get_serializer(line).data)
 
     @extend_schema(request=s.LineUpdateSerializer, responses={200: s.LineSerializer})
@@ -371,8 +493,10 @@ class UnresolvedViewSet(StoreScopedMixin, mixins.ListModelMixin, viewsets.Generi
     action_capabilities = {"resolve": Action.COUNT_SESSION_MANAGE}
 
     def get_queryset(self):
-        return self.visible(UnresolvedScan.objects.select_related("captured_by")
-                            .filter(resolved_at__isnull=True), "count_pass__session__store_id")
+        return self.visible(
+            UnresolvedScan.objects.select_related("captured_by").filter(resolved_at__isnull=True),
+            "count_pass__session__store_id",
+        )
 
     @extend_schema(request=s.ResolveSerializer, responses={200: s.LineSerializer})
     @action(detail=True, methods=["post"])
@@ -381,8 +505,8 @@ class UnresolvedViewSet(StoreScopedMixin, mixins.ListModelMixin, viewsets.Generi
         serializer.is_valid(raise_exception=True)
         product = Product.objects.filter(pk=serializer.validated_data["product"]).first()
         if product is None:
-            raise ValidationFailed(fields={"product": ["Unknown product."]},
-                                   code="unknown_product")
-        line = pass_services.unresolved_resolve(org=self.org, scan=self.get_object(),
-                                                product=product, actor=request.user)
+            raise ValidationFailed(fields={"product": ["Unknown product."]}, code="unknown_product")
+        line = pass_services.unresolved_resolve(
+            org=self.org, scan=self.get_object(), product=product, actor=request.user
+        )
         return Response(s.LineSerializer(line).data)

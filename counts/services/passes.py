@@ -40,8 +40,9 @@ def _scopes_overlap(a_category: str, a_sub: str, b_category: str, b_sub: str) ->
     return not a_sub or not b_sub or a_sub.lower() == b_sub.lower()
 
 
-def _in_session_scope(session: CountSession, location: Location, category: str,
-                      subcategory: str) -> bool:
+def _in_session_scope(
+    session: CountSession, location: Location, category: str, subcategory: str
+) -> bool:
     if session.scope_locations and location.pk not in session.scope_locations:
         return False
     if not session.scope_categories:
@@ -55,10 +56,18 @@ def _in_session_scope(session: CountSession, location: Location, category: str,
     )
 
 
-def pass_create(*, org: Organization, session: CountSession, location: Location,
-                category: str = "", subcategory: str = "", device_id: str = "",
-                scan_mode: str = "scanner", recount_of: CountPass | None = None,
-                actor) -> CountPass:
+def pass_create(
+    *,
+    org: Organization,
+    session: CountSession,
+    location: Location,
+    category: str = "",
+    subcategory: str = "",
+    device_id: str = "",
+    scan_mode: str = "scanner",
+    recount_of: CountPass | None = None,
+    actor,
+) -> CountPass:
     """Open a pass on one location (optionally one category) of an in-progress session.
 
     Refuses (409 ``scope_in_use``) when an open pass of another active session counts the same
@@ -72,33 +81,51 @@ def pass_create(*, org: Organization, session: CountSession, location: Location,
         lock_store(org=org, store_id=session.store_id)
         session = CountSession.objects.get(pk=session.pk)
         if session.status != SessionStatus.IN_PROGRESS:
-            raise WrongState("Passes are opened in an in-progress session.",
-                             code="session_not_in_progress")
+            raise WrongState(
+                "Passes are opened in an in-progress session.", code="session_not_in_progress"
+            )
         if location.store_id != session.store_id:
-            raise ValidationFailed(fields={"location": ["Not a location of this store."]},
-                                   code="unknown_location")
+            raise ValidationFailed(
+                fields={"location": ["Not a location of this store."]}, code="unknown_location"
+            )
         if not _in_session_scope(session, location, category, subcategory):
             raise OutOfScope(fields={"location": ["Outside the session's scope."]})
         if recount_of is not None:
             recount_of = CountPass.objects.get(pk=recount_of.pk)
-        if recount_of is not None and (recount_of.session_id != session.pk
-                                       or recount_of.location_id != location.pk
-                                       or recount_of.status != PassStatus.SUBMITTED):
+        if recount_of is not None and (
+            recount_of.session_id != session.pk
+            or recount_of.location_id != location.pk
+            or recount_of.status != PassStatus.SUBMITTED
+        ):
             raise ValidationFailed(
-                fields={"recount_of": ["Recount a submitted pass of this session and location."]})
+                fields={"recount_of": ["Recount a submitted pass of this session and location."]}
+            )
         others = CountPass.objects.filter(
-            location=location, status__in=[PassStatus.IN_PROGRESS, PassStatus.SUBMITTED],
+            location=location,
+            status__in=[PassStatus.IN_PROGRESS, PassStatus.SUBMITTED],
             session__status__in=ACTIVE_STATUSES,
         ).exclude(session=session)
         for other in others:
             if _scopes_overlap(category, subcategory, other.category, other.subcategory):
-                raise ScopeInUse(fields={"location": [
-                    f"Session {other.session_id} is counting this (pass {other.pk})."]},
-                    session=other.session_id, count_pass=other.pk)
+                raise ScopeInUse(
+                    fields={
+                        "location": [
+                            f"Session {other.session_id} is counting this (pass {other.pk})."
+                        ]
+                    },
+                    session=other.session_id,
+                    count_pass=other.pk,
+                )
         return CountPass.objects.create(
-            org=org, session=session, location=location, category=category,
-            subcategory=subcategory, device_id=device_id, scan_mode=scan_mode,
-            recount_of=recount_of, started_by=actor,
+            org=org,
+            session=session,
+            location=location,
+            category=category,
+            subcategory=subcategory,
+            device_id=device_id,
+            scan_mode=scan_mode,
+            recount_of=recount_of,
+            started_by=actor,
         )
 
 
@@ -119,8 +146,7 @@ def pass_void(*, org: Organization, count_pass: CountPass, actor) -> CountPass:
         count_pass = lock_pass(org=org, pass_id=count_pass.pk)
         if count_pass.status == PassStatus.VOIDED:
             return count_pass
-        if count_pass.session.status not in (SessionStatus.IN_PROGRESS,
-                                             SessionStatus.SUBMITTED):
+        if count_pass.session.status not in (SessionStatus.IN_PROGRESS, SessionStatus.SUBMITTED):
             raise WrongState("Passes of a reconciled or closed session stay as they are.")
         count_pass.status, count_pass.voided_at = PassStatus.VOIDED, timezone.now()
         count_pass.save(update_fields=["status", "voided_at"])
@@ -142,8 +168,9 @@ class Entry:
     notes: str = ""
 
 
-def clamp_capture_time(count_pass: CountPass, moment: datetime.datetime | None,
-                       now: datetime.datetime) -> datetime.datetime:
+def clamp_capture_time(
+    count_pass: CountPass, moment: datetime.datetime | None, now: datetime.datetime
+) -> datetime.datetime:
     """Device clocks drift: keep a capture time inside the pass window and never in the future."""
     moment = moment or now
     return min(max(moment, count_pass.started_at), now)
@@ -163,13 +190,15 @@ def check_quantities(entries: list[Entry | None]) -> None:
             errors[f"lines.{index}.quantity"] = [f"Must be between 0 and {MAX_QUANTITY}."]
         elif entry.product.unit == Unit.EACH and entry.quantity % 1 != 0:
             errors[f"lines.{index}.quantity"] = [
-                f"{entry.product.sku} is counted in units: use a whole number."]
+                f"{entry.product.sku} is counted in units: use a whole number."
+            ]
     if errors:
         raise ValidationFailed("Bad quantities.", code="invalid_quantity", fields=errors)
 
 
-def lines_add(*, org: Organization, count_pass: CountPass, entries: list[Entry], actor,
-              device_id: str = "") -> list[tuple[CountLine, bool]]:
+def lines_add(
+    *, org: Organization, count_pass: CountPass, entries: list[Entry], actor, device_id: str = ""
+) -> list[tuple[CountLine, bool]]:
     """Add entries to an open pass: repeats add up, replays (same client_line_id) do nothing.
 
     Returns, per entry, its line and whether this call applied it (False for a replay).
@@ -182,15 +211,20 @@ def lines_add(*, org: Organization, count_pass: CountPass, entries: list[Entry],
         if count_pass.status != PassStatus.IN_PROGRESS:
             raise PassNotOpen(fields={"pass": [f"The pass is {count_pass.status}."]})
         ids = [e.client_line_id for e in entries if e.client_line_id]
-        seen = {
-            s.client_line_id: s.line_id
-            for s in CountScan.objects.filter(count_pass=count_pass, client_line_id__in=ids)
-        } if ids else {}
+        seen = (
+            {
+                s.client_line_id: s.line_id
+                for s in CountScan.objects.filter(count_pass=count_pass, client_line_id__in=ids)
+            }
+            if ids
+            else {}
+        )
         fresh: list[tuple[int, Entry]] = []
         batch_seen: set[str] = set()
         for index, entry in enumerate(entries):
-            if entry.client_line_id and (entry.client_line_id in seen
-                                         or entry.client_line_id in batch_seen):
+            if entry.client_line_id and (
+                entry.client_line_id in seen or entry.client_line_id in batch_seen
+            ):
                 continue
             batch_seen.add(entry.client_line_id)
             fresh.append((index, entry))
@@ -207,15 +241,23 @@ def lines_add(*, org: Organization, count_pass: CountPass, entries: list[Entry],
         try:  # no savepoint: the whole transaction rolls back with the error below
             line_ids = _upsert_lines(org, count_pass, totals, actor, device_id, now)
         except DataError as exc:  # repeat scans adding up past what a quantity can hold
-            raise ValidationFailed("A line would exceed the largest quantity.",
-                                   code="invalid_quantity",
-                                   fields={"lines": ["Quantity too large."]}) from exc
+            raise ValidationFailed(
+                "A line would exceed the largest quantity.",
+                code="invalid_quantity",
+                fields={"lines": ["Quantity too large."]},
+            ) from exc
         CountScan.objects.bulk_create(
-            CountScan(org=org, count_pass=count_pass,
-                      line_id=line_ids[(e.product.pk, e.lot_code.strip())],
-                      client_line_id=e.client_line_id, raw_scan=e.raw_scan[:200],
-                      quantity=e.quantity, captured_by=actor, device_id=device_id,
-                      captured_at=clamp_capture_time(count_pass, e.captured_at, now))
+            CountScan(
+                org=org,
+                count_pass=count_pass,
+                line_id=line_ids[(e.product.pk, e.lot_code.strip())],
+                client_line_id=e.client_line_id,
+                raw_scan=e.raw_scan[:200],
+                quantity=e.quantity,
+                captured_by=actor,
+                device_id=device_id,
+                captured_at=clamp_capture_time(count_pass, e.captured_at, now),
+            )
             for _, e in fresh
         )
         wanted = set(line_ids.values()) | {v for v in seen.values() if v}
@@ -227,13 +269,15 @@ def lines_add(*, org: Organization, count_pass: CountPass, entries: list[Entry],
             line_id = line_ids[(entry.product.pk, entry.lot_code.strip())]
         else:
             line_id = seen.get(entry.client_line_id) or line_ids.get(
-                (entry.product.pk, entry.lot_code.strip()))
+                (entry.product.pk, entry.lot_code.strip())
+            )
         out.append((lines.get(line_id), index in applied))
     return out
 
 
-def _upsert_lines(org, count_pass, totals: dict, actor, device_id: str,
-                  now) -> dict[tuple[int, str], int]:
+def _upsert_lines(
+    org, count_pass, totals: dict, actor, device_id: str, now
+) -> dict[tuple[int, str], int]:
     """Add each (product, lot) total to its line in one statement; returns the line ids."""
     if not totals:
         return {}
@@ -241,9 +285,22 @@ def _upsert_lines(org, count_pass, totals: dict, actor, device_id: str,
     rows, params = [], []
     for (product_id, lot), (quantity, at, entry) in sorted(totals.items()):
         rows.append("(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
-        params += [org.pk, count_pass.pk, product_id, entry.batch.pk if entry.batch else None,
-                   lot, entry.raw_scan[:200], quantity, entry.confidence, entry.notes[:500],
-                   actor.pk, device_id, at, now, now]
+        params += [
+            org.pk,
+            count_pass.pk,
+            product_id,
+            entry.batch.pk if entry.batch else None,
+            lot,
+            entry.raw_scan[:200],
+            quantity,
+            entry.confidence,
+            entry.notes[:500],
+            actor.pk,
+            device_id,
+            at,
+            now,
+            now,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (org_id, count_pass_id, product_id, batch_id, lot_code,"
@@ -260,28 +317,50 @@ def _upsert_lines(org, count_pass, totals: dict, actor, device_id: str,
         return {(product_id, lot): line_id for line_id, product_id, lot in cursor.fetchall()}
 
 
-def unresolved_record(*, org: Organization, count_pass: CountPass, raw_scan: str,
-                      quantity: Decimal, actor, device_id: str = "", client_line_id: str = "",
-                      captured_at=None) -> UnresolvedScan:
+def unresolved_record(
+    *,
+    org: Organization,
+    count_pass: CountPass,
+    raw_scan: str,
+    quantity: Decimal,
+    actor,
+    device_id: str = "",
+    client_line_id: str = "",
+    captured_at=None,
+) -> UnresolvedScan:
     """Keep a scan nothing matched, so a manager can map it later (its own transaction).
     Only an open pass takes scans, known or not."""
     with transaction.atomic():
         count_pass = lock_pass(org=org, pass_id=count_pass.pk)
         if count_pass.status != PassStatus.IN_PROGRESS:
             raise PassNotOpen(fields={"pass": [f"The pass is {count_pass.status}."]})
-        if client_line_id and UnresolvedScan.objects.filter(
-                count_pass=count_pass, client_line_id=client_line_id).exists():
-            return UnresolvedScan.objects.get(count_pass=count_pass,
-                                              client_line_id=client_line_id)
+        if (
+            client_line_id
+            and UnresolvedScan.objects.filter(
+                count_pass=count_pass, client_line_id=client_line_id
+            ).exists()
+        ):
+            return UnresolvedScan.objects.get(count_pass=count_pass, client_line_id=client_line_id)
         return UnresolvedScan.objects.create(
-            org=org, count_pass=count_pass, raw_scan=raw_scan[:200], quantity=quantity,
-            client_line_id=client_line_id, captured_by=actor, device_id=device_id,
+            org=org,
+            count_pass=count_pass,
+            raw_scan=raw_scan[:200],
+            quantity=quantity,
+            client_line_id=client_line_id,
+            captured_by=actor,
+            device_id=device_id,
             captured_at=clamp_capture_time(count_pass, captured_at, timezone.now()),
         )
 
 
-def line_update(*, org: Organization, line: CountLine, quantity: Decimal | None = None,
-                notes: str | None = None, actor) -> CountLine:
+def line_update(
+    *,
+    org: Organization,
+    line: CountLine,
+    quantity: Decimal | None = None,
+    notes: str | None = None,
+    actor,
+) -> CountLine:
     """Correct a line while its pass is open (the scans stay as they were)."""
     with transaction.atomic():
         count_pass = lock_pass(org=org, pass_id=line.count_pass_id)
@@ -306,8 +385,9 @@ def line_delete(*, org: Organization, line: CountLine, actor) -> None:
         CountLine.objects.filter(pk=line.pk).delete()
 
 
-def unresolved_resolve(*, org: Organization, scan: UnresolvedScan, product: Product,
-                       actor) -> CountLine:
+def unresolved_resolve(
+    *, org: Organization, scan: UnresolvedScan, product: Product, actor
+) -> CountLine:
     """A manager maps an unknown scan to a product: it becomes (or adds to) a line."""
     with transaction.atomic():
         scan = lock_unresolved_scan(org=org, scan_id=scan.pk)
@@ -317,11 +397,20 @@ def unresolved_resolve(*, org: Organization, scan: UnresolvedScan, product: Prod
         if count_pass.status != PassStatus.IN_PROGRESS:
             raise PassNotOpen()
         ((line, _),) = lines_add(
-            org=org, count_pass=count_pass, actor=scan.captured_by, device_id=scan.device_id,
-            entries=[Entry(product, scan.quantity, raw_scan=scan.raw_scan,
-                           captured_at=scan.captured_at, confidence="corrected")],
+            org=org,
+            count_pass=count_pass,
+            actor=scan.captured_by,
+            device_id=scan.device_id,
+            entries=[
+                Entry(
+                    product,
+                    scan.quantity,
+                    raw_scan=scan.raw_scan,
+                    captured_at=scan.captured_at,
+                    confidence="corrected",
+                )
+            ],
         )
         scan.resolved_line, scan.resolved_by, scan.resolved_at = line, actor, timezone.now()
         scan.save(update_fields=["resolved_line", "resolved_by", "resolved_at"])
     return line
-

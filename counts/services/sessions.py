@@ -50,29 +50,45 @@ ZERO = Decimal("0")
 
 def _move(session: CountSession, allowed_from: tuple[str, ...], to: str) -> None:
     if session.status not in allowed_from:
-        raise WrongState(f"A {session.status} session cannot become {to}.",
-                         fields={"status": [session.status]})
+        raise WrongState(
+            f"A {session.status} session cannot become {to}.", fields={"status": [session.status]}
+        )
 
 
-def session_create(*, org: Organization, store: Store, scope: str, blind: bool = False,
-                   notes: str = "", scope_locations: list[Location] = (),
-                   scope_categories: list[dict] = (), actor) -> CountSession:
+def session_create(
+    *,
+    org: Organization,
+    store: Store,
+    scope: str,
+    blind: bool = False,
+    notes: str = "",
+    scope_locations: list[Location] = (),
+    scope_categories: list[dict] = (),
+    actor,
+) -> CountSession:
     """A draft count. A ZONE names locations and/or categories; a FULL_STORE names neither."""
     if scope == Scope.FULL_STORE and (scope_locations or scope_categories):
         raise ValidationFailed(fields={"scope": ["A full-store count has no zone."]})
     if scope == Scope.ZONE and not (scope_locations or scope_categories):
-        raise ValidationFailed(fields={"scope_locations": [
-            "A zone count names locations and/or categories."]})
+        raise ValidationFailed(
+            fields={"scope_locations": ["A zone count names locations and/or categories."]}
+        )
     bad = [loc.pk for loc in scope_locations if loc.store_id != store.pk]
     if bad:
-        raise ValidationFailed(fields={"scope_locations": ["Not locations of this store."]},
-                               code="unknown_location")
+        raise ValidationFailed(
+            fields={"scope_locations": ["Not locations of this store."]}, code="unknown_location"
+        )
     return CountSession.objects.create(
-        org=org, store=store, scope=scope, blind=blind, notes=notes,
+        org=org,
+        store=store,
+        scope=scope,
+        blind=blind,
+        notes=notes,
         scope_locations=sorted(loc.pk for loc in scope_locations),
-        scope_categories=[{"category": c["category"].strip(),
-                           "subcategory": (c.get("subcategory") or "").strip()}
-                          for c in scope_categories],
+        scope_categories=[
+            {"category": c["category"].strip(), "subcategory": (c.get("subcategory") or "").strip()}
+            for c in scope_categories
+        ],
         created_by=actor,
     )
 
@@ -99,12 +115,17 @@ def session_submit(*, org: Organization, session: CountSession, actor) -> CountS
         if session.status == SessionStatus.SUBMITTED:
             return session
         _move(session, (SessionStatus.IN_PROGRESS,), SessionStatus.SUBMITTED)
-        open_passes = list(CountPass.objects.filter(session=session,
-                                                    status=PassStatus.IN_PROGRESS)
-                           .values_list("pk", flat=True))
+        open_passes = list(
+            CountPass.objects.filter(session=session, status=PassStatus.IN_PROGRESS).values_list(
+                "pk", flat=True
+            )
+        )
         if open_passes:
-            raise WrongState("Submit or void the open passes first.", code="passes_open",
-                             fields={"passes": [str(pk) for pk in open_passes]})
+            raise WrongState(
+                "Submit or void the open passes first.",
+                code="passes_open",
+                fields={"passes": [str(pk) for pk in open_passes]},
+            )
         session.status, session.submitted_at = SessionStatus.SUBMITTED, timezone.now()
         session.save(update_fields=["status", "submitted_at"])
     return session
@@ -120,14 +141,23 @@ def session_reconcile(*, org: Organization, session: CountSession, actor) -> Cou
         items = variance_compute(session)
         VarianceRow.objects.bulk_create(
             VarianceRow(
-                org=org, session=session, location_id=item.location_id,
-                product_id=item.product_id, expected=item.expected, counted=item.counted,
-                variance=item.variance, variance_pct=item.variance_pct,
-                unit_cost=item.unit_cost, value=item.value, expected_at=item.expected_at,
+                org=org,
+                session=session,
+                location_id=item.location_id,
+                product_id=item.product_id,
+                expected=item.expected,
+                counted=item.counted,
+                variance=item.variance,
+                variance_pct=item.variance_pct,
+                unit_cost=item.unit_cost,
+                value=item.value,
+                expected_at=item.expected_at,
                 overage_batch_id=item.overage_batch_id,
-                status=(VarianceStatus.AUTO_APPROVED
-                        if item.variance == 0 or within_tolerance(org, item)
-                        else VarianceStatus.PENDING),
+                status=(
+                    VarianceStatus.AUTO_APPROVED
+                    if item.variance == 0 or within_tolerance(org, item)
+                    else VarianceStatus.PENDING
+                ),
             )
             for item in items
         )
@@ -137,9 +167,16 @@ def session_reconcile(*, org: Organization, session: CountSession, actor) -> Cou
     return session
 
 
-def variance_decide(*, org: Organization, row: VarianceRow, approve: bool, tenant,
-                    mode: str = PostingMode.KEEP_DIFFERENCE, reason: str = "",
-                    actor) -> VarianceRow:
+def variance_decide(
+    *,
+    org: Organization,
+    row: VarianceRow,
+    approve: bool,
+    tenant,
+    mode: str = PostingMode.KEEP_DIFFERENCE,
+    reason: str = "",
+    actor,
+) -> VarianceRow:
     """Approve (with a posting mode) or reject one variance row of a reconciled session.
 
     Managers decide up to the org's escalation threshold (absolute value at cost), admins above;
@@ -153,9 +190,11 @@ def variance_decide(*, org: Organization, row: VarianceRow, approve: bool, tenan
         if session.reconciled_by_id == actor.pk:
             raise SelfApproval()
         if abs(row.value) > org.escalation_threshold and not tenant.can(
-                Action.APPROVE_ABOVE_THRESHOLD):
-            raise EscalationRequired(value=str(abs(row.value)),
-                                     threshold=str(org.escalation_threshold))
+            Action.APPROVE_ABOVE_THRESHOLD
+        ):
+            raise EscalationRequired(
+                value=str(abs(row.value)), threshold=str(org.escalation_threshold)
+            )
         row.status = VarianceStatus.APPROVED if approve else VarianceStatus.REJECTED
         row.mode = mode
         if reason:
@@ -165,8 +204,7 @@ def variance_decide(*, org: Organization, row: VarianceRow, approve: bool, tenan
     return row
 
 
-def variance_reason_set(*, org: Organization, row: VarianceRow, reason: str,
-                        actor) -> VarianceRow:
+def variance_reason_set(*, org: Organization, row: VarianceRow, reason: str, actor) -> VarianceRow:
     with transaction.atomic():
         session = lock_session(org=org, session_id=row.session_id)
         if session.status != SessionStatus.RECONCILED:
@@ -192,24 +230,39 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
         if session.status == SessionStatus.CLOSED:
             return session
         _move(session, (SessionStatus.RECONCILED,), SessionStatus.CLOSED)
-        pending = list(VarianceRow.objects.filter(session=session,
-                                                  status=VarianceStatus.PENDING)
-                       .values_list("pk", flat=True)[:100])
+        pending = list(
+            VarianceRow.objects.filter(session=session, status=VarianceStatus.PENDING).values_list(
+                "pk", flat=True
+            )[:100]
+        )
         if pending:
             raise ApprovalRequired(fields={"variance": [str(pk) for pk in pending]})
         approved = list(_rows_to_post(session))
         now = timezone.now()
         by_line = dict(enumerate(approved, start=1))
-        outcome = stock.count_post(
-            posting=stock.Posting(org, session.store, session.pk, now, actor, "count",
-                                  f"count-{session.pk}"),
-            lines=[stock.CountedLine(
-                number, row.product, row.location,
-                difference=row.variance if row.mode == PostingMode.KEEP_DIFFERENCE else ZERO,
-                counted=row.counted if row.mode == PostingMode.SET_COUNTED else None,
-                batch_id=row.overage_batch_id) for number, row in by_line.items()],
-            reason=f"count session {session.pk}",
-        ) if approved else stock.Outcome()
+        outcome = (
+            stock.count_post(
+                posting=stock.Posting(
+                    org, session.store, session.pk, now, actor, "count", f"count-{session.pk}"
+                ),
+                lines=[
+                    stock.CountedLine(
+                        number,
+                        row.product,
+                        row.location,
+                        difference=row.variance
+                        if row.mode == PostingMode.KEEP_DIFFERENCE
+                        else ZERO,
+                        counted=row.counted if row.mode == PostingMode.SET_COUNTED else None,
+                        batch_id=row.overage_batch_id,
+                    )
+                    for number, row in by_line.items()
+                ],
+                reason=f"count session {session.pk}",
+            )
+            if approved
+            else stock.Outcome()
+        )
         posted: dict[int, Decimal] = defaultdict(lambda: ZERO)
         for ledger_row in outcome.rows:
             posted[ledger_row.ref_line] += ledger_row.qty_delta
@@ -219,10 +272,17 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
             row.unposted_quantity = unposted.get(number, ZERO)
         _save_posted(approved)
         if outcome.shortfalls:
-            shortfalls_record(org=org, store=session.store, shortfalls=outcome.shortfalls,
-                              outcome=ShortfallOutcome.CLAMPED,
-                              ref_type=RefType.COUNT_RECONCILE, ref_id=session.pk,
-                              client_ref="", occurred_at=now, actor=actor)
+            shortfalls_record(
+                org=org,
+                store=session.store,
+                shortfalls=outcome.shortfalls,
+                outcome=ShortfallOutcome.CLAMPED,
+                ref_type=RefType.COUNT_RECONCILE,
+                ref_id=session.pk,
+                client_ref="",
+                occurred_at=now,
+                actor=actor,
+            )
         session.status, session.closed_at, session.closed_by = SessionStatus.CLOSED, now, actor
         session.save(update_fields=["status", "closed_at", "closed_by"])
     return session
@@ -232,13 +292,19 @@ def _rows_to_post(session: CountSession):
     """Approved rows that can post anything: a variance, "set to counted", or a place where
     the store owes unallocated stock. Most of a count matches and needs no work."""
     owes = StockQuant.objects.filter(
-        org_id=session.org_id, location_id=OuterRef("location_id"),
-        product_id=OuterRef("product_id"), unallocated=True, quantity__lt=0)
+        org_id=session.org_id,
+        location_id=OuterRef("location_id"),
+        product_id=OuterRef("product_id"),
+        unallocated=True,
+        quantity__lt=0,
+    )
     return (
-        VarianceRow.objects.filter(session=session, status__in=[
-            VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED])
+        VarianceRow.objects.filter(
+            session=session, status__in=[VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED]
+        )
         .filter(~Q(variance=0) | Q(mode=PostingMode.SET_COUNTED) | Exists(owes))
-        .select_related("product", "location").order_by("id")
+        .select_related("product", "location")
+        .order_by("id")
     )
 
 
@@ -248,8 +314,9 @@ def _save_posted(rows: list[VarianceRow]) -> None:
         return
     table = VarianceRow._meta.db_table
     values = ", ".join(["(%s, %s, %s)"] * len(rows))
-    params = [value for row in rows
-              for value in (row.pk, row.posted_quantity, row.unposted_quantity)]
+    params = [
+        value for row in rows for value in (row.pk, row.posted_quantity, row.unposted_quantity)
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH v (id, posted, unposted) AS (VALUES {values})"
@@ -265,12 +332,20 @@ def session_cancel(*, org: Organization, session: CountSession, actor) -> CountS
         session = lock_session(org=org, session_id=session.pk)
         if session.status == SessionStatus.CANCELLED:
             return session
-        _move(session, (SessionStatus.DRAFT, SessionStatus.IN_PROGRESS,
-                        SessionStatus.SUBMITTED, SessionStatus.RECONCILED),
-              SessionStatus.CANCELLED)
+        _move(
+            session,
+            (
+                SessionStatus.DRAFT,
+                SessionStatus.IN_PROGRESS,
+                SessionStatus.SUBMITTED,
+                SessionStatus.RECONCILED,
+            ),
+            SessionStatus.CANCELLED,
+        )
         now = timezone.now()
         CountPass.objects.filter(session=session, status=PassStatus.IN_PROGRESS).update(
-            status=PassStatus.VOIDED, voided_at=now)
+            status=PassStatus.VOIDED, voided_at=now
+        )
         session.status, session.cancelled_at = SessionStatus.CANCELLED, now
         session.save(update_fields=["status", "cancelled_at"])
     return session

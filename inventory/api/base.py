@@ -37,7 +37,8 @@ from inventory.tenancy.scope import ORG_HEADER, TenantContext, resolve_tenant, t
 #: Accepted by every endpoint: pagination (page or cursor), ordering, search, the renderer, and
 #: the organisation of a browser session that belongs to several.
 COMMON_QUERY_PARAMS = frozenset(
-    {"page", "page_size", "cursor", "ordering", "search", "format", "org"})
+    {"page", "page_size", "cursor", "ordering", "search", "format", "org"}
+)
 
 
 class NotAMember(PermissionDenied):
@@ -75,9 +76,10 @@ class TenantAPIMixin:
         super().initial(request, *args, **kwargs)
         unknown = sorted(set(request.query_params) - self.query_param_names())
         if unknown:
-            raise UnknownParameter(f"Unknown query parameter: {', '.join(unknown)}.",
-                                   fields={name: ["Unknown query parameter."]
-                                           for name in unknown})
+            raise UnknownParameter(
+                f"Unknown query parameter: {', '.join(unknown)}.",
+                fields={name: ["Unknown query parameter."] for name in unknown},
+            )
 
     def query_param_names(self) -> frozenset[str]:
         """The query parameters this view (and action) reads."""
@@ -93,8 +95,9 @@ class TenantAPIMixin:
         slug = header or request.query_params.get("org")
         problem = text.problem(slug, text.IDENTIFIER) if slug else None
         if problem:  # a slug never holds one; NUL would reach the query
-            raise ValidationFailed("Invalid organisation.",
-                                   fields={ORG_HEADER if header else "org": [problem]})
+            raise ValidationFailed(
+                "Invalid organisation.", fields={ORG_HEADER if header else "org": [problem]}
+            )
         return resolve_tenant(request.user, org_slug=slug)
 
     def get_permissions(self):
@@ -147,8 +150,11 @@ def _param_names(filterset_class, query_class) -> frozenset[str]:
         for name, filter_ in filterset_class.base_filters.items():
             # range filters read name_min/name_max (or _after/_before...)
             suffixes = getattr(filter_.field.widget, "suffixes", None)
-            names |= ({"_".join(filter(None, (name, suffix))) for suffix in suffixes}
-                      if suffixes else {name})
+            names |= (
+                {"_".join(filter(None, (name, suffix))) for suffix in suffixes}
+                if suffixes
+                else {name}
+            )
     if query_class is not None:
         names |= set(query_class().fields)
     return frozenset(names)

@@ -47,5 +47,6 @@ class ApiRootView(APIView):
     schema = None  # an index, not an operation of the API
 
     def get(self, request, *args, **kwargs):
-        return Response({name: reverse(url_name, request=request)
-                         for name, url_name in RESOURCES.items()})
+        return Response(
+            {name: reverse(url_name, request=request) for name, url_name in RESOURCES.items()}
+        )

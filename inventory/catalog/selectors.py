@@ -53,13 +53,17 @@ def product_lookup(*, org: Organization, barcode: str) -> LookupResult:
     exact = (
         Product.objects.filter(org=org)
         .filter(Q(sku=text) | Q(barcodes__code=text))
-        .order_by("pk").prefetch_related("barcodes").first()
+        .order_by("pk")
+        .prefetch_related("barcodes")
+        .first()
     )
     if exact is not None:
         return LookupResult(exact, "sku" if exact.sku == text else "barcode")
     package = (
         Batch.objects.filter(org=org, lot_code=text, unallocated_store__isnull=True)
-        .select_related("product").order_by("-received_at", "-id").first()
+        .select_related("product")
+        .order_by("-received_at", "-id")
+        .first()
     )
     if package is not None:
         # A Metrc tag or Cova PackageId printed on the pack: the lot it names, and its product.
@@ -71,19 +75,23 @@ def product_lookup(*, org: Organization, barcode: str) -> LookupResult:
         exact = (
             Product.objects.filter(org=org)
             .filter(Q(sku=scan.text) | Q(barcodes__code=scan.text))
-            .order_by("pk").prefetch_related("barcodes").first()
+            .order_by("pk")
+            .prefetch_related("barcodes")
+            .first()
         )
         if exact is not None:
             return LookupResult(exact, "sku" if exact.sku == scan.text else "barcode", scan)
     if scan.gtin14:
         product = (
             Product.objects.filter(org=org, barcodes__gtin14=scan.gtin14)
-            .prefetch_related("barcodes").first()
+            .prefetch_related("barcodes")
+            .first()
         )
         if product is not None:
             return LookupResult(product, "gs1" if scan.is_gs1 else "gtin", scan)
     raise UnknownBarcode(
-        f"No product matches '{text}'.", fields={"barcode": ["Unknown barcode."]},
+        f"No product matches '{text}'.",
+        fields={"barcode": ["Unknown barcode."]},
         barcode=text,
     )
 
@@ -100,27 +108,37 @@ class ProductNames:
 
     def exact(self, raw: str, scan: Scan) -> Product | None:
         """An SKU or stored code, as scanned or without its symbology prefix."""
-        return (self.by_sku.get(raw) or self.by_code.get(raw) or self.by_sku.get(scan.text)
-                or self.by_code.get(scan.text))
+        return (
+            self.by_sku.get(raw)
+            or self.by_code.get(raw)
+            or self.by_sku.get(scan.text)
+            or self.by_code.get(scan.text)
+        )
 
     def gtin(self, scan: Scan) -> Product | None:
         return self.by_gtin.get(scan.gtin14) if scan.gtin14 else None
 
 
-def product_names_resolve(*, org: Organization, ids: set[int], skus: set[str],
-                          scans: dict[str, Scan]) -> ProductNames:
+def product_names_resolve(
+    *, org: Organization, ids: set[int], skus: set[str], scans: dict[str, Scan]
+) -> ProductNames:
     """``scans`` maps each raw scanned text to its parsed ``Scan``."""
     texts = {s.text for s in scans.values()} | set(scans)
     gtins = {s.gtin14 for s in scans.values() if s.gtin14}
     by_id: dict[int, Product] = {}
     if ids or skus or texts:
-        by_id = {p.pk: p for p in Product.objects.filter(org=org).filter(
-            Q(pk__in=ids) | Q(sku__in=skus | texts))}
+        by_id = {
+            p.pk: p
+            for p in Product.objects.filter(org=org).filter(Q(pk__in=ids) | Q(sku__in=skus | texts))
+        }
     by_code: dict[str, Product] = {}
     by_gtin: dict[str, Product] = {}
     if texts or gtins:
-        for barcode in ProductBarcode.objects.filter(org=org).filter(
-                Q(code__in=texts) | Q(gtin14__in=gtins)).select_related("product"):
+        for barcode in (
+            ProductBarcode.objects.filter(org=org)
+            .filter(Q(code__in=texts) | Q(gtin14__in=gtins))
+            .select_related("product")
+        ):
             by_code[barcode.code] = barcode.product
             if barcode.gtin14:
                 by_gtin[barcode.gtin14] = barcode.product

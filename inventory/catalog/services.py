@@ -10,8 +10,19 @@ from inventory.catalog.barcodes import looks_like_gtin, normalize_gtin
 from inventory.models import ClassificationMapping, Organization, Product, ProductBarcode
 
 PRODUCT_FIELDS = (
-    "name", "brand", "classification", "category", "subcategory", "unit", "tracks_expiry",
-    "image_url", "reorder_point", "reorder_qty", "default_cost", "default_price", "is_active",
+    "name",
+    "brand",
+    "classification",
+    "category",
+    "subcategory",
+    "unit",
+    "tracks_expiry",
+    "image_url",
+    "reorder_point",
+    "reorder_qty",
+    "default_cost",
+    "default_price",
+    "is_active",
 )
 
 
@@ -37,7 +48,8 @@ def _barcode_rows(org: Organization, product: Product, barcodes: list[dict]):
         if kind == ProductBarcode.Kind.GTIN:
             if not looks_like_gtin(code):
                 raise ValidationFailed(
-                    "A GTIN has 8, 12, 13 or 14 digits.", code="invalid_gtin",
+                    "A GTIN has 8, 12, 13 or 14 digits.",
+                    code="invalid_gtin",
                     fields={"barcodes": [f"{code}: a GTIN has 8, 12, 13 or 14 digits."]},
                 )
             try:
@@ -51,13 +63,15 @@ def _barcode_rows(org: Organization, product: Product, barcodes: list[dict]):
 
 def _barcode_conflict(exc: IntegrityError) -> Conflict:
     return Conflict(
-        "A barcode is already used by another product.", code="duplicate_barcode",
+        "A barcode is already used by another product.",
+        code="duplicate_barcode",
         fields={"barcodes": ["Each barcode (and each GTIN in any length) identifies one product."]},
     )
 
 
-def product_create(*, org: Organization, data: dict, barcodes: list[dict] | None = None,
-                   actor=None) -> Product:
+def product_create(
+    *, org: Organization, data: dict, barcodes: list[dict] | None = None, actor=None
+) -> Product:
     data = dict(data)
     if "sku" in data:
         data["sku"] = nfc(data["sku"])  # imports and commands too: one form of each SKU
@@ -68,14 +82,23 @@ def product_create(*, org: Organization, data: dict, barcodes: list[dict] | None
             ProductBarcode.objects.bulk_create(_barcode_rows(org, product, barcodes or []))
     except IntegrityError as exc:
         if Product.objects.filter(org=org, sku=data.get("sku")).exists():
-            raise Conflict("This SKU exists already.", code="duplicate_sku",
-                           fields={"sku": ["A product with this SKU exists."]}) from exc
+            raise Conflict(
+                "This SKU exists already.",
+                code="duplicate_sku",
+                fields={"sku": ["A product with this SKU exists."]},
+            ) from exc
         raise _barcode_conflict(exc) from exc
     return product
 
 
-def product_update(*, org: Organization, product: Product, data: dict,
-                   barcodes: list[dict] | None = None, actor=None) -> Product:
+def product_update(
+    *,
+    org: Organization,
+    product: Product,
+    data: dict,
+    barcodes: list[dict] | None = None,
+    actor=None,
+) -> Product:
     """Change a product; a given ``barcodes`` list replaces the product's barcodes."""
     data = dict(data)
     if "sku" in data:
@@ -93,14 +116,18 @@ def product_update(*, org: Organization, product: Product, data: dict,
                 ProductBarcode.objects.bulk_create(_barcode_rows(org, product, barcodes))
     except IntegrityError as exc:
         if "sku" in data:
-            raise Conflict("This SKU exists already.", code="duplicate_sku",
-                           fields={"sku": ["A product with this SKU exists."]}) from exc
+            raise Conflict(
+                "This SKU exists already.",
+                code="duplicate_sku",
+                fields={"sku": ["A product with this SKU exists."]},
+            ) from exc
         raise _barcode_conflict(exc) from exc
     return product
 
 
-def classification_save(*, org: Organization, mapping: ClassificationMapping | None,
-                        data: dict, actor=None) -> ClassificationMapping:
+def classification_save(
+    *, org: Organization, mapping: ClassificationMapping | None, data: dict, actor=None
+) -> ClassificationMapping:
     """Create or change one classification -> category/subcategory mapping."""
     mapping = mapping or ClassificationMapping(org=org)
     for field, value in data.items():
@@ -109,9 +136,11 @@ def classification_save(*, org: Organization, mapping: ClassificationMapping | N
         with transaction.atomic():
             mapping.save()
     except IntegrityError as exc:
-        raise Conflict("This classification is mapped already.", code="duplicate",
-                       fields={"classification": ["Already mapped; edit that mapping."]}
-                       ) from exc
+        raise Conflict(
+            "This classification is mapped already.",
+            code="duplicate",
+            fields={"classification": ["Already mapped; edit that mapping."]},
+        ) from exc
     return mapping
 
 
@@ -128,7 +157,8 @@ def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> d
         sku = nfc(row["sku"])
         if sku in by_sku:
             raise ValidationFailed(
-                "The same SKU appears twice.", code="duplicate_sku",
+                "The same SKU appears twice.",
+                code="duplicate_sku",
                 fields={f"products.{index}.sku": ["Repeats an earlier row."]},
             )
         by_sku[sku] = row
@@ -165,7 +195,8 @@ def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> d
             gtins = [b.gtin14 for b in barcode_rows if b.gtin14]
             if len(set(codes)) != len(codes) or len(set(gtins)) != len(gtins):
                 raise ValidationFailed(
-                    "A barcode appears on two rows.", code="duplicate_barcode",
+                    "A barcode appears on two rows.",
+                    code="duplicate_barcode",
                     fields={"products": ["Each barcode may belong to one product only."]},
                 )
             try:

@@ -67,8 +67,11 @@ ONE_DAY = datetime.timedelta(days=1)
 #: Receiving starts this many days before the first day of sales (the opening delivery).
 LEAD_DAYS = 5
 #: When the planted problems are booked (store-local time).
-THEFT_AT, DAMAGE_AT, WRITE_OFF_AT = (datetime.time(16, 40), datetime.time(11, 10),
-                                     datetime.time(9, 30))
+THEFT_AT, DAMAGE_AT, WRITE_OFF_AT = (
+    datetime.time(16, 40),
+    datetime.time(11, 10),
+    datetime.time(9, 30),
+)
 
 # --- Demand shape (docs/domain.md) --------------------------------------------------------------
 
@@ -77,15 +80,54 @@ CANNABIS_WEEKDAYS = (11.7, 11.9, 13.1, 14.8, 18.8, 16.9, 12.9)
 #: Grocery: an assumption of the same kind with the peak on Saturday.
 GROCERY_WEEKDAYS = (12.8, 12.4, 13.2, 13.9, 15.6, 17.4, 14.7)
 #: Relative invoices per opening hour: peaks 15–17 h and 18–20 h.
-CANNABIS_HOURS = {9: 2, 10: 3, 11: 4, 12: 5.5, 13: 5.5, 14: 6, 15: 9, 16: 9.5, 17: 7.5,
-                  18: 9, 19: 9, 20: 6.5, 21: 4, 22: 2.5}
-GROCERY_HOURS = {7: 3, 8: 5, 9: 5, 10: 5.5, 11: 6, 12: 7, 13: 6, 14: 5.5, 15: 6.5, 16: 8,
-                 17: 9.5, 18: 8.5, 19: 6, 20: 4, 21: 2}
+CANNABIS_HOURS = {
+    9: 2,
+    10: 3,
+    11: 4,
+    12: 5.5,
+    13: 5.5,
+    14: 6,
+    15: 9,
+    16: 9.5,
+    17: 7.5,
+    18: 9,
+    19: 9,
+    20: 6.5,
+    21: 4,
+    22: 2.5,
+}
+GROCERY_HOURS = {
+    7: 3,
+    8: 5,
+    9: 5,
+    10: 5.5,
+    11: 6,
+    12: 7,
+    13: 6,
+    14: 5.5,
+    15: 6.5,
+    16: 8,
+    17: 9.5,
+    18: 8.5,
+    19: 6,
+    20: 4,
+    21: 2,
+}
 #: (lines, weight): cannabis 1.76 lines an invoice, 55% single-line; grocery ~4.1 (scaled down
 #: from 6–10 so the demo builds quickly).
 CANNABIS_LINES = ((1, 55), (2, 25), (3, 12), (4, 5), (5, 3))
-GROCERY_LINES = ((1, 10), (2, 13), (3, 16), (4, 17), (5, 15), (6, 12), (7, 8), (8, 5), (9, 3),
-                 (10, 1))
+GROCERY_LINES = (
+    (1, 10),
+    (2, 13),
+    (3, 16),
+    (4, 17),
+    (5, 15),
+    (6, 12),
+    (7, 8),
+    (8, 5),
+    (9, 3),
+    (10, 1),
+)
 #: Units per line: (quantity, weight).
 CANNABIS_QTY = ((1, 88), (2, 10), (3, 2))
 GROCERY_QTY = ((1, 72), (2, 21), (3, 7))
@@ -94,15 +136,30 @@ GRAMS_QTY = ((Decimal("1"), 2), (Decimal("3.5"), 5), (Decimal("7"), 3), (Decimal
 #: How strongly a category tends towards the best-sellers (bread and milk lead a grocery's
 #: sales; its slow tail is medicine and drinks, which keep).
 POPULARITY = {
-    "Flower": 2.5, "Pre-Rolls": 2.0, "Vapes": 1.6, "Edibles": 1.0, "Beverages": 0.7,
-    "Extracts": 0.6, "Capsules & Oils": 0.4, "Accessories": 0.4, "Topicals": 0.3, "Seeds": 0.2,
-    "Dairy": 4.0, "Bakery": 4.0, "Produce": 2.0, "OTC Medicine": 0.4,
+    "Flower": 2.5,
+    "Pre-Rolls": 2.0,
+    "Vapes": 1.6,
+    "Edibles": 1.0,
+    "Beverages": 0.7,
+    "Extracts": 0.6,
+    "Capsules & Oils": 0.4,
+    "Accessories": 0.4,
+    "Topicals": 0.3,
+    "Seeds": 0.2,
+    "Dairy": 4.0,
+    "Bakery": 4.0,
+    "Produce": 2.0,
+    "OTC Medicine": 0.4,
 }
 #: Days from receipt to expiry for products that track it (docs/domain.md; capsules/oils
 #: assumed).
 SHELF_LIFE = {
-    "Edibles": (182, 365), "Beverages": (182, 273), "Capsules & Oils": (365, 730),
-    "Dairy": (7, 21), "Bakery": (3, 7), "OTC Medicine": (365, 1095),
+    "Edibles": (182, 365),
+    "Beverages": (182, 273),
+    "Capsules & Oils": (365, 730),
+    "Dairy": (7, 21),
+    "Bakery": (3, 7),
+    "OTC Medicine": (365, 1095),
 }
 #: Fresh food is delivered straight to its sellable room, and kept for fewer days.
 DIRECT_TO_FLOOR = {"Dairy": "COOL", "Bakery": "SF", "Produce": "SF"}
@@ -124,11 +181,32 @@ class Profile:
     sale_source: str
 
 
-CANNABIS = Profile(CANNABIS_WEEKDAYS, CANNABIS_HOURS, CANNABIS_LINES, CANNABIS_QTY, 0.9,
-                   frozenset({1, 4}), datetime.time(10, 30), datetime.time(21, 45), 5.0, 0.35,
-                   "cova")
-GROCERY = Profile(GROCERY_WEEKDAYS, GROCERY_HOURS, GROCERY_LINES, GROCERY_QTY, 0.7,
-                  frozenset(), datetime.time(6, 30), datetime.time(21, 30), 4.0, 0.45, "pos")
+CANNABIS = Profile(
+    CANNABIS_WEEKDAYS,
+    CANNABIS_HOURS,
+    CANNABIS_LINES,
+    CANNABIS_QTY,
+    0.9,
+    frozenset({1, 4}),
+    datetime.time(10, 30),
+    datetime.time(21, 45),
+    5.0,
+    0.35,
+    "cova",
+)
+GROCERY = Profile(
+    GROCERY_WEEKDAYS,
+    GROCERY_HOURS,
+    GROCERY_LINES,
+    GROCERY_QTY,
+    0.7,
+    frozenset(),
+    datetime.time(6, 30),
+    datetime.time(21, 30),
+    4.0,
+    0.45,
+    "pos",
+)
 PROFILES = {"cannabis": CANNABIS, "grocery": GROCERY}
 
 
@@ -193,13 +271,15 @@ def metrc_tag(rng: random.Random) -> str:
     return "1A4" + "".join(rng.choice(ALNUM) for _ in range(21))
 
 
-def lot_code(rng: random.Random, kind: str, product: Product, received: datetime.date,
-             used: set[str]) -> str:
+def lot_code(
+    rng: random.Random, kind: str, product: Product, received: datetime.date, used: set[str]
+) -> str:
     """A lot code in the style of the product's world, unique within the organisation."""
     if kind == "cannabis" and rng.random() < 0.25:
         return metrc_tag(rng)
     made = received - datetime.timedelta(
-        days=rng.randint(7, 60) if kind == "cannabis" else rng.randint(0, 2))
+        days=rng.randint(7, 60) if kind == "cannabis" else rng.randint(0, 2)
+    )
     initials = "".join(w[0] for w in re.findall(r"[A-Za-z]+", product.brand)).upper()[:3]
     for n in range(1, 1000):
         if kind == "cannabis" and len(product.brand) % 2:
@@ -260,11 +340,12 @@ class StoreRun:
         # popularity rank: a random order in which popular categories tend to come first
         # (weighted shuffle: sort by u ** (1 / weight)), then Zipf-like by rank. What keeps only
         # days (bread, milk) is stocked because it sells every day: it ranks first.
-        keys = {p.pk: self.rng.random() ** (1 / POPULARITY.get(p.category, 1.0)) + is_fresh(p)
-                for p in products}
+        keys = {
+            p.pk: self.rng.random() ** (1 / POPULARITY.get(p.category, 1.0)) + is_fresh(p)
+            for p in products
+        }
         products.sort(key=lambda p: -keys[p.pk])
-        items = [Item(p, 1 / rank ** self.profile.zipf)
-                 for rank, p in enumerate(products, start=1)]
+        items = [Item(p, 1 / rank**self.profile.zipf) for rank, p in enumerate(products, start=1)]
         total = sum(i.weight for i in items)
         volume = self.volume()
         lines = _mean(self.profile.lines)
@@ -295,8 +376,7 @@ class StoreRun:
             item.minimum, item.par = ZERO, ZERO
         else:
             item.minimum = Decimal(2)
-            item.par = Decimal(max(2 if self.kind == "cannabis" else 3,
-                                   math.ceil(item.rate * 2.5)))
+            item.par = Decimal(max(2 if self.kind == "cannabis" else 3, math.ceil(item.rate * 2.5)))
 
     def at(self, day: datetime.date, moment: datetime.time) -> datetime.datetime:
         return datetime.datetime.combine(day, moment, tzinfo=self.tz)
@@ -337,16 +417,19 @@ class StoreRun:
             for moment in self.sale_times(day):
                 add(moment, partial(self.sell, moment), sale=True)
             if self.rng.random() < self.profile.refunds_per_day:
-                when = self.at(day, datetime.time(self.rng.randint(11, 19),
-                                                  self.rng.randint(0, 59)))
+                when = self.at(
+                    day, datetime.time(self.rng.randint(11, 19), self.rng.randint(0, 59))
+                )
                 add(when, lambda: self.refund(when))
         ago = (self.today - day).days
         theft = self.shrink * 6 // 10
         if ago == max(1, round(self.days * 0.6)):
             add(self.at(day, THEFT_AT), lambda: self.adjust(day, "theft", theft, floor=True))
         if ago == max(1, round(self.days * 0.25)):
-            add(self.at(day, DAMAGE_AT),
-                lambda: self.adjust(day, "damage", self.shrink - theft, floor=False))
+            add(
+                self.at(day, DAMAGE_AT),
+                lambda: self.adjust(day, "damage", self.shrink - theft, floor=False),
+            )
         if ago == 2:
             add(self.at(day, WRITE_OFF_AT), lambda: self.write_off(day))
         add(self.at(day, self.profile.upstock_at), lambda: self.upstock(day))
@@ -357,7 +440,10 @@ class StoreRun:
     def on_hand(self, day: datetime.date, *, locations=None) -> dict[int, Decimal]:
         """Units per product still sellable on ``day`` (expired lots and quarantine left out)."""
         quants = StockQuant.objects.filter(
-            org=self.org, store=self.store, quantity__gt=0, unallocated=False,
+            org=self.org,
+            store=self.store,
+            quantity__gt=0,
+            unallocated=False,
         ).filter(Q(batch__expiry_date__isnull=True) | Q(batch__expiry_date__gte=day))
         if locations is not None:
             quants = quants.filter(location_id__in=locations)
@@ -381,17 +467,33 @@ class StoreRun:
         units = math.ceil(need)
         return Decimal(math.ceil(units / 6) * 6 if units >= 12 else units)
 
-    def new_lot(self, item: Item, day: datetime.date, quantity: Decimal, location: Location,
-                expiry: datetime.date | None = None) -> stock_service.ReceiveLine:
+    def new_lot(
+        self,
+        item: Item,
+        day: datetime.date,
+        quantity: Decimal,
+        location: Location,
+        expiry: datetime.date | None = None,
+    ) -> stock_service.ReceiveLine:
         product = item.product
-        code = "" if product.category == "Produce" else lot_code(
-            self.rng, self.kind, product, day, self.lots_used)
+        code = (
+            ""
+            if product.category == "Produce"
+            else lot_code(self.rng, self.kind, product, day, self.lots_used)
+        )
         if expiry is None and product.tracks_expiry:
             low, high = SHELF_LIFE.get(product.category, (180, 365))
             expiry = day + datetime.timedelta(days=self.rng.randint(low, high))
         cost = (product.default_cost or ZERO) * Decimal(str(self.rng.uniform(0.95, 1.05)))
-        return stock_service.ReceiveLine(0, product, location, quantity, lot_code=code,
-                                         expiry_date=expiry, unit_cost=cost.quantize(CENT))
+        return stock_service.ReceiveLine(
+            0,
+            product,
+            location,
+            quantity,
+            lot_code=code,
+            expiry_date=expiry,
+            unit_cost=cost.quantize(CENT),
+        )
 
     def receive(self, day: datetime.date) -> None:
         opening = day == self.first_day
@@ -410,8 +512,10 @@ class StoreRun:
                 # the package is split: a third straight onto the sales floor, the rest stored
                 on_floor = Decimal(math.ceil(qty / 3))
                 floor_line = self.new_lot(item, day, on_floor, item.floor)
-                lines += [floor_line, dataclasses.replace(floor_line, location=item.reserve,
-                                                          quantity=qty - on_floor)]
+                lines += [
+                    floor_line,
+                    dataclasses.replace(floor_line, location=item.reserve, quantity=qty - on_floor),
+                ]
             else:
                 lines.append(self.new_lot(item, day, qty, item.reserve))
         lines += self.planted_lots(day, opening)
@@ -420,10 +524,14 @@ class StoreRun:
         if not lines:
             return
         documents.receipt_record(
-            org=self.org, store=self.store, lines=lines,
+            org=self.org,
+            store=self.store,
+            lines=lines,
             client_ref=f"demo:{self.store.code}:receipt:{day.isoformat()}",
-            occurred_at=self.at(day, self.profile.receipt_at), source="demo",
-            source_ref=f"{self.store.code}-ASN-{day:%Y%m%d}", actor=self.actors["manager"],
+            occurred_at=self.at(day, self.profile.receipt_at),
+            source="demo",
+            source_ref=f"{self.store.code}-ASN-{day:%Y%m%d}",
+            actor=self.actors["manager"],
         )
         self.stats.receipts += 1
         self.stats.received += sum(line.quantity for line in lines)
@@ -449,8 +557,9 @@ class StoreRun:
         if day >= soon and not self.planted["expiring"]:
             for item in slow[2:5]:
                 expiry = self.today + datetime.timedelta(days=self.rng.randint(3, 13))
-                line = self.new_lot(item, day, Decimal(self.rng.randint(6, 12)),
-                                    item.reserve or item.floor, expiry)
+                line = self.new_lot(
+                    item, day, Decimal(self.rng.randint(6, 12)), item.reserve or item.floor, expiry
+                )
                 self.planted["expiring"].append(line)
                 lines.append(line)
         return lines
@@ -465,11 +574,18 @@ class StoreRun:
         tomorrow = day + ONE_DAY
         rooms = {i.floor.pk for i in items} | {i.reserve.pk for i in items}
         rows = (
-            StockQuant.objects.filter(org=self.org, location_id__in=rooms, quantity__gt=0,
-                                      unallocated=False)
+            StockQuant.objects.filter(
+                org=self.org, location_id__in=rooms, quantity__gt=0, unallocated=False
+            )
             .filter(Q(batch__expiry_date__isnull=True) | Q(batch__expiry_date__gte=tomorrow))
-            .values_list("location_id", "product_id", "batch_id", "quantity",
-                         "batch__expiry_date", "batch__received_at")
+            .values_list(
+                "location_id",
+                "product_id",
+                "batch_id",
+                "quantity",
+                "batch__expiry_date",
+                "batch__received_at",
+            )
             .order_by("batch__expiry_date", "batch__received_at", "batch_id")
         )
         on_floor: dict[int, Decimal] = defaultdict(lambda: ZERO)
@@ -489,14 +605,21 @@ class StoreRun:
                 if need <= 0:
                     break
                 take = min(need, quantity)
-                lines.append(stock_service.MoveLine(len(lines) + 1, item.product, item.reserve,
-                                                    item.floor, take, batch_id=batch))
+                lines.append(
+                    stock_service.MoveLine(
+                        len(lines) + 1, item.product, item.reserve, item.floor, take, batch_id=batch
+                    )
+                )
                 need -= take
         if lines:
             documents.move_record(
-                org=self.org, store=self.store, lines=lines, reason="upstock",
+                org=self.org,
+                store=self.store,
+                lines=lines,
+                reason="upstock",
                 client_ref=f"demo:{self.store.code}:upstock:{day.isoformat()}",
-                occurred_at=self.at(day, self.profile.upstock_at), source="demo",
+                occurred_at=self.at(day, self.profile.upstock_at),
+                source="demo",
                 actor=self.actors["operator"],
             )
             self.stats.moves += 1
@@ -507,8 +630,14 @@ class StoreRun:
         hours = list(self.profile.hours)
         weights = list(self.profile.hours.values())
         return sorted(
-            self.at(day, datetime.time(self.rng.choices(hours, weights)[0],
-                                       self.rng.randrange(60), self.rng.randrange(60)))
+            self.at(
+                day,
+                datetime.time(
+                    self.rng.choices(hours, weights)[0],
+                    self.rng.randrange(60),
+                    self.rng.randrange(60),
+                ),
+            )
             for _ in range(count)
         )
 
@@ -519,8 +648,15 @@ class StoreRun:
             item = self.rng.choices(self.items, cum_weights=self.cum_weights)[0]
             if item not in chosen:
                 chosen.append(item)
-        return [(item, _pick(self.rng, GRAMS_QTY) if item.grams
-                 else Decimal(_pick(self.rng, self.profile.quantities))) for item in chosen]
+        return [
+            (
+                item,
+                _pick(self.rng, GRAMS_QTY)
+                if item.grams
+                else Decimal(_pick(self.rng, self.profile.quantities)),
+            )
+            for item in chosen
+        ]
 
     def sellable(self, day: datetime.date) -> dict[int, Decimal]:
         if self.floor_stock is None or self.floor_stock[0] != day:
@@ -548,9 +684,14 @@ class StoreRun:
         number = f"{self.store.cova_location_id or self.store.code}-{self.invoice_no:06d}"
         try:
             sale, _ = sales.sale_record(
-                org=self.org, store=self.store, lines=lines, occurred_at=moment,
-                client_ref=f"{self.store.code}-{self.invoice_no:06d}", source_ref=number,
-                source=self.profile.sale_source, actor=self.actors["pos"],
+                org=self.org,
+                store=self.store,
+                lines=lines,
+                occurred_at=moment,
+                client_ref=f"{self.store.code}-{self.invoice_no:06d}",
+                source_ref=number,
+                source=self.profile.sale_source,
+                actor=self.actors["pos"],
             )
         except InsufficientStock:  # should not happen after the check; skip it if it does
             self.stats.invoices_skipped += 1
@@ -565,8 +706,11 @@ class StoreRun:
     def refund(self, moment: datetime.datetime) -> None:
         """A customer brings back one unit of something bought in the last three days."""
         since = moment.date() - datetime.timedelta(days=3)
-        candidates = [s for d, s in self.recent_sales[-400:]
-                      if since <= d < moment.date() and s.pk not in self.refunded]
+        candidates = [
+            s
+            for d, s in self.recent_sales[-400:]
+            if since <= d < moment.date() and s.pk not in self.refunded
+        ]
         if not candidates:
             return
         sale = self.rng.choice(candidates)
@@ -577,20 +721,29 @@ class StoreRun:
         else:
             location, reason = None, "customer return"
         sales.sale_refund(
-            org=self.org, sale=sale, lines=[sales.RefundLineInput(first["line"], quantity)],
-            client_ref=f"demo:{self.store.code}:refund:{sale.pk}", location=location,
-            reason=reason, occurred_at=moment, actor=self.actors["manager"],
+            org=self.org,
+            sale=sale,
+            lines=[sales.RefundLineInput(first["line"], quantity)],
+            client_ref=f"demo:{self.store.code}:refund:{sale.pk}",
+            location=location,
+            reason=reason,
+            occurred_at=moment,
+            actor=self.actors["manager"],
         )
         self.refunded.add(sale.pk)
         self.stats.refunds += 1
 
     def void_some(self) -> None:
         """Two of the last day's invoices were rung up twice: the manager voids them (now)."""
-        last_day = [s for d, s in self.recent_sales if d == self.today - ONE_DAY
-                    and s.pk not in self.refunded]
+        last_day = [
+            s
+            for d, s in self.recent_sales
+            if d == self.today - ONE_DAY and s.pk not in self.refunded
+        ]
         for sale in self.rng.sample(last_day, min(2, len(last_day))):
-            sales.sale_void(org=self.org, sale=sale, reason="rung up twice",
-                            actor=self.actors["manager"])
+            sales.sale_void(
+                org=self.org, sale=sale, reason="rung up twice", actor=self.actors["manager"]
+            )
             self.stats.voids += 1
 
     # -- shrink and write-offs -----------------------------------------------------------------
@@ -604,29 +757,43 @@ class StoreRun:
         """Book ``units`` missing units (theft on the floor, damage in the back) as shrink."""
         rooms = {(i.floor if floor or i.reserve is None else i.reserve) for i in self.items}
         rows = (
-            StockQuant.objects.filter(org=self.org, location__in=rooms, quantity__gte=1,
-                                      unallocated=False, product__unit="each")
-            .values_list("location_id", "product_id").annotate(total=Sum("quantity"))
+            StockQuant.objects.filter(
+                org=self.org,
+                location__in=rooms,
+                quantity__gte=1,
+                unallocated=False,
+                product__unit="each",
+            )
+            .values_list("location_id", "product_id")
+            .annotate(total=Sum("quantity"))
             .order_by("location_id", "product_id")
         )
         room_of = {loc.pk: loc for loc in rooms}
-        candidates = [(room_of[loc], self.by_product[p], total) for loc, p, total in rows
-                      if p in self.by_product]
+        candidates = [
+            (room_of[loc], self.by_product[p], total)
+            for loc, p, total in rows
+            if p in self.by_product
+        ]
         self.rng.shuffle(candidates)
         lines = []
         for room, item, total in candidates:
             if units <= 0:
                 break
             qty = min(units, self.rng.randint(1, 2), int(total))
-            lines.append(stock_service.ReceiveLine(len(lines) + 1, item.product, room,
-                                                   Decimal(-qty)))
+            lines.append(
+                stock_service.ReceiveLine(len(lines) + 1, item.product, room, Decimal(-qty))
+            )
             units -= qty
         if lines:
             documents.adjustment_record(
-                org=self.org, store=self.store, lines=lines, reason=reason,
+                org=self.org,
+                store=self.store,
+                lines=lines,
+                reason=reason,
                 client_ref=f"demo:{self.store.code}:{reason}:{day.isoformat()}",
                 occurred_at=self.at(day, THEFT_AT if floor else DAMAGE_AT),
-                source="demo", actor=self.actors["manager"],
+                source="demo",
+                actor=self.actors["manager"],
             )
             self.stats.shrink -= sum(line.quantity for line in lines)
 
@@ -636,25 +803,43 @@ class StoreRun:
             return
         planted = self.planted["expired"][0]
         quants = StockQuant.objects.filter(
-            org=self.org, store=self.store, product=planted.product,
-            batch__lot_code=planted.lot_code, quantity__gt=0,
+            org=self.org,
+            store=self.store,
+            product=planted.product,
+            batch__lot_code=planted.lot_code,
+            quantity__gt=0,
         ).order_by("location_id")
-        lines = [stock_service.ReceiveLine(n, planted.product, q.location, q.quantity,
-                                           batch_id=q.batch_id)
-                 for n, q in enumerate(quants.select_related("location"), start=1)]
+        lines = [
+            stock_service.ReceiveLine(
+                n, planted.product, q.location, q.quantity, batch_id=q.batch_id
+            )
+            for n, q in enumerate(quants.select_related("location"), start=1)
+        ]
         if lines:
             documents.write_off_record(
-                org=self.org, store=self.store, lines=lines, write_off_type="expiry",
+                org=self.org,
+                store=self.store,
+                lines=lines,
+                write_off_type="expiry",
                 reason=f"expired lot {planted.lot_code} pulled for destruction",
                 client_ref=f"demo:{self.store.code}:expiry:{day.isoformat()}",
-                occurred_at=self.at(day, WRITE_OFF_AT), source="demo",
+                occurred_at=self.at(day, WRITE_OFF_AT),
+                source="demo",
                 actor=self.actors["manager"],
             )
             self.stats.written_off += sum(line.quantity for line in lines)
 
 
-def build_stock(*, org: Organization, kind: str, seed: int, days: int, actors: dict,
-                stdout=None, today: datetime.date | None = None) -> dict[str, StoreStats]:
+def build_stock(
+    *,
+    org: Organization,
+    kind: str,
+    seed: int,
+    days: int,
+    actors: dict,
+    stdout=None,
+    today: datetime.date | None = None,
+) -> dict[str, StoreStats]:
     """Play ``days`` days of business forward for every store of ``org`` (call in its scope).
 
     ``kind`` is ``"cannabis"`` or ``"grocery"``; ``actors`` maps ``manager``, ``operator`` and
@@ -664,14 +849,24 @@ def build_stock(*, org: Organization, kind: str, seed: int, days: int, actors: d
     lots_used: set[str] = set()
     result = {}
     for store in Store.objects.filter(org=org).order_by("code"):
-        run = StoreRun(org=org, store=store, kind=kind, seed=seed, days=days, actors=actors,
-                       lots_used=lots_used, today=today)
+        run = StoreRun(
+            org=org,
+            store=store,
+            kind=kind,
+            seed=seed,
+            days=days,
+            actors=actors,
+            lots_used=lots_used,
+            today=today,
+        )
         result[store.code] = run.run()
         if stdout is not None:
             s = result[store.code]
-            stdout.write(f"  {store.code}: {s.receipts} receipts, {s.moves} upstock moves, "
-                         f"{s.sales} sales ({s.lines_dropped} lines dropped: out of stock), "
-                         f"{s.refunds} refunds, {s.voids} voids.")
+            stdout.write(
+                f"  {store.code}: {s.receipts} receipts, {s.moves} upstock moves, "
+                f"{s.sales} sales ({s.lines_dropped} lines dropped: out of stock), "
+                f"{s.refunds} refunds, {s.voids} voids."
+            )
     return result
 
 
@@ -696,20 +891,36 @@ def stock_summary_lines(orgs: list[Organization]) -> list[str]:
             quants = StockQuant.unscoped.filter(org=org, store=store, quantity__gt=0)
             if not quants.exists():
                 continue
-            by_unit = dict(quants.values_list("product__unit").annotate(total=Sum("quantity"))
-                           .order_by("product__unit"))
-            on_hand = " + ".join(f"{_n(total)} {'g' if unit == 'g' else 'units'}"
-                                 for unit, total in sorted(by_unit.items(), reverse=True))
-            statuses = Counter(dict(Sale.unscoped.filter(org=org, store=store)
-                                    .values_list("status").annotate(n=Count("id"))
-                                    .order_by("status")))
+            by_unit = dict(
+                quants.values_list("product__unit")
+                .annotate(total=Sum("quantity"))
+                .order_by("product__unit")
+            )
+            on_hand = " + ".join(
+                f"{_n(total)} {'g' if unit == 'g' else 'units'}"
+                for unit, total in sorted(by_unit.items(), reverse=True)
+            )
+            statuses = Counter(
+                dict(
+                    Sale.unscoped.filter(org=org, store=store)
+                    .values_list("status")
+                    .annotate(n=Count("id"))
+                    .order_by("status")
+                )
+            )
             refunds = Refund.unscoped.filter(org=org, sale__store=store).count()
             expired = quants.filter(batch__expiry_date__lt=today).aggregate(
-                lots=Count("batch", distinct=True), units=Sum("quantity"))
-            soon = quants.filter(batch__expiry_date__gte=today,
-                                 batch__expiry_date__lte=today + datetime.timedelta(days=14))
+                lots=Count("batch", distinct=True), units=Sum("quantity")
+            )
+            soon = quants.filter(
+                batch__expiry_date__gte=today,
+                batch__expiry_date__lte=today + datetime.timedelta(days=14),
+            )
             shrink = StockLedger.unscoped.filter(
-                org=org, store=store, ref_type=RefType.ADJUSTMENT, qty_delta__lt=0,
+                org=org,
+                store=store,
+                ref_type=RefType.ADJUSTMENT,
+                qty_delta__lt=0,
             ).aggregate(units=Sum("qty_delta"))["units"]
             lines.append(
                 f"  {store.code:<7} on hand {on_hand}; "

@@ -99,7 +99,8 @@ class ProductBarcode(TenantModel):
         constraints = [
             models.UniqueConstraint(fields=["org", "code"], name="barcode_code_unique_per_org"),
             models.UniqueConstraint(
-                fields=["org", "gtin14"], condition=Q(gtin14__isnull=False),
+                fields=["org", "gtin14"],
+                condition=Q(gtin14__isnull=False),
                 name="barcode_gtin14_unique_per_org",
             ),
         ]

@@ -106,10 +106,12 @@ class StockQuant(TenantModel):
     class Meta:
         ordering = ["id"]
         constraints = [
-            models.UniqueConstraint(fields=["org", "location", "batch"],
-                                    name="quant_unique_location_batch"),
-            models.CheckConstraint(condition=Q(quantity__gte=0) | Q(unallocated=True),
-                                   name="quant_not_negative"),
+            models.UniqueConstraint(
+                fields=["org", "location", "batch"], name="quant_unique_location_batch"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=0) | Q(unallocated=True), name="quant_not_negative"
+            ),
         ]
         indexes = [
             models.Index(fields=["org", "store", "product"], name="quant_org_store_product"),
@@ -139,8 +141,9 @@ class StockLedger(TenantModel):
     source_ref = models.CharField(max_length=128, blank=True, default="")
     reason = models.CharField(max_length=255, blank=True, default="")
     unit_cost = models.DecimalField(**MONEY, default=ZERO)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                             blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -184,8 +187,9 @@ class StockShortfall(TenantModel):
     """A move that wanted more than there was; kept even when the move itself was refused."""
 
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="+")
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
     requested = models.DecimalField(**QTY)
     available = models.DecimalField(**QTY)
@@ -193,8 +197,9 @@ class StockShortfall(TenantModel):
     ref_type = models.CharField(max_length=32, choices=RefType.choices)
     ref_id = models.BigIntegerField(null=True, blank=True)
     client_ref = models.CharField(max_length=128, blank=True, default="")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True,
-                             blank=True, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
@@ -204,8 +209,10 @@ class StockShortfall(TenantModel):
         indexes = [models.Index(fields=["org", "store", "created_at"], name="shortfall_org_store")]
 
     def __str__(self) -> str:
-        return (f"Shortfall #{self.pk}: {quantity_text(self.requested)} wanted, "
-                f"{quantity_text(self.available)} available ({self.outcome})")
+        return (
+            f"Shortfall #{self.pk}: {quantity_text(self.requested)} wanted, "
+            f"{quantity_text(self.available)} available ({self.outcome})"
+        )
 
 
 class DocumentKind(models.TextChoices):
@@ -232,15 +239,17 @@ class StockDocument(TenantModel):
     source_ref = models.CharField(max_length=128, blank=True, default="")
     occurred_at = models.DateTimeField()
     result = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["org", "kind", "client_ref"],
-                                    name="document_client_ref_unique"),
+            models.UniqueConstraint(
+                fields=["org", "kind", "client_ref"], name="document_client_ref_unique"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -256,20 +265,23 @@ class Sale(TenantModel):
     store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
     client_ref = models.CharField(max_length=128)
     request_hash = models.CharField(max_length=64)
-    status = models.CharField(max_length=16, choices=SaleStatus.choices,
-                              default=SaleStatus.COMPLETED)
+    status = models.CharField(
+        max_length=16, choices=SaleStatus.choices, default=SaleStatus.COMPLETED
+    )
     source = models.CharField(max_length=32, blank=True, default="")
     source_ref = models.CharField(max_length=128, blank=True, default="")
     occurred_at = models.DateTimeField()
     warnings = models.JSONField(default=list, blank=True)
     # The first answer, returned again byte for byte when a device replays the request.
     result = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     voided_at = models.DateTimeField(null=True, blank=True)
-    voided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                  null=True, blank=True, related_name="+")
+    voided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -286,8 +298,9 @@ class SaleLine(TenantModel):
     sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="lines")
     line_no = models.PositiveIntegerField()
     product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="+")
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     quantity = models.DecimalField(**QTY)
     unit_price = models.DecimalField(**MONEY, null=True, blank=True)
 
@@ -298,21 +311,25 @@ class SaleLine(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return (f"Sale #{self.sale_id} line {self.line_no}: {quantity_text(self.quantity)} of "
-                f"product #{self.product_id}")
+        return (
+            f"Sale #{self.sale_id} line {self.line_no}: {quantity_text(self.quantity)} of "
+            f"product #{self.product_id}"
+        )
 
 
 class Refund(TenantModel):
     sale = models.ForeignKey(Sale, on_delete=models.PROTECT, related_name="refunds")
     client_ref = models.CharField(max_length=128)
     request_hash = models.CharField(max_length=64)
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, null=True, blank=True,
-                                 related_name="+")
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     reason = models.CharField(max_length=255, blank=True, default="")
     occurred_at = models.DateTimeField()
     result = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
-                                   null=True, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -21,8 +21,9 @@ CODE_VALIDATOR = RegexValidator(
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
-        raise ValidationError(f"Unknown time zone '{value}' (use an IANA name).",
-                              code="invalid_time_zone")
+        raise ValidationError(
+            f"Unknown time zone '{value}' (use an IANA name).", code="invalid_time_zone"
+        )
 
 
 class NegativeStockMode(models.TextChoices):
@@ -60,12 +61,15 @@ class Organization(models.Model):
         max_length=8, choices=NegativeStockMode.choices, default=NegativeStockMode.BLOCK
     )
     discrepancy_enforcement = models.CharField(
-        max_length=8, choices=DiscrepancyEnforcement.choices,
+        max_length=8,
+        choices=DiscrepancyEnforcement.choices,
         default=DiscrepancyEnforcement.RECORD,
     )
     # Money value (at cost) above which an approval needs an admin instead of a manager.
     escalation_threshold = models.DecimalField(
-        max_digits=14, decimal_places=2, default=Decimal("500.00"),
+        max_digits=14,
+        decimal_places=2,
+        default=Decimal("500.00"),
         validators=[MinValueValidator(Decimal("0"))],
     )
     # {"<category>": {"units": "1", "percent": "2"}, "default": {...}}: a count variance within

@@ -85,8 +85,10 @@ class ReconciliationReport:
         if self.ok:
             state = "OK"
         else:
-            state = (f"{len(self.mismatches)} mismatch(es), {len(self.negative_quants)} "
-                     f"negative quant(s), {len(self.flagged_products)} flagged product(s)")
+            state = (
+                f"{len(self.mismatches)} mismatch(es), {len(self.negative_quants)} "
+                f"negative quant(s), {len(self.flagged_products)} flagged product(s)"
+            )
         return f"Stock reconciliation {where}: {state}"
 
     def as_text(self) -> str:
@@ -97,8 +99,11 @@ class ReconciliationReport:
             lines += [_mismatch_line(m) for m in self.mismatches]
         if self.flagged_products:
             lines += ["", f"Products whose mismatch exceeds {FLAG_RATIO:.0%} of on-hand:"]
-            lines += [f"  {p['sku']:<16} mismatch {_fmt(p['mismatch']):>14}"
-                      f"  on hand {_fmt(p['on_hand']):>14}" for p in self.flagged_products]
+            lines += [
+                f"  {p['sku']:<16} mismatch {_fmt(p['mismatch']):>14}"
+                f"  on hand {_fmt(p['on_hand']):>14}"
+                for p in self.flagged_products
+            ]
         if self.negative_quants:
             lines += ["", "Negative quants outside the unallocated batch (invariant 2):"]
             lines += [_quant_line(q) for q in self.negative_quants]
@@ -110,14 +115,18 @@ class ReconciliationReport:
 
 def _mismatch_line(m: dict) -> str:
     lot = m["batch"]["lot"] or f"#{m['batch']['id']}"
-    return (f"  {m['location']['code']:<10} {lot:<16} {m['product']['sku']:<16}"
-            f" ledger {_fmt(m['ledger_sum']):>14}  quant {_fmt(m['quant']):>14}"
-            f"  diff {_fmt(m['difference']):>14}")
+    return (
+        f"  {m['location']['code']:<10} {lot:<16} {m['product']['sku']:<16}"
+        f" ledger {_fmt(m['ledger_sum']):>14}  quant {_fmt(m['quant']):>14}"
+        f"  diff {_fmt(m['difference']):>14}"
+    )
 
 
 def _quant_line(q: dict) -> str:
-    return (f"  {q['location']['code']:<10} {q['product']['sku']:<16} quant {q['quant_id']:<8}"
-            f" {_fmt(q['quantity']):>14}")
+    return (
+        f"  {q['location']['code']:<10} {q['product']['sku']:<16} quant {q['quant_id']:<8}"
+        f" {_fmt(q['quantity']):>14}"
+    )
 
 
 def _jsonable(value):
@@ -193,8 +202,17 @@ def _negative_quants(org: Organization, store_ids: list[int] | None) -> list[dic
     if store_ids is not None:
         quants = quants.filter(store_id__in=store_ids)
     rows = quants.order_by("product__sku", "location__code", "id").values(
-        "id", "quantity", "unallocated", "store_id", "location_id", "location__code", "batch_id",
-        "batch__lot_code", "batch__unallocated_store_id", "product_id", "product__sku",
+        "id",
+        "quantity",
+        "unallocated",
+        "store_id",
+        "location_id",
+        "location__code",
+        "batch_id",
+        "batch__lot_code",
+        "batch__unallocated_store_id",
+        "product_id",
+        "product__sku",
     )
     return [
         {
@@ -211,8 +229,9 @@ def _negative_quants(org: Organization, store_ids: list[int] | None) -> list[dic
     ]
 
 
-def stock_reconciliation_get(*, org: Organization, store: Store | None = None,
-                             store_ids: Iterable[int] | None = None) -> ReconciliationReport:
+def stock_reconciliation_get(
+    *, org: Organization, store: Store | None = None, store_ids: Iterable[int] | None = None
+) -> ReconciliationReport:
     """Check invariants 1–2 for ``org`` (optionally one store, or a set of store ids).
 
     Two queries whatever the size of the organisation; a pure read (the service
@@ -229,22 +248,40 @@ def stock_reconciliation_get(*, org: Organization, store: Store | None = None,
         return report
 
     totals: dict[int, dict] = {}
-    for (location_id, location_code, store_id, batch_id, lot, product_id, sku, ledger_sum, quant,
-         on_hand, product_mismatch) in _mismatch_rows(org.pk, scope_ids):
+    for (
+        location_id,
+        location_code,
+        store_id,
+        batch_id,
+        lot,
+        product_id,
+        sku,
+        ledger_sum,
+        quant,
+        on_hand,
+        product_mismatch,
+    ) in _mismatch_rows(org.pk, scope_ids):
         ledger_sum, quant = _dec(ledger_sum), _dec(quant)
-        report.mismatches.append({
-            "store_id": store_id,
-            "location": {"id": location_id, "code": location_code},
-            "batch": {"id": batch_id, "lot": lot},
-            "product": {"id": product_id, "sku": sku},
-            "ledger_sum": ledger_sum,
-            "quant": quant,
-            "difference": quant - ledger_sum,
-        })
-        totals[product_id] = {"product_id": product_id, "sku": sku, "on_hand": _dec(on_hand),
-                              "mismatch": _dec(product_mismatch)}
+        report.mismatches.append(
+            {
+                "store_id": store_id,
+                "location": {"id": location_id, "code": location_code},
+                "batch": {"id": batch_id, "lot": lot},
+                "product": {"id": product_id, "sku": sku},
+                "ledger_sum": ledger_sum,
+                "quant": quant,
+                "difference": quant - ledger_sum,
+            }
+        )
+        totals[product_id] = {
+            "product_id": product_id,
+            "sku": sku,
+            "on_hand": _dec(on_hand),
+            "mismatch": _dec(product_mismatch),
+        }
     report.flagged_products = [
-        product for product in totals.values()
+        product
+        for product in totals.values()
         if product["on_hand"] <= 0 or product["mismatch"] > FLAG_RATIO * product["on_hand"]
     ]
     for quant in _negative_quants(org, scope_ids):
@@ -257,8 +294,13 @@ def _day_start(day: datetime.date, tz) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time.min, tzinfo=tz)
 
 
-def ledger_ref_type_summary_list(*, org: Organization, date_from: datetime.date,
-                                 date_to: datetime.date, store: Store | None = None) -> list[dict]:
+def ledger_ref_type_summary_list(
+    *,
+    org: Organization,
+    date_from: datetime.date,
+    date_to: datetime.date,
+    store: Store | None = None,
+) -> list[dict]:
     """Ledger movements between two local dates (inclusive), grouped by ref_type.
 
     One GROUP BY query: rows, net quantity and net value at cost (qty × unit_cost) per ref_type.
@@ -272,22 +314,29 @@ def ledger_ref_type_summary_list(*, org: Organization, date_from: datetime.date,
     )
     if store is not None:
         rows = rows.filter(store=store)
-    value = ExpressionWrapper(F("qty_delta") * F("unit_cost"),
-                              output_field=DecimalField(max_digits=32, decimal_places=8))
+    value = ExpressionWrapper(
+        F("qty_delta") * F("unit_cost"), output_field=DecimalField(max_digits=32, decimal_places=8)
+    )
     grouped = (
-        rows.order_by().values("ref_type")
+        rows.order_by()
+        .values("ref_type")
         .annotate(rows=Count("id"), quantity=Sum("qty_delta"), value=Sum(value))
         .order_by("ref_type")
     )
     return [
-        {"ref_type": g["ref_type"], "rows": g["rows"], "quantity": _dec(g["quantity"]),
-         "value": _dec(g["value"])}
+        {
+            "ref_type": g["ref_type"],
+            "rows": g["rows"],
+            "quantity": _dec(g["quantity"]),
+            "value": _dec(g["value"]),
+        }
         for g in grouped
     ]
 
 
-def stock_reconciliation_run(*, org: Organization, store: Store | None = None,
-                             store_ids: Iterable[int] | None = None) -> ReconciliationReport:
+def stock_reconciliation_run(
+    *, org: Organization, store: Store | None = None, store_ids: Iterable[int] | None = None
+) -> ReconciliationReport:
     """Check invariants 1–2 (``stock_reconciliation_get``) and publish the result.
 
     The ``stock_out_of_sync_items`` gauge of the organisation (``scope="all"``) or of the one
@@ -298,6 +347,7 @@ def stock_reconciliation_run(*, org: Organization, store: Store | None = None,
     """
     report = stock_reconciliation_get(org=org, store=store, store_ids=store_ids)
     if store is not None or store_ids is None:
-        stock_out_of_sync_items.set(len(report.mismatches), org=org.slug,
-                                    scope=store.code if store else "all")
+        stock_out_of_sync_items.set(
+            len(report.mismatches), org=org.slug, scope=store.code if store else "all"
+        )
     return report

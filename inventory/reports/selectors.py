@@ -71,8 +71,9 @@ def _zero(field=QTY_FIELD) -> Value:
 
 def _total(expression, *, filter=None, field=QTY_FIELD):  # noqa: A002 - Django's own name
     """``SUM`` that answers 0 rather than NULL when no row matches."""
-    return Coalesce(Sum(expression, filter=filter, output_field=field), _zero(field),
-                    output_field=field)
+    return Coalesce(
+        Sum(expression, filter=filter, output_field=field), _zero(field), output_field=field
+    )
 
 
 STOCK_VALUE = ExpressionWrapper(F("quantity") * F("batch__unit_cost"), output_field=VALUE_FIELD)
@@ -131,12 +132,16 @@ class StockScope:
 
     def not_expired_q(self) -> Q:
         return Q(batch__expiry_date__isnull=True) | self._per_date(
-            lambda day: Q(batch__expiry_date__gte=day))
+            lambda day: Q(batch__expiry_date__gte=day)
+        )
 
     def expiring_q(self, within_days: int) -> Q:
-        return self._per_date(lambda day: Q(
-            batch__expiry_date__gte=day,
-            batch__expiry_date__lte=day + datetime.timedelta(days=within_days)))
+        return self._per_date(
+            lambda day: Q(
+                batch__expiry_date__gte=day,
+                batch__expiry_date__lte=day + datetime.timedelta(days=within_days),
+            )
+        )
 
     def local_today(self, store_ids) -> datetime.date | None:
         """The latest local date among ``store_ids``: a lot past expiry in any is expired."""
@@ -144,9 +149,14 @@ class StockScope:
         return max(days) if days else None
 
 
-def stock_scope(*, org: Organization, store_ids: frozenset[int] | None = None,
-                store_id: int | None = None, now: datetime.datetime | None = None,
-                hide_blind_counts: bool = False) -> StockScope:
+def stock_scope(
+    *,
+    org: Organization,
+    store_ids: frozenset[int] | None = None,
+    store_id: int | None = None,
+    now: datetime.datetime | None = None,
+    hide_blind_counts: bool = False,
+) -> StockScope:
     """The stores a caller may read (``store_ids`` None = all), narrowed to ``store_id``.
 
     A ``store_id`` of another organisation, or one the caller may not use, raises ``NotFound``
@@ -163,17 +173,25 @@ def stock_scope(*, org: Organization, store_ids: frozenset[int] | None = None,
     if store_id is not None and not found:
         raise NotFound()
     now = now or timezone.now()
-    today = {s.pk: timezone.localtime(now, zoneinfo.ZoneInfo(s.time_zone)).date()
-             for s in found}
-    hidden = hidden_zones(org=org, store_ids=[s.pk for s in found]) if (
-        hide_blind_counts and found) else ()
-    return StockScope(org=org, stores=found, today=today,
-                      limited=store_ids is not None or store_id is not None, hidden=hidden)
+    today = {s.pk: timezone.localtime(now, zoneinfo.ZoneInfo(s.time_zone)).date() for s in found}
+    hidden = (
+        hidden_zones(org=org, store_ids=[s.pk for s in found])
+        if (hide_blind_counts and found)
+        else ()
+    )
+    return StockScope(
+        org=org,
+        stores=found,
+        today=today,
+        limited=store_ids is not None or store_id is not None,
+        hidden=hidden,
+    )
 
 
 def location_get(*, scope: StockScope, location_id: int) -> Location:
-    location = Location.objects.filter(org=scope.org, pk=location_id,
-                                       store_id__in=scope.store_ids).first()
+    location = Location.objects.filter(
+        org=scope.org, pk=location_id, store_id__in=scope.store_ids
+    ).first()
     if location is None:
         raise NotFound()
     return location
@@ -190,8 +208,11 @@ def _search_q(org: Organization, text: str, prefix: str = "product__") -> Q:
     """Name or SKU containing ``text``, or a barcode containing it (as a subquery: a join to
     barcodes would multiply the summed quant rows)."""
     barcodes = ProductBarcode.objects.filter(org=org, code__icontains=text).values("product_id")
-    return (Q(**{f"{prefix}name__icontains": text}) | Q(**{f"{prefix}sku__icontains": text})
-            | Q(**{f"{prefix}{'id' if prefix else 'pk'}__in": barcodes}))
+    return (
+        Q(**{f"{prefix}name__icontains": text})
+        | Q(**{f"{prefix}sku__icontains": text})
+        | Q(**{f"{prefix}{'id' if prefix else 'pk'}__in": barcodes})
+    )
 
 
 def _catalog_q(org, *, category=None, subcategory=None, search=None, prefix="product__") -> Q:
@@ -212,12 +233,18 @@ def _quants(scope: StockScope) -> QuerySet:
 # --- the stock list -----------------------------------------------------------------------------
 
 
-def stock_list(*, scope: StockScope, location_id: int | None = None,
-               product_id: int | None = None,
-               category: str | None = None, subcategory: str | None = None,
-               status: str | None = None, expiring: bool | None = None,
-               search: str | None = None,
-               expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> QuerySet:
+def stock_list(
+    *,
+    scope: StockScope,
+    location_id: int | None = None,
+    product_id: int | None = None,
+    category: str | None = None,
+    subcategory: str | None = None,
+    status: str | None = None,
+    expiring: bool | None = None,
+    search: str | None = None,
+    expiring_within: int = DEFAULT_EXPIRING_WITHIN,
+) -> QuerySet:
     """One row (a dict) per (product, store) with quants, numbers summed in SQL.
 
     ``on_hand`` sums every quant (a negative unallocated quant included); ``sellable`` only
@@ -228,34 +255,56 @@ def stock_list(*, scope: StockScope, location_id: int | None = None,
     else ``normal``. Ordered by SKU, then store code.
     """
     quants = _quants(scope).filter(
-        _catalog_q(scope.org, category=category, subcategory=subcategory, search=search))
+        _catalog_q(scope.org, category=category, subcategory=subcategory, search=search)
+    )
     if location_id is not None:
         quants = quants.filter(location_id=location_id)
     if product_id is not None:
         quants = quants.filter(product_id=product_id)
-    rows = quants.values(
-        "product_id", "store_id",
-        sku=F("product__sku"), name=F("product__name"), brand=F("product__brand"),
-        category=F("product__category"), subcategory=F("product__subcategory"),
-        unit=F("product__unit"), reorder_point=F("product__reorder_point"),
-        reorder_qty=F("product__reorder_qty"), store_code=F("store__code"),
-    ).annotate(
-        on_hand=_total("quantity"),
-        sellable=_total("quantity", filter=Q(location__sellable=True, quantity__gt=0)
-                        & scope.not_expired_q()),
-        expired=_total("quantity", filter=scope.expired_q()),
-        value=_total(STOCK_VALUE, field=VALUE_FIELD),
-        expiring_soon=_total("quantity",
-                             filter=Q(quantity__gt=0) & scope.expiring_q(expiring_within)),
-    ).annotate(
-        status=Case(
-            When(Q(reorder_point__isnull=False, on_hand__lte=F("reorder_point")),
-                 then=Value(STATUS_LOW)),
-            When(Q(reorder_point__isnull=False, reorder_qty__isnull=False,
-                   on_hand__gt=F("reorder_point") + F("reorder_qty")),
-                 then=Value(STATUS_HIGH)),
-            default=Value(STATUS_NORMAL), output_field=CharField(),
-        ),
+    rows = (
+        quants.values(
+            "product_id",
+            "store_id",
+            sku=F("product__sku"),
+            name=F("product__name"),
+            brand=F("product__brand"),
+            category=F("product__category"),
+            subcategory=F("product__subcategory"),
+            unit=F("product__unit"),
+            reorder_point=F("product__reorder_point"),
+            reorder_qty=F("product__reorder_qty"),
+            store_code=F("store__code"),
+        )
+        .annotate(
+            on_hand=_total("quantity"),
+            sellable=_total(
+                "quantity",
+                filter=Q(location__sellable=True, quantity__gt=0) & scope.not_expired_q(),
+            ),
+            expired=_total("quantity", filter=scope.expired_q()),
+            value=_total(STOCK_VALUE, field=VALUE_FIELD),
+            expiring_soon=_total(
+                "quantity", filter=Q(quantity__gt=0) & scope.expiring_q(expiring_within)
+            ),
+        )
+        .annotate(
+            status=Case(
+                When(
+                    Q(reorder_point__isnull=False, on_hand__lte=F("reorder_point")),
+                    then=Value(STATUS_LOW),
+                ),
+                When(
+                    Q(
+                        reorder_point__isnull=False,
+                        reorder_qty__isnull=False,
+                        on_hand__gt=F("reorder_point") + F("reorder_qty"),
+                    ),
+                    then=Value(STATUS_HIGH),
+                ),
+                default=Value(STATUS_NORMAL),
+                output_field=CharField(),
+            ),
+        )
     )
     if status:
         rows = rows.filter(status=status)
@@ -269,8 +318,9 @@ def stock_list(*, scope: StockScope, location_id: int | None = None,
 # --- a product's batches ------------------------------------------------------------------------
 
 
-def expiry_status(expiry_date: datetime.date | None, today: datetime.date | None,
-                  within_days: int) -> str:
+def expiry_status(
+    expiry_date: datetime.date | None, today: datetime.date | None, within_days: int
+) -> str:
     if expiry_date is None:
         return "none"
     if today is None:
@@ -282,18 +332,27 @@ def expiry_status(expiry_date: datetime.date | None, today: datetime.date | None
     return "ok"
 
 
-def stock_batches(*, scope: StockScope, product: Product,
-                  expiring_within: int = DEFAULT_EXPIRING_WITHIN) -> list[dict]:
+def stock_batches(
+    *, scope: StockScope, product: Product, expiring_within: int = DEFAULT_EXPIRING_WITHIN
+) -> list[dict]:
     """The product's batches holding stock (non-zero quants) in the scope's stores, with their
     quantity per location, FEFO order (earliest expiry first, no expiry last). One query.
 
     A batch's expiry status is judged by the latest local date among the stores holding it.
     """
     quants = (
-        _quants(scope).filter(product=product).exclude(quantity=0)
+        _quants(scope)
+        .filter(product=product)
+        .exclude(quantity=0)
         .select_related("batch", "location")
-        .order_by(F("batch__expiry_date").asc(nulls_last=True), "batch__received_at",
-                  "batch_id", "location__store_id", "location__sort_order", "location_id")
+        .order_by(
+            F("batch__expiry_date").asc(nulls_last=True),
+            "batch__received_at",
+            "batch_id",
+            "location__store_id",
+            "location__sort_order",
+            "location_id",
+        )
     )
     batches: dict[int, dict] = {}
     stores_of: dict[int, set[int]] = defaultdict(set)
@@ -302,16 +361,25 @@ def stock_batches(*, scope: StockScope, product: Product,
         entry = batches.get(batch.pk)
         if entry is None:
             entry = batches[batch.pk] = {
-                "batch": batch, "total": ZERO, "locations": [],
+                "batch": batch,
+                "total": ZERO,
+                "locations": [],
             }
         entry["total"] += quant.quantity
-        entry["locations"].append({"location": quant.location_id, "store": quant.store_id,
-                                   "code": quant.location.code, "name": quant.location.name,
-                                   "quantity": quant.quantity})
+        entry["locations"].append(
+            {
+                "location": quant.location_id,
+                "store": quant.store_id,
+                "code": quant.location.code,
+                "name": quant.location.name,
+                "quantity": quant.quantity,
+            }
+        )
         stores_of[batch.pk].add(quant.store_id)
     for batch_id, entry in batches.items():
         entry["expiry_status"] = expiry_status(
-            entry["batch"].expiry_date, scope.local_today(stores_of[batch_id]), expiring_within)
+            entry["batch"].expiry_date, scope.local_today(stores_of[batch_id]), expiring_within
+        )
     return list(batches.values())
 
 
@@ -320,12 +388,24 @@ def stock_batches(*, scope: StockScope, product: Product,
 #: Ledger columns in the order the CSV export writes them: (column name, key of the row dicts
 #: ``ledger_list`` yields). Foreign keys are ids; SKU and lot code come from joins.
 LEDGER_COLUMNS = (
-    ("id", "id"), ("occurred_at", "occurred_at"), ("created_at", "created_at"),
-    ("store", "store_id"), ("location", "location_id"), ("product", "product_id"),
-    ("sku", "sku"), ("batch", "batch_id"), ("lot_code", "lot_code"),
-    ("qty_delta", "qty_delta"), ("unit_cost", "unit_cost"), ("ref_type", "ref_type"),
-    ("ref_id", "ref_id"), ("ref_line", "ref_line"), ("source", "source"),
-    ("source_ref", "source_ref"), ("reason", "reason"), ("user", "user_id"),
+    ("id", "id"),
+    ("occurred_at", "occurred_at"),
+    ("created_at", "created_at"),
+    ("store", "store_id"),
+    ("location", "location_id"),
+    ("product", "product_id"),
+    ("sku", "sku"),
+    ("batch", "batch_id"),
+    ("lot_code", "lot_code"),
+    ("qty_delta", "qty_delta"),
+    ("unit_cost", "unit_cost"),
+    ("ref_type", "ref_type"),
+    ("ref_id", "ref_id"),
+    ("ref_line", "ref_line"),
+    ("source", "source"),
+    ("source_ref", "source_ref"),
+    ("reason", "reason"),
+    ("user", "user_id"),
 )
 _LEDGER_JOINED = {"sku": F("product__sku"), "lot_code": F("batch__lot_code")}
 
@@ -333,10 +413,15 @@ _LEDGER_JOINED = {"sku": F("product__sku"), "lot_code": F("batch__lot_code")}
 #: Each is backed by an index leading with the organisation (``StockLedger.Meta.indexes``) or by
 #: a foreign key's own index.
 LEDGER_FILTERS = {
-    "product": "product_id", "location": "location_id",
-    "batch": "batch_id", "ref_type": "ref_type", "ref_id": "ref_id",
-    "source_ref": "source_ref", "user": "user_id",
-    "occurred_from": "occurred_at__gte", "occurred_to": "occurred_at__lt",
+    "product": "product_id",
+    "location": "location_id",
+    "batch": "batch_id",
+    "ref_type": "ref_type",
+    "ref_id": "ref_id",
+    "source_ref": "source_ref",
+    "user": "user_id",
+    "occurred_from": "occurred_at__gte",
+    "occurred_to": "occurred_at__lt",
 }
 
 
@@ -351,8 +436,9 @@ def ledger_list(*, scope: StockScope, **filters) -> QuerySet:
     if unknown:
         raise TypeError(f"unknown ledger filters: {sorted(unknown)}")
     rows = scope.visible(StockLedger.objects.filter(org=scope.org).filter(scope.stores_q()))
-    rows = rows.filter(**{LEDGER_FILTERS[name]: value for name, value in filters.items()
-                          if value is not None})
+    rows = rows.filter(
+        **{LEDGER_FILTERS[name]: value for name, value in filters.items() if value is not None}
+    )
     plain = [key for _, key in LEDGER_COLUMNS if key not in _LEDGER_JOINED]
     return rows.values(*plain, **_LEDGER_JOINED).order_by("-id")
 
@@ -369,14 +455,14 @@ def _period_q(scope: StockScope, date_from: datetime.date, date_to: datetime.dat
     for zone, ids in sorted(by_zone.items()):
         tz = zoneinfo.ZoneInfo(zone)
         start = datetime.datetime.combine(date_from, datetime.time.min, tzinfo=tz)
-        end = datetime.datetime.combine(date_to + datetime.timedelta(days=1), datetime.time.min,
-                                        tzinfo=tz)
+        end = datetime.datetime.combine(
+            date_to + datetime.timedelta(days=1), datetime.time.min, tzinfo=tz
+        )
         parts.append(Q(store_id__in=ids, occurred_at__gte=start, occurred_at__lt=end))
     return reduce(or_, parts) if parts else Q(pk__in=[])
 
 
-def cogs_report(*, scope: StockScope, date_from: datetime.date,
-                date_to: datetime.date) -> dict:
+def cogs_report(*, scope: StockScope, date_from: datetime.date, date_to: datetime.date) -> dict:
     """Cost of goods sold from the ledger's unit costs, by product and by lot (two GROUP BYs).
 
     SALE rows count as sold (quantity ``-qty_delta``, cost ``-qty_delta × unit_cost``); REFUND
@@ -384,19 +470,29 @@ def cogs_report(*, scope: StockScope, date_from: datetime.date,
     (a sale voided within the period) are left out. Ordered by cost, highest first.
     """
     rows = StockLedger.objects.filter(org=scope.org, ref_type__in=COGS_REF_TYPES).filter(
-        _period_q(scope, date_from, date_to))
+        _period_q(scope, date_from, date_to)
+    )
     quantity = _total(ExpressionWrapper(-F("qty_delta"), output_field=QTY_FIELD))
-    cost = _total(ExpressionWrapper(-F("qty_delta") * F("unit_cost"), output_field=VALUE_FIELD),
-                  field=VALUE_FIELD)
+    cost = _total(
+        ExpressionWrapper(-F("qty_delta") * F("unit_cost"), output_field=VALUE_FIELD),
+        field=VALUE_FIELD,
+    )
     by_product = list(
         rows.values("product_id", sku=F("product__sku"), name=F("product__name"))
-        .annotate(quantity=quantity, cost=cost).exclude(quantity=0, cost=0)
+        .annotate(quantity=quantity, cost=cost)
+        .exclude(quantity=0, cost=0)
         .order_by("-cost", "sku", "product_id")
     )
     by_lot = list(
-        rows.values("product_id", "batch_id", sku=F("product__sku"),
-                    lot_code=F("batch__lot_code"), expiry_date=F("batch__expiry_date"))
-        .annotate(quantity=quantity, cost=cost).exclude(quantity=0, cost=0)
+        rows.values(
+            "product_id",
+            "batch_id",
+            sku=F("product__sku"),
+            lot_code=F("batch__lot_code"),
+            expiry_date=F("batch__expiry_date"),
+        )
+        .annotate(quantity=quantity, cost=cost)
+        .exclude(quantity=0, cost=0)
         .order_by("-cost", "sku", "batch_id")
     )
     return {
@@ -410,41 +506,57 @@ def cogs_report(*, scope: StockScope, date_from: datetime.date,
 # --- summary across stores ----------------------------------------------------------------------
 
 
-def stock_summary_products(*, scope: StockScope, category: str | None = None,
-                           subcategory: str | None = None, search: str | None = None
-                           ) -> QuerySet:
+def stock_summary_products(
+    *,
+    scope: StockScope,
+    category: str | None = None,
+    subcategory: str | None = None,
+    search: str | None = None,
+) -> QuerySet:
     """Products with quants in the scope's stores, by SKU (the page the summary is built for)."""
-    held = scope.visible(StockQuant.objects.filter(org=scope.org, product_id=OuterRef("pk"))
-                         .filter(scope.stores_q()))
+    held = scope.visible(
+        StockQuant.objects.filter(org=scope.org, product_id=OuterRef("pk")).filter(scope.stores_q())
+    )
     return (
         Product.objects.filter(org=scope.org)
-        .filter(_catalog_q(scope.org, category=category, subcategory=subcategory, search=search,
-                           prefix=""))
-        .filter(Exists(held)).order_by("sku", "pk")
+        .filter(
+            _catalog_q(
+                scope.org, category=category, subcategory=subcategory, search=search, prefix=""
+            )
+        )
+        .filter(Exists(held))
+        .order_by("sku", "pk")
     )
 
 
 def stock_summary(*, scope: StockScope, products: list[Product]) -> list[dict]:
     """Per product: totals and a per-store breakdown, from one grouped query over the page."""
     rows = (
-        _quants(scope).filter(product_id__in=[p.pk for p in products])
+        _quants(scope)
+        .filter(product_id__in=[p.pk for p in products])
         .values("product_id", "store_id", code=F("store__code"))
         .annotate(
             on_hand=_total("quantity"),
-            sellable=_total("quantity", filter=Q(location__sellable=True, quantity__gt=0)
-                            & scope.not_expired_q()),
+            sellable=_total(
+                "quantity",
+                filter=Q(location__sellable=True, quantity__gt=0) & scope.not_expired_q(),
+            ),
             value=_total(STOCK_VALUE, field=VALUE_FIELD),
-        ).order_by("product_id", "code", "store_id")
+        )
+        .order_by("product_id", "code", "store_id")
     )
     stores: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         stores[row["product_id"]].append(row)
-    return [{
-        "product": product,
-        "on_hand": sum((r["on_hand"] for r in stores[product.pk]), ZERO),
-        "value": sum((r["value"] for r in stores[product.pk]), ZERO),
-        "stores": stores[product.pk],
-    } for product in products]
+    return [
+        {
+            "product": product,
+            "on_hand": sum((r["on_hand"] for r in stores[product.pk]), ZERO),
+            "value": sum((r["value"] for r in stores[product.pk]), ZERO),
+            "stores": stores[product.pk],
+        }
+        for product in products
+    ]
 
 
 # --- KPIs ---------------------------------------------------------------------------------------
@@ -462,14 +574,16 @@ def stock_kpis(*, scope: StockScope, expiring_within: int = DEFAULT_EXPIRING_WIT
     ``expired_units``: positive stock of lots past expiry.
     """
     per_row = (
-        _quants(scope).values("product_id", "store_id")
+        _quants(scope)
+        .values("product_id", "store_id")
         .annotate(
             on_hand=_total("quantity"),
             row_value=_total(STOCK_VALUE, field=VALUE_FIELD),
             expired=_total("quantity", filter=Q(quantity__gt=0) & scope.expired_q()),
             reorder_point=F("product__reorder_point"),
             unit=F("product__unit"),
-        ).order_by()
+        )
+        .order_by()
     )
     per_unit = {}
     for unit in Unit.values:
@@ -478,8 +592,9 @@ def stock_kpis(*, scope: StockScope, expiring_within: int = DEFAULT_EXPIRING_WIT
     totals = per_row.aggregate(
         skus=Count("product_id", distinct=True, filter=~Q(on_hand=0)),
         value=_total("row_value", field=VALUE_FIELD),
-        low_stock_count=Count("product_id", filter=Q(reorder_point__isnull=False,
-                                                     on_hand__lte=F("reorder_point"))),
+        low_stock_count=Count(
+            "product_id", filter=Q(reorder_point__isnull=False, on_hand__lte=F("reorder_point"))
+        ),
         **per_unit,
     )
     totals["units"] = {unit: totals.pop(f"units_{unit}") for unit in Unit.values}
@@ -492,10 +607,15 @@ def stock_kpis(*, scope: StockScope, expiring_within: int = DEFAULT_EXPIRING_WIT
 # --- shortfalls ---------------------------------------------------------------------------------
 
 
-def shortfall_list(*, scope: StockScope, product_id: int | None = None,
-                   outcome: str | None = None, ref_type: str | None = None,
-                   occurred_from: datetime.datetime | None = None,
-                   occurred_to: datetime.datetime | None = None) -> QuerySet:
+def shortfall_list(
+    *,
+    scope: StockScope,
+    product_id: int | None = None,
+    outcome: str | None = None,
+    ref_type: str | None = None,
+    occurred_from: datetime.datetime | None = None,
+    occurred_to: datetime.datetime | None = None,
+) -> QuerySet:
     """Stock moves that wanted more than there was, newest first: refused documents
     (``blocked``), sales booked to the unallocated batch (``booked``) and count shortages that
     could only partly post (``clamped``). The discrepancy workflow turns them into cases."""

@@ -43,20 +43,29 @@ class HiddenZone:
         if self.location_ids is not None:
             condition &= Q(location_id__in=sorted(self.location_ids))
         if self.categories:
-            condition &= reduce(or_, (
-                Q(**{f"{product}category__iexact": category})
-                & (Q(**{f"{product}subcategory__iexact": sub}) if sub else Q())
-                for category, sub in self.categories))
+            condition &= reduce(
+                or_,
+                (
+                    Q(**{f"{product}category__iexact": category})
+                    & (Q(**{f"{product}subcategory__iexact": sub}) if sub else Q())
+                    for category, sub in self.categories
+                ),
+            )
         return condition
 
     def covers(self, *, location_id: int | None, category: str, subcategory: str) -> bool:
-        if self.location_ids is not None and location_id is not None and (
-                location_id not in self.location_ids):
+        if (
+            self.location_ids is not None
+            and location_id is not None
+            and (location_id not in self.location_ids)
+        ):
             return False
         if not self.categories:
             return True
-        return any(category.lower() == c.lower() and (not s or subcategory.lower() == s.lower())
-                   for c, s in self.categories)
+        return any(
+            category.lower() == c.lower() and (not s or subcategory.lower() == s.lower())
+            for c, s in self.categories
+        )
 
 
 #: (org, store ids or None for all) -> the zones hidden from roles without count.expected_view
@@ -70,8 +79,9 @@ def register_hidden_stock(provider: Provider) -> None:
         _providers.append(provider)
 
 
-def hidden_zones(*, org: Organization, store_ids: Iterable[int] | None = None
-                 ) -> tuple[HiddenZone, ...]:
+def hidden_zones(
+    *, org: Organization, store_ids: Iterable[int] | None = None
+) -> tuple[HiddenZone, ...]:
     """Every zone hidden right now in the organisation's stores (or only ``store_ids``)."""
     ids = None if store_ids is None else sorted(store_ids)
     return tuple(zone for provider in _providers for zone in provider(org, ids))
@@ -83,12 +93,21 @@ def hidden_q(zones: Iterable[HiddenZone], product: str = "product__") -> Q | Non
     return reduce(or_, parts) if parts else None
 
 
-def products_hidden_in_store(*, org: Organization, store_id: int, products: Iterable
-                             ) -> set[int]:
+def products_hidden_in_store(*, org: Organization, store_id: int, products: Iterable) -> set[int]:
     """Ids of ``products`` (Product objects) that an open blind count covers somewhere in the
     store: their availability there is not for the caller to see (a refused sale's
     ``available``, a warning's). No query when the store has no open blind count."""
     zones = hidden_zones(org=org, store_ids=[store_id])
-    return {product.pk for product in products if product is not None and any(
-        zone.covers(location_id=None, category=product.category or "",
-                    subcategory=product.subcategory or "") for zone in zones)}
+    return {
+        product.pk
+        for product in products
+        if product is not None
+        and any(
+            zone.covers(
+                location_id=None,
+                category=product.category or "",
+                subcategory=product.subcategory or "",
+            )
+            for zone in zones
+        )
+    }

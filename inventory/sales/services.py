@@ -57,43 +57,68 @@ def _describe_rows(rows, batches) -> dict[int, list[dict]]:
     consumed: dict[int, list[dict]] = defaultdict(list)
     for row in rows:
         batch = batches.get(row.batch_id)
-        consumed[row.ref_line].append({
-            "batch": row.batch_id,
-            "lot_code": batch.lot_code if batch else "",
-            "expiry_date": batch.expiry_date.isoformat() if batch and batch.expiry_date else None,
-            "unallocated": batch is None or batch.is_unallocated,
-            "location": row.location_id,
-            "quantity": stock.fmt(-row.qty_delta),
-            "unit_cost": stock.fmt(row.unit_cost),
-        })
+        consumed[row.ref_line].append(
+            {
+                "batch": row.batch_id,
+                "lot_code": batch.lot_code if batch else "",
+                "expiry_date": batch.expiry_date.isoformat()
+                if batch and batch.expiry_date
+                else None,
+                "unallocated": batch is None or batch.is_unallocated,
+                "location": row.location_id,
+                "quantity": stock.fmt(-row.qty_delta),
+                "unit_cost": stock.fmt(row.unit_cost),
+            }
+        )
     return consumed
 
 
-def _sale_result(sale: Sale, lines: list[SaleLineInput], outcome: stock.Outcome,
-                 warn: bool) -> dict:
+def _sale_result(
+    sale: Sale, lines: list[SaleLineInput], outcome: stock.Outcome, warn: bool
+) -> dict:
     consumed = _describe_rows(outcome.rows, outcome.batches)
     body_lines, total = [], ZERO
     for number, line in enumerate(lines, start=1):
-        cost = sum((Decimal(c["quantity"]) * Decimal(c["unit_cost"])
-                    for c in consumed[number]), ZERO)
+        cost = sum(
+            (Decimal(c["quantity"]) * Decimal(c["unit_cost"]) for c in consumed[number]), ZERO
+        )
         total += cost
-        body_lines.append({
-            "line": number, "product": line.product.pk, "sku": line.product.sku,
-            "quantity": stock.fmt(line.quantity),
-            "unit_price": stock.fmt(line.unit_price) if line.unit_price is not None else None,
-            "cost": stock.fmt(cost), "consumed": consumed[number],
-        })
-    warnings = [
-        {"code": "sold_without_stock", "line": s.line, "sku": s.product.sku,
-         "requested": stock.fmt(s.requested), "available": stock.fmt(s.available),
-         "detail": "Booked to the unallocated batch; the next receipt or count settles it."}
-        for s in outcome.shortfalls
-    ] if warn else []
+        body_lines.append(
+            {
+                "line": number,
+                "product": line.product.pk,
+                "sku": line.product.sku,
+                "quantity": stock.fmt(line.quantity),
+                "unit_price": stock.fmt(line.unit_price) if line.unit_price is not None else None,
+                "cost": stock.fmt(cost),
+                "consumed": consumed[number],
+            }
+        )
+    warnings = (
+        [
+            {
+                "code": "sold_without_stock",
+                "line": s.line,
+                "sku": s.product.sku,
+                "requested": stock.fmt(s.requested),
+                "available": stock.fmt(s.available),
+                "detail": "Booked to the unallocated batch; the next receipt or count settles it.",
+            }
+            for s in outcome.shortfalls
+        ]
+        if warn
+        else []
+    )
     return {
-        "id": sale.pk, "store": sale.store_id, "client_ref": sale.client_ref,
-        "status": sale.status, "occurred_at": iso(sale.occurred_at),
-        "source_ref": sale.source_ref, "lines": body_lines,
-        "cogs": stock.fmt(total), "warnings": warnings,
+        "id": sale.pk,
+        "store": sale.store_id,
+        "client_ref": sale.client_ref,
+        "status": sale.status,
+        "occurred_at": iso(sale.occurred_at),
+        "source_ref": sale.source_ref,
+        "lines": body_lines,
+        "cogs": stock.fmt(total),
+        "warnings": warnings,
     }
 
 
@@ -105,8 +130,15 @@ _SALE_INSERT = (
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     " ON CONFLICT (org_id, client_ref) DO NOTHING RETURNING id"
 )
-_SALE_LINE_COLUMNS = ("org_id", "sale_id", "line_no", "product_id", "location_id", "quantity",
-                      "unit_price")
+_SALE_LINE_COLUMNS = (
+    "org_id",
+    "sale_id",
+    "line_no",
+    "product_id",
+    "location_id",
+    "quantity",
+    "unit_price",
+)
 # PostgreSQL writes the sale and its lines in one statement; the lines' INSERT reads the new
 # sale's id, so a replay (no id) writes no lines. The first VALUES row carries the types. The
 # same statement reads where the store books a shortfall (its first sellable room), so selling
@@ -129,42 +161,76 @@ def _sale_insert(sale: Sale, lines: list[SaleLineInput]) -> tuple[int | None, in
     The id is ``None`` when the ``client_ref`` is taken (a replay, or another request with the
     same key: a concurrent one is waited for) and nothing was written.
     """
-    params = [sale.org_id, sale.store_id, sale.client_ref, sale.request_hash, sale.status,
-              sale.source, sale.source_ref, db_datetime(sale.occurred_at), "[]", "{}",
-              sale.created_by_id, db_datetime(sale.created_at)]
-    rows = [(sale.org_id, n, ln.product.pk, ln.location.pk if ln.location else None,
-             ln.quantity, ln.unit_price) for n, ln in enumerate(lines, start=1)]
+    params = [
+        sale.org_id,
+        sale.store_id,
+        sale.client_ref,
+        sale.request_hash,
+        sale.status,
+        sale.source,
+        sale.source_ref,
+        db_datetime(sale.occurred_at),
+        "[]",
+        "{}",
+        sale.created_by_id,
+        db_datetime(sale.created_at),
+    ]
+    rows = [
+        (
+            sale.org_id,
+            n,
+            ln.product.pk,
+            ln.location.pk if ln.location else None,
+            ln.quantity,
+            ln.unit_price,
+        )
+        for n, ln in enumerate(lines, start=1)
+    ]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             more = (", " + values_clause(len(rows) - 1, 6)) if len(rows) > 1 else ""
-            cursor.execute(_SALE_WITH_LINES.format(more=more),
-                           [*params, *(value for row in rows for value in row),
-                            sale.org_id, sale.store_id])
+            cursor.execute(
+                _SALE_WITH_LINES.format(more=more),
+                [*params, *(value for row in rows for value in row), sale.org_id, sale.store_id],
+            )
             found = cursor.fetchone()
             return (found[0], found[1]) if found else (None, None)
         cursor.execute(_SALE_INSERT, params)
         found = cursor.fetchone()
     if not found:
         return None, None
-    insert(SaleLine._meta.db_table, _SALE_LINE_COLUMNS,
-           [(row[0], found[0], *row[1:]) for row in rows])
+    insert(
+        SaleLine._meta.db_table, _SALE_LINE_COLUMNS, [(row[0], found[0], *row[1:]) for row in rows]
+    )
     return found[0], stock.first_sellable_location(sale.store)
 
 
 def _check_sellable(lines: list[SaleLineInput], store: Store) -> None:
     """A line naming a location must name an active sellable one of the store (the API checks
     this too; imports and other callers get the same rule)."""
-    wrong = {f"lines.{i}.location": ["Sales come only from sellable locations of the store."]
-             for i, ln in enumerate(lines)
-             if ln.location and not (ln.location.store_id == store.pk and ln.location.sellable
-                                     and ln.location.is_active)}
+    wrong = {
+        f"lines.{i}.location": ["Sales come only from sellable locations of the store."]
+        for i, ln in enumerate(lines)
+        if ln.location
+        and not (
+            ln.location.store_id == store.pk and ln.location.sellable and ln.location.is_active
+        )
+    }
     if wrong:
         raise ValidationFailed("Not a sellable location.", code="not_sellable", fields=wrong)
 
 
-def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], client_ref: str,
-                occurred_at: datetime.datetime | None = None, source: str = "pos",
-                source_ref: str = "", actor=None) -> tuple[Sale, bool]:
+def sale_record(
+    *,
+    org: Organization,
+    store: Store,
+    lines: list[SaleLineInput],
+    client_ref: str,
+    occurred_at: datetime.datetime | None = None,
+    source: str = "pos",
+    source_ref: str = "",
+    actor=None,
+) -> tuple[Sale, bool]:
     """Record a POS sale: all lines or none. Returns ``(sale, created)``.
 
     Replaying ``client_ref`` with the same request returns the first sale and posts nothing.
@@ -176,16 +242,31 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
     ledger insert, and the stored answer.
     """
     if not lines:  # the API refuses an empty list too
-        raise ValidationFailed("A sale needs at least one line.", code="invalid",
-                               fields={"lines": ["At least one line."]})
-    digest = request_hash({
-        "store": store, "source_ref": source_ref, "occurred_at": occurred_at,
-        "lines": [[ln.product, ln.quantity, ln.unit_price, ln.location] for ln in lines],
-    })
+        raise ValidationFailed(
+            "A sale needs at least one line.",
+            code="invalid",
+            fields={"lines": ["At least one line."]},
+        )
+    digest = request_hash(
+        {
+            "store": store,
+            "source_ref": source_ref,
+            "occurred_at": occurred_at,
+            "lines": [[ln.product, ln.quantity, ln.unit_price, ln.location] for ln in lines],
+        }
+    )
     occurred_at = occurred_at or timezone.now()
     user = actor if getattr(actor, "pk", None) else None
-    sale = Sale(org=org, store=store, client_ref=client_ref, request_hash=digest, source=source,
-                source_ref=source_ref, occurred_at=occurred_at, created_by=user)
+    sale = Sale(
+        org=org,
+        store=store,
+        client_ref=client_ref,
+        request_hash=digest,
+        source=source,
+        source_ref=source_ref,
+        occurred_at=occurred_at,
+        created_by=user,
+    )
     try:
         with transaction.atomic():
             sale.pk, selling_location = _sale_insert(sale, lines)
@@ -195,29 +276,48 @@ def sale_record(*, org: Organization, store: Store, lines: list[SaleLineInput], 
             sale._state.adding = False
             _check_sellable(lines, store)
             outcome = stock.consume(
-                posting=stock.Posting(org, store, sale.pk, occurred_at, user, source,
-                                      source_ref),
-                lines=[stock.ConsumeLine(n, ln.product, ln.quantity, ln.location)
-                       for n, ln in enumerate(lines, start=1)],
-                ref_type=RefType.SALE, selling_location=selling_location,
+                posting=stock.Posting(org, store, sale.pk, occurred_at, user, source, source_ref),
+                lines=[
+                    stock.ConsumeLine(n, ln.product, ln.quantity, ln.location)
+                    for n, ln in enumerate(lines, start=1)
+                ],
+                ref_type=RefType.SALE,
+                selling_location=selling_location,
                 negative_mode=org.negative_stock_mode,
             )
-            sale.result = _sale_result(sale, lines, outcome,
-                                       warn=org.negative_stock_mode == NegativeStockMode.WARN)
+            sale.result = _sale_result(
+                sale, lines, outcome, warn=org.negative_stock_mode == NegativeStockMode.WARN
+            )
             sale.warnings = sale.result["warnings"]
             with connection.cursor() as cursor:
-                cursor.execute(_SALE_ANSWER, [json.dumps(sale.result),
-                                              json.dumps(sale.warnings), sale.pk])
+                cursor.execute(
+                    _SALE_ANSWER, [json.dumps(sale.result), json.dumps(sale.warnings), sale.pk]
+                )
             if outcome.shortfalls:
                 shortfalls_record(
-                    org=org, store=store, shortfalls=outcome.shortfalls,
-                    outcome=ShortfallOutcome.BOOKED, ref_type=RefType.SALE, ref_id=sale.pk,
-                    client_ref=client_ref, occurred_at=occurred_at, actor=user)
+                    org=org,
+                    store=store,
+                    shortfalls=outcome.shortfalls,
+                    outcome=ShortfallOutcome.BOOKED,
+                    ref_type=RefType.SALE,
+                    ref_id=sale.pk,
+                    client_ref=client_ref,
+                    occurred_at=occurred_at,
+                    actor=user,
+                )
     except InsufficientStock as exc:
         stock.record_failure(RefType.SALE, exc.code)
-        shortfalls_record(org=org, store=store, shortfalls=exc.shortfalls,
-                          outcome=ShortfallOutcome.BLOCKED, ref_type=RefType.SALE, ref_id=None,
-                          client_ref=client_ref, occurred_at=occurred_at, actor=user)
+        shortfalls_record(
+            org=org,
+            store=store,
+            shortfalls=exc.shortfalls,
+            outcome=ShortfallOutcome.BLOCKED,
+            ref_type=RefType.SALE,
+            ref_id=None,
+            client_ref=client_ref,
+            occurred_at=occurred_at,
+            actor=user,
+        )
         raise
     return sale, True
 
@@ -226,10 +326,13 @@ def _sale_movements(org: Organization, sale: Sale):
     """The sale's SALE rows, and what its refunds already returned per (line, batch)."""
     refund_ids = Refund.objects.filter(sale=sale).values("pk")
     rows = list(
-        StockLedger.objects.filter(org=org).filter(
+        StockLedger.objects.filter(org=org)
+        .filter(
             Q(ref_type=RefType.SALE, ref_id=sale.pk)
             | Q(ref_type=RefType.REFUND, ref_id__in=refund_ids)
-        ).select_related("batch").order_by("id")
+        )
+        .select_related("batch")
+        .order_by("id")
     )
     sold = [r for r in rows if r.ref_type == RefType.SALE]
     returned: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
@@ -256,21 +359,35 @@ def _outstanding(sold: list[StockLedger], returned: dict) -> list[tuple[StockLed
 
 
 def _as_reversal(row: StockLedger, quantity: Decimal) -> dict:
-    return {"location_id": row.location_id, "batch_id": row.batch_id,
-            "product_id": row.product_id, "qty_delta": -quantity, "unit_cost": row.unit_cost,
-            "ref_line": row.ref_line, "unallocated": row.batch.is_unallocated}
+    return {
+        "location_id": row.location_id,
+        "batch_id": row.batch_id,
+        "product_id": row.product_id,
+        "qty_delta": -quantity,
+        "unit_cost": row.unit_cost,
+        "ref_line": row.ref_line,
+        "unallocated": row.batch.is_unallocated,
+    }
 
 
 def _not_before_sale(sale: Sale, occurred_at: datetime.datetime | None) -> None:
     """A void or refund given a business time cannot have happened before its sale."""
     if occurred_at is not None and occurred_at < sale.occurred_at:
         raise ValidationFailed(
-            "Dated before the sale.", code="before_sale",
-            fields={"occurred_at": [f"The sale happened at {iso(sale.occurred_at)}."]})
+            "Dated before the sale.",
+            code="before_sale",
+            fields={"occurred_at": [f"The sale happened at {iso(sale.occurred_at)}."]},
+        )
 
 
-def sale_void(*, org: Organization, sale: Sale, reason: str = "",
-              occurred_at: datetime.datetime | None = None, actor=None) -> Sale:
+def sale_void(
+    *,
+    org: Organization,
+    sale: Sale,
+    reason: str = "",
+    occurred_at: datetime.datetime | None = None,
+    actor=None,
+) -> Sale:
     """Void a sale: what is still out goes back to its batches and locations. Twice = once.
 
     ``occurred_at`` is the business time of the void (the VOID rows' date; default now);
@@ -286,9 +403,12 @@ def sale_void(*, org: Organization, sale: Sale, reason: str = "",
         reversal = [_as_reversal(row, q) for row, q in _outstanding(sold, returned) if q > 0]
         now = timezone.now()
         stock.reverse(
-            posting=stock.Posting(org, sale.store, sale.pk, occurred_at or now, user, "void",
-                                  sale.source_ref),
-            rows=reversal, ref_type=RefType.VOID, reason=reason or "sale voided",
+            posting=stock.Posting(
+                org, sale.store, sale.pk, occurred_at or now, user, "void", sale.source_ref
+            ),
+            rows=reversal,
+            ref_type=RefType.VOID,
+            reason=reason or "sale voided",
         )
         sale.status, sale.voided_at, sale.voided_by = SaleStatus.VOIDED, now, user
         sale.save(update_fields=["status", "voided_at", "voided_by"])
@@ -303,28 +423,48 @@ class RefundLineInput:
 
 def _check_refund_lines(sale: Sale, lines: list[RefundLineInput], sold) -> None:
     """Lines the sale has, in whole numbers for products sold by the unit."""
-    units = {line.line_no: line.product.unit
-             for line in SaleLine.objects.filter(sale=sale).select_related("product")}
-    unknown = {f"lines.{i}.line": ["The sale has no such line."]
-               for i, ln in enumerate(lines) if ln.line not in units}
+    units = {
+        line.line_no: line.product.unit
+        for line in SaleLine.objects.filter(sale=sale).select_related("product")
+    }
+    unknown = {
+        f"lines.{i}.line": ["The sale has no such line."]
+        for i, ln in enumerate(lines)
+        if ln.line not in units
+    }
     if unknown:
         raise ValidationFailed("The sale has no such line.", code="unknown_line", fields=unknown)
-    fractional = {f"lines.{i}.quantity": ["Sold by the unit: refund a whole number."]
-                  for i, ln in enumerate(lines) if units[ln.line] == "each" and ln.quantity % 1}
+    fractional = {
+        f"lines.{i}.quantity": ["Sold by the unit: refund a whole number."]
+        for i, ln in enumerate(lines)
+        if units[ln.line] == "each" and ln.quantity % 1
+    }
     if fractional:
-        raise ValidationFailed("Whole numbers only.", code="fractional_quantity",
-                               fields=fractional)
+        raise ValidationFailed("Whole numbers only.", code="fractional_quantity", fields=fractional)
 
 
-def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
-                client_ref: str, location: Location | None = None, reason: str = "",
-                occurred_at: datetime.datetime | None = None, actor=None
-                ) -> tuple[Refund, bool]:
+def sale_refund(
+    *,
+    org: Organization,
+    sale: Sale,
+    lines: list[RefundLineInput],
+    client_ref: str,
+    location: Location | None = None,
+    reason: str = "",
+    occurred_at: datetime.datetime | None = None,
+    actor=None,
+) -> tuple[Refund, bool]:
     """Take back part of a sale. More than sold minus already refunded is refused (400)."""
     user = actor if getattr(actor, "pk", None) else None
-    digest = request_hash({"sale": sale.pk, "location": location, "reason": reason,
-                           "occurred_at": occurred_at,
-                           "lines": [[ln.line, ln.quantity] for ln in lines]})
+    digest = request_hash(
+        {
+            "sale": sale.pk,
+            "location": location,
+            "reason": reason,
+            "occurred_at": occurred_at,
+            "lines": [[ln.line, ln.quantity] for ln in lines],
+        }
+    )
     given_at, occurred_at = occurred_at, occurred_at or timezone.now()
     existing = Refund.objects.filter(org=org, client_ref=client_ref).first()
     if existing is not None:
@@ -347,13 +487,21 @@ def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
                 wanted[ln.line] += ln.quantity
                 if wanted[ln.line] > left_by_line[ln.line]:
                     errors[f"lines.{index}.quantity"] = [
-                        f"At most {left_by_line[ln.line]} can still be refunded."]
+                        f"At most {left_by_line[ln.line]} can still be refunded."
+                    ]
             if errors:
-                raise ValidationFailed("Refund exceeds what was sold.",
-                                       code="refund_exceeds_sold", fields=errors)
+                raise ValidationFailed(
+                    "Refund exceeds what was sold.", code="refund_exceeds_sold", fields=errors
+                )
             refund = Refund.objects.create(
-                org=org, sale=sale, client_ref=client_ref, request_hash=digest,
-                location=location, reason=reason, occurred_at=occurred_at, created_by=user,
+                org=org,
+                sale=sale,
+                client_ref=client_ref,
+                request_hash=digest,
+                location=location,
+                reason=reason,
+                occurred_at=occurred_at,
+                created_by=user,
             )
             reversal = []
             for row, q in outstanding:  # latest consumption first
@@ -363,19 +511,31 @@ def sale_refund(*, org: Organization, sale: Sale, lines: list[RefundLineInput],
                     wanted[row.ref_line] -= take
                     reversal.append(_as_reversal(row, take))
             outcome = stock.reverse(
-                posting=stock.Posting(org, sale.store, refund.pk, occurred_at, user, "refund",
-                                      sale.source_ref),
-                rows=reversal, ref_type=RefType.REFUND, reason=reason or "refund",
+                posting=stock.Posting(
+                    org, sale.store, refund.pk, occurred_at, user, "refund", sale.source_ref
+                ),
+                rows=reversal,
+                ref_type=RefType.REFUND,
+                reason=reason or "refund",
                 to_location_id=location.pk if location else None,
             )
             refund.result = {
-                "id": refund.pk, "sale": sale.pk, "client_ref": client_ref,
-                "location": location.pk if location else None, "reason": reason,
+                "id": refund.pk,
+                "sale": sale.pk,
+                "client_ref": client_ref,
+                "location": location.pk if location else None,
+                "reason": reason,
                 "occurred_at": iso(occurred_at),
-                "lines": [{"line": r.ref_line, "batch": r.batch_id, "location": r.location_id,
-                           "quantity": stock.fmt(r.qty_delta),
-                           "unit_cost": stock.fmt(r.unit_cost)}
-                          for r in outcome.rows],
+                "lines": [
+                    {
+                        "line": r.ref_line,
+                        "batch": r.batch_id,
+                        "location": r.location_id,
+                        "quantity": stock.fmt(r.qty_delta),
+                        "unit_cost": stock.fmt(r.unit_cost),
+                    }
+                    for r in outcome.rows
+                ],
             }
             refund.save(update_fields=["result"])
     except IntegrityError:

@@ -22,8 +22,11 @@ from inventory.models import Batch, Location, Sale, StockQuant
 _QUANT_FIELDS = StockQuant._meta.concrete_fields
 _BATCH_FIELDS = Batch._meta.concrete_fields
 # What the write path needs of a location; the rest is deferred.
-_LOCATION_FIELDS = [field for field in Location._meta.concrete_fields  # in model order
-                    if field.name in ("id", "store", "sort_order", "sellable", "is_active")]
+_LOCATION_FIELDS = [
+    field
+    for field in Location._meta.concrete_fields  # in model order
+    if field.name in ("id", "store", "sort_order", "sellable", "is_active")
+]
 _LOCATION_NAMES = [field.attname for field in _LOCATION_FIELDS]
 _QUANT_BATCH = StockQuant._meta.get_field("batch")
 _QUANT_LOCATION = StockQuant._meta.get_field("location")
@@ -50,8 +53,7 @@ def lock_quants(*, org, where: str, params: Sequence = ()) -> list[StockQuant]:
     """
     assert connection.in_atomic_block, "lock_quants must run inside the caller's transaction"
     with connection.cursor() as cursor:
-        cursor.execute(_LOCK_SQL.format(where=where) + sql.for_update("q"),
-                       [org.pk, *params])
+        cursor.execute(_LOCK_SQL.format(where=where) + sql.for_update("q"), [org.pk, *params])
         rows = cursor.fetchall()
     quants = sql.instances(StockQuant, _QUANT_FIELDS, rows)
     batches = sql.instances(Batch, _BATCH_FIELDS, rows, start=len(_QUANT_FIELDS))
@@ -59,7 +61,8 @@ def lock_quants(*, org, where: str, params: Sequence = ()) -> list[StockQuant]:
     for quant, batch, row in zip(quants, batches, rows, strict=True):
         _QUANT_BATCH.set_cached_value(quant, batch)
         _QUANT_LOCATION.set_cached_value(
-            quant, Location.from_db(connection.alias, _LOCATION_NAMES, row[start:]))
+            quant, Location.from_db(connection.alias, _LOCATION_NAMES, row[start:])
+        )
     return quants
 
 

@@ -97,9 +97,13 @@ class Shortfall:
 
     def as_dict(self) -> dict:
         return {
-            "line": self.line, "product": self.product.pk, "sku": self.product.sku,
-            "location": self.location_id, "requested": fmt(self.requested),
-            "available": fmt(self.available), "expired": fmt(self.expired),
+            "line": self.line,
+            "product": self.product.pk,
+            "sku": self.product.sku,
+            "location": self.location_id,
+            "requested": fmt(self.requested),
+            "available": fmt(self.available),
+            "expired": fmt(self.expired),
         }
 
 
@@ -182,12 +186,18 @@ def is_expired(batch: Batch, on: datetime.date) -> bool:
 
 def fefo_key(quant: StockQuant, sort_order: dict[int, int]):
     batch = quant.batch
-    return (batch.expiry_date or FAR_FUTURE, batch.received_at, batch.pk,
-            sort_order.get(quant.location_id, 0), quant.location_id)
+    return (
+        batch.expiry_date or FAR_FUTURE,
+        batch.received_at,
+        batch.pk,
+        sort_order.get(quant.location_id, 0),
+        quant.location_id,
+    )
 
 
-def _by_place(quants: Iterable[StockQuant], sort_order: dict[int, int]
-              ) -> dict[tuple[int, int], list[StockQuant]]:
+def _by_place(
+    quants: Iterable[StockQuant], sort_order: dict[int, int]
+) -> dict[tuple[int, int], list[StockQuant]]:
     """Quants grouped by (location, product), each group in FEFO order: a line walks only its
     own group, so a count posting thousands of lines stays linear."""
     groups: dict[tuple[int, int], list[StockQuant]] = defaultdict(list)
@@ -196,8 +206,12 @@ def _by_place(quants: Iterable[StockQuant], sort_order: dict[int, int]
     return groups
 
 
-def _take(group: Iterable[StockQuant], left: dict[int, Decimal], need: Decimal,
-          batch_id: int | None = None) -> tuple[list[tuple[StockQuant, Decimal]], Decimal]:
+def _take(
+    group: Iterable[StockQuant],
+    left: dict[int, Decimal],
+    need: Decimal,
+    batch_id: int | None = None,
+) -> tuple[list[tuple[StockQuant, Decimal]], Decimal]:
     """Take ``need`` from a FEFO-ordered group (only ``batch_id`` when given), updating
     ``left``; returns what was taken from which quant, and what is still missing."""
     taken = []
@@ -232,8 +246,9 @@ def record_failure(ref_type: str, reason: str) -> None:
 # --- apply: the only writes -------------------------------------------------------------------
 
 
-def _apply(posting: Posting, changes: list[Change],
-           locked: dict[tuple[int, int], StockQuant]) -> list[StockLedger]:
+def _apply(
+    posting: Posting, changes: list[Change], locked: dict[tuple[int, int], StockQuant]
+) -> list[StockLedger]:
     """Add every change to its quant (one upsert) and write the ledger rows (one insert)."""
     if not changes:
         return []
@@ -248,36 +263,80 @@ def _apply(posting: Posting, changes: list[Change],
         after = (quant.quantity if quant else ZERO) + delta
         if after < 0 and not meta[key].unallocated:
             # The planner never lets this happen; the database would refuse it too.
-            raise InsufficientStock(lines=[{"location": key[0], "batch": key[1],
-                                            "requested": str(-delta),
-                                            "available": str(after - delta)}])
+            raise InsufficientStock(
+                lines=[
+                    {
+                        "location": key[0],
+                        "batch": key[1],
+                        "requested": str(-delta),
+                        "available": str(after - delta),
+                    }
+                ]
+            )
 
     now = timezone.now()
-    rows = [(posting.org.pk, posting.store.pk, loc, meta[(loc, batch)].product_id, batch,
-             totals[(loc, batch)], meta[(loc, batch)].unallocated, now)
-            for loc, batch in sorted(totals) if totals[(loc, batch)] != 0]
+    rows = [
+        (
+            posting.org.pk,
+            posting.store.pk,
+            loc,
+            meta[(loc, batch)].product_id,
+            batch,
+            totals[(loc, batch)],
+            meta[(loc, batch)].unallocated,
+            now,
+        )
+        for loc, batch in sorted(totals)
+        if totals[(loc, batch)] != 0
+    ]
     if rows:
         _upsert_quants(rows)
 
     ledger = [
         StockLedger(
-            org=posting.org, store=posting.store, location_id=c.location_id,
-            product_id=c.product_id, batch_id=c.batch_id, qty_delta=c.qty_delta,
-            ref_type=c.ref_type, ref_id=posting.ref_id, ref_line=c.ref_line,
-            source=posting.source, source_ref=posting.source_ref, reason=c.reason,
-            unit_cost=c.unit_cost, user=posting.user, occurred_at=posting.occurred_at,
+            org=posting.org,
+            store=posting.store,
+            location_id=c.location_id,
+            product_id=c.product_id,
+            batch_id=c.batch_id,
+            qty_delta=c.qty_delta,
+            ref_type=c.ref_type,
+            ref_id=posting.ref_id,
+            ref_line=c.ref_line,
+            source=posting.source,
+            source_ref=posting.source_ref,
+            reason=c.reason,
+            unit_cost=c.unit_cost,
+            user=posting.user,
+            occurred_at=posting.occurred_at,
             created_at=now,
         )
-        for c in changes if c.qty_delta != 0
+        for c in changes
+        if c.qty_delta != 0
     ]
     _insert_ledger(ledger)
     _record_metrics(changes)
     return ledger
 
 
-_LEDGER_COLUMNS = ("org_id", "store_id", "location_id", "product_id", "batch_id", "qty_delta",
-                   "ref_type", "ref_id", "ref_line", "source", "source_ref", "reason",
-                   "unit_cost", "user_id", "occurred_at", "created_at")
+_LEDGER_COLUMNS = (
+    "org_id",
+    "store_id",
+    "location_id",
+    "product_id",
+    "batch_id",
+    "qty_delta",
+    "ref_type",
+    "ref_id",
+    "ref_line",
+    "source",
+    "source_ref",
+    "reason",
+    "unit_cost",
+    "user_id",
+    "occurred_at",
+    "created_at",
+)
 
 
 def _insert_ledger(rows: list[StockLedger]) -> None:
@@ -287,12 +346,31 @@ def _insert_ledger(rows: list[StockLedger]) -> None:
         return
     first = rows[0]
     occurred_at, created_at = db_datetime(first.occurred_at), db_datetime(first.created_at)
-    insert(StockLedger._meta.db_table, _LEDGER_COLUMNS, [
-        (r.org_id, r.store_id, r.location_id, r.product_id, r.batch_id, r.qty_delta,
-         r.ref_type, r.ref_id, r.ref_line, r.source, r.source_ref, r.reason, r.unit_cost,
-         r.user_id, occurred_at, created_at)
-        for r in rows
-    ])
+    insert(
+        StockLedger._meta.db_table,
+        _LEDGER_COLUMNS,
+        [
+            (
+                r.org_id,
+                r.store_id,
+                r.location_id,
+                r.product_id,
+                r.batch_id,
+                r.qty_delta,
+                r.ref_type,
+                r.ref_id,
+                r.ref_line,
+                r.source,
+                r.source_ref,
+                r.reason,
+                r.unit_cost,
+                r.user_id,
+                occurred_at,
+                created_at,
+            )
+            for r in rows
+        ],
+    )
 
 
 def _upsert_quants(rows: list[tuple]) -> None:
@@ -306,17 +384,42 @@ def _upsert_quants(rows: list[tuple]) -> None:
     zero). Rows are sorted by (location, batch), so concurrent inserts meet in one order.
     """
     table = StockQuant._meta.db_table
-    insert(table, _QUANT_COLUMNS, [
-        (org_id, store_id, location_id, product_id, batch_id,
-         delta if delta >= 0 or unallocated else ZERO, delta, unallocated, db_datetime(now))
-        for org_id, store_id, location_id, product_id, batch_id, delta, unallocated, now in rows
-    ], suffix=(f" ON CONFLICT (org_id, location_id, batch_id) DO UPDATE SET"
-               f" quantity = {table}.quantity + excluded.last_delta,"
-               f" last_delta = excluded.last_delta, updated_at = excluded.updated_at"))
+    insert(
+        table,
+        _QUANT_COLUMNS,
+        [
+            (
+                org_id,
+                store_id,
+                location_id,
+                product_id,
+                batch_id,
+                delta if delta >= 0 or unallocated else ZERO,
+                delta,
+                unallocated,
+                db_datetime(now),
+            )
+            for org_id, store_id, location_id, product_id, batch_id, delta, unallocated, now in rows
+        ],
+        suffix=(
+            f" ON CONFLICT (org_id, location_id, batch_id) DO UPDATE SET"
+            f" quantity = {table}.quantity + excluded.last_delta,"
+            f" last_delta = excluded.last_delta, updated_at = excluded.updated_at"
+        ),
+    )
 
 
-_QUANT_COLUMNS = ("org_id", "store_id", "location_id", "product_id", "batch_id", "quantity",
-                  "last_delta", "unallocated", "updated_at")
+_QUANT_COLUMNS = (
+    "org_id",
+    "store_id",
+    "location_id",
+    "product_id",
+    "batch_id",
+    "quantity",
+    "last_delta",
+    "unallocated",
+    "updated_at",
+)
 
 
 def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Decimal]]:
@@ -335,9 +438,13 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
     first_of: dict[tuple, dict] = {}
     for spec in specs:
         lot = spec.get("lot_code", "")
-        key = (("spare", spec["product"].pk, spec["unallocated_store"])
-               if spec.get("unallocated_store") else
-               ("lot", spec["product"].pk, lot) if lot else ("new", id(spec)))
+        key = (
+            ("spare", spec["product"].pk, spec["unallocated_store"])
+            if spec.get("unallocated_store")
+            else ("lot", spec["product"].pk, lot)
+            if lot
+            else ("new", id(spec))
+        )
         first_of.setdefault(key, spec)
         spec["_key"] = key
     # Sorted by key: an upsert that meets an existing lot locks its row, so every document
@@ -350,16 +457,23 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
         f"(SELECT b.unit_cost FROM {table} b WHERE b.org_id = %s AND b.product_id = %s"
         f" AND b.unallocated_store_id IS NULL ORDER BY b.received_at DESC, b.id DESC LIMIT 1)"
     )
-    columns = ("org_id, product_id, lot_code, expiry_date, received_at, unit_cost,"
-               " unallocated_store_id, created_at")
+    columns = (
+        "org_id, product_id, lot_code, expiry_date, received_at, unit_cost,"
+        " unallocated_store_id, created_at"
+    )
     returning = "RETURNING id, unit_cost, product_id, expiry_date"
     with connection.cursor() as cursor:
         for group, conflict in (
             # written exactly as Django wrote the partial index: SQLite matches it literally
-            (lot_specs, "(org_id, product_id, lot_code) WHERE (unallocated_store_id IS NULL"
-                        " AND NOT (lot_code = ''))"),
-            (spare_specs, "(org_id, product_id, unallocated_store_id)"
-                          " WHERE unallocated_store_id IS NOT NULL"),
+            (
+                lot_specs,
+                "(org_id, product_id, lot_code) WHERE (unallocated_store_id IS NULL"
+                " AND NOT (lot_code = ''))",
+            ),
+            (
+                spare_specs,
+                "(org_id, product_id, unallocated_store_id) WHERE unallocated_store_id IS NOT NULL",
+            ),
         ):
             if not group:
                 continue
@@ -367,24 +481,41 @@ def _upsert_batches(org: Organization, specs: list[dict]) -> list[tuple[int, Dec
             for spec in group:
                 product = spec["product"]
                 values.append(f"(%s, %s, %s, %s, %s, COALESCE(%s, {last_cost}, %s), %s, %s)")
-                params += [org.pk, product.pk, spec.get("lot_code", ""), spec.get("expiry_date"),
-                           db_datetime(spec.get("received_at", now)), spec.get("unit_cost"),
-                           org.pk, product.pk, product.default_cost or ZERO,
-                           spec.get("unallocated_store"), db_datetime(now)]
+                params += [
+                    org.pk,
+                    product.pk,
+                    spec.get("lot_code", ""),
+                    spec.get("expiry_date"),
+                    db_datetime(spec.get("received_at", now)),
+                    spec.get("unit_cost"),
+                    org.pk,
+                    product.pk,
+                    product.default_cost or ZERO,
+                    spec.get("unallocated_store"),
+                    db_datetime(now),
+                ]
             if group is spare_specs:
                 # An unallocated batch is found, never locked: a sale that books a shortfall
                 # after locking quants must not wait on a batch row another sale holds (that
                 # sale may be waiting on those quants). Existing ones are read afterwards.
                 cursor.execute(
                     f"INSERT INTO {table} ({columns}) VALUES {', '.join(values)}"
-                    f" ON CONFLICT {conflict} DO NOTHING {returning}", params)
+                    f" ON CONFLICT {conflict} DO NOTHING {returning}",
+                    params,
+                )
                 made = {row[2]: row for row in cursor.fetchall()}
                 missing = [s["product"].pk for s in group if s["product"].pk not in made]
                 if missing:
-                    made.update({b.product_id: (b.pk, b.unit_cost, b.product_id, None)
-                                 for b in Batch.objects.filter(
-                                     org=org, product_id__in=missing,
-                                     unallocated_store_id=group[0]["unallocated_store"])})
+                    made.update(
+                        {
+                            b.product_id: (b.pk, b.unit_cost, b.product_id, None)
+                            for b in Batch.objects.filter(
+                                org=org,
+                                product_id__in=missing,
+                                unallocated_store_id=group[0]["unallocated_store"],
+                            )
+                        }
+                    )
                 found += [made[s["product"].pk] for s in group]
                 continue
             # A known lot keeps its expiry; one received before without a date gains this one.
@@ -416,19 +547,23 @@ def _check_lot_expiry(specs: list[dict], by_key: dict[tuple, tuple]) -> None:
             stored = datetime.date.fromisoformat(str(stored)[:10])  # SQLite's RETURNING text
         if stored != given:
             field = f"lines.{spec['line'] - 1}.expiry_date" if "line" in spec else "expiry_date"
-            wrong[field] = [f"Lot {spec['lot_code']} of {spec['product'].sku} expires on "
-                            f"{stored.isoformat() if stored else 'no date'}, not {given}."]
+            wrong[field] = [
+                f"Lot {spec['lot_code']} of {spec['product'].sku} expires on "
+                f"{stored.isoformat() if stored else 'no date'}, not {given}."
+            ]
     if wrong:
-        raise ValidationFailed("A lot has one expiry date.", code="lot_expiry_mismatch",
-                               fields=wrong)
+        raise ValidationFailed(
+            "A lot has one expiry date.", code="lot_expiry_mismatch", fields=wrong
+        )
 
 
 def _lock_ordinary(org: Organization, location_ids, product_ids) -> list[StockQuant]:
     """Lock the products' ordinary (not unallocated) quants at the locations."""
     at, at_params = in_list("q.location_id", location_ids)
     of, of_params = in_list("q.product_id", product_ids)
-    return lock_quants(org=org, where=f"{at} AND {of} AND NOT q.unallocated",
-                       params=at_params + of_params)
+    return lock_quants(
+        org=org, where=f"{at} AND {of} AND NOT q.unallocated", params=at_params + of_params
+    )
 
 
 def _load_batches(ids: Iterable[int]) -> dict[int, Batch]:
@@ -438,9 +573,16 @@ def _load_batches(ids: Iterable[int]) -> dict[int, Batch]:
 # --- operations -------------------------------------------------------------------------------
 
 
-def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
-            selling_location: int | None, negative_mode: str = NegativeStockMode.BLOCK,
-            skip_expired: bool = True, reason: str = "") -> Outcome:
+def consume(
+    *,
+    posting: Posting,
+    lines: list[ConsumeLine],
+    ref_type: str,
+    selling_location: int | None,
+    negative_mode: str = NegativeStockMode.BLOCK,
+    skip_expired: bool = True,
+    reason: str = "",
+) -> Outcome:
     """Take stock FEFO from the store's active sellable locations (or a line's own location).
 
     Sales pass ``skip_expired=True`` and the org's negative-stock mode. In ``block`` mode any
@@ -458,7 +600,7 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
     quants = lock_quants(
         org=posting.org,
         where=f"q.store_id = %s AND {of} AND (q.quantity > 0 OR q.unallocated)"
-              f" AND ((l.sellable AND l.is_active) OR {named})",
+        f" AND ((l.sellable AND l.is_active) OR {named})",
         params=[store.pk, *of_params, *named_params],
     )
     sort_order = {q.location_id: q.location.sort_order for q in quants}
@@ -489,15 +631,32 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
             take = min(need, left[quant.pk])
             left[quant.pk] -= take
             need -= take
-            changes.append(Change(quant.location_id, quant.batch_id, quant.product_id, -take,
-                                  quant.batch.unit_cost, ref_type, ln.line, reason,
-                                  unallocated=quant.unallocated))
+            changes.append(
+                Change(
+                    quant.location_id,
+                    quant.batch_id,
+                    quant.product_id,
+                    -take,
+                    quant.batch.unit_cost,
+                    ref_type,
+                    ln.line,
+                    reason,
+                    unallocated=quant.unallocated,
+                )
+            )
             if need == 0:
                 break
         if need > 0:
-            shortfalls.append(Shortfall(ln.line, ln.product,
-                                        ln.location.pk if ln.location else selling_location,
-                                        ln.quantity, ln.quantity - need, expired))
+            shortfalls.append(
+                Shortfall(
+                    ln.line,
+                    ln.product,
+                    ln.location.pk if ln.location else selling_location,
+                    ln.quantity,
+                    ln.quantity - need,
+                    expired,
+                )
+            )
 
     cannot_book = any(s.location_id is None for s in shortfalls)  # the store sells nowhere
     if shortfalls and (negative_mode == NegativeStockMode.BLOCK or cannot_book):
@@ -506,8 +665,9 @@ def consume(*, posting: Posting, lines: list[ConsumeLine], ref_type: str,
         changes += _book_shortfalls(posting, shortfalls, quants, ref_type, reason)
 
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(_apply(posting, changes, locked), shortfalls,
-                   {q.batch_id: q.batch for q in quants})
+    return Outcome(
+        _apply(posting, changes, locked), shortfalls, {q.batch_id: q.batch for q in quants}
+    )
 
 
 FIRST_SELLABLE = (
@@ -524,42 +684,69 @@ def first_sellable_location(store: Store) -> int | None:
     return row[0] if row else None
 
 
-def _book_shortfalls(posting: Posting, shortfalls: list[Shortfall], quants: list[StockQuant],
-                     ref_type: str, reason: str) -> list[Change]:
+def _book_shortfalls(
+    posting: Posting,
+    shortfalls: list[Shortfall],
+    quants: list[StockQuant],
+    ref_type: str,
+    reason: str,
+) -> list[Change]:
     """Book missing quantities to the store's unallocated batch of each product.
 
     The batch usually came with the lock (its quant is at a sellable location, locked with the
     rest); only a product's first shortfall in the store finds or creates it (one upsert).
     """
-    spare = {q.product_id: (q.batch_id, q.batch.unit_cost) for q in quants
-             if q.batch.unallocated_store_id == posting.store.pk}
+    spare = {
+        q.product_id: (q.batch_id, q.batch.unit_cost)
+        for q in quants
+        if q.batch.unallocated_store_id == posting.store.pk
+    }
     missing = {s.product.pk: s.product for s in shortfalls if s.product.pk not in spare}
-    batch_ids = _upsert_batches(posting.org, [
-        {"product": p, "unallocated_store": posting.store.pk, "unit_cost": None}
-        for p in missing.values()
-    ])
+    batch_ids = _upsert_batches(
+        posting.org,
+        [
+            {"product": p, "unallocated_store": posting.store.pk, "unit_cost": None}
+            for p in missing.values()
+        ],
+    )
     spare.update(zip(missing, batch_ids, strict=True))
     return [
-        Change(s.location_id, spare[s.product.pk][0], s.product.pk, -(s.requested - s.available),
-               spare[s.product.pk][1], ref_type, s.line,
-               reason or "sold without stock: booked to the unallocated batch",
-               unallocated=True)
+        Change(
+            s.location_id,
+            spare[s.product.pk][0],
+            s.product.pk,
+            -(s.requested - s.available),
+            spare[s.product.pk][1],
+            ref_type,
+            s.line,
+            reason or "sold without stock: booked to the unallocated batch",
+            unallocated=True,
+        )
         for s in shortfalls
     ]
 
 
-def receive(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefType.RECEIPT,
-            reason: str = "") -> Outcome:
+def receive(
+    *, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefType.RECEIPT, reason: str = ""
+) -> Outcome:
     """Put stock into new or existing batches; settle any negative unallocated stock.
 
     A line with a lot code goes to that lot's batch (created on first receipt, keeping its
     expiry and cost); a line without one makes a new batch. When the store has sold a product
     without stock (a negative unallocated quant), the receipt settles it with a pair of rows.
     """
-    specs = [{"product": ln.product, "lot_code": ln.lot_code.strip(),
-              "expiry_date": ln.expiry_date, "unit_cost": ln.unit_cost,
-              "received_at": posting.occurred_at, "line": ln.line}
-             for ln in lines if ln.batch_id is None]
+    specs = [
+        {
+            "product": ln.product,
+            "lot_code": ln.lot_code.strip(),
+            "expiry_date": ln.expiry_date,
+            "unit_cost": ln.unit_cost,
+            "received_at": posting.occurred_at,
+            "line": ln.line,
+        }
+        for ln in lines
+        if ln.batch_id is None
+    ]
     upserted = iter(_upsert_batches(posting.org, specs))
     cost_of: dict[int, Decimal] = {}
     batch_of: dict[int, int] = {}
@@ -575,19 +762,32 @@ def receive(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTy
     quants = lock_quants(
         org=posting.org,
         where=f"({at} AND {of}) OR (q.store_id = %s AND {debts} AND q.unallocated"
-              " AND q.quantity < 0)",
+        " AND q.quantity < 0)",
         params=[*at_params, *of_params, posting.store.pk, *debt_params],
     )
-    unknown_cost = {batch_of[ln.line] for ln in lines
-                    if ln.unit_cost is None and ln.line not in cost_of}
+    unknown_cost = {
+        batch_of[ln.line] for ln in lines if ln.unit_cost is None and ln.line not in cost_of
+    }
     if unknown_cost:  # receiving into a named existing batch without a cost: rare
-        cost_of.update({ln.line: b.unit_cost for ln in lines
-                        for b in _load_batches(unknown_cost).values()
-                        if b.pk == batch_of[ln.line]})
+        cost_of.update(
+            {
+                ln.line: b.unit_cost
+                for ln in lines
+                for b in _load_batches(unknown_cost).values()
+                if b.pk == batch_of[ln.line]
+            }
+        )
     changes = [
-        Change(ln.location.pk, batch_of[ln.line], ln.product.pk, ln.quantity,
-               ln.unit_cost if ln.unit_cost is not None else cost_of[ln.line],
-               ref_type, ln.line, reason)
+        Change(
+            ln.location.pk,
+            batch_of[ln.line],
+            ln.product.pk,
+            ln.quantity,
+            ln.unit_cost if ln.unit_cost is not None else cost_of[ln.line],
+            ref_type,
+            ln.line,
+            reason,
+        )
         for ln in lines
     ]
     changes += _settlements(lines, batch_of, quants, ref_type)
@@ -595,8 +795,9 @@ def receive(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTy
     return Outcome(_apply(posting, changes, locked))
 
 
-def _settlements(lines: list[ReceiveLine], batch_of: dict[int, int],
-                 quants: list[StockQuant], ref_type: str) -> list[Change]:
+def _settlements(
+    lines: list[ReceiveLine], batch_of: dict[int, int], quants: list[StockQuant], ref_type: str
+) -> list[Change]:
     """Pairs of rows moving received stock onto negative unallocated quants, up to zero."""
     debts = [q for q in quants if q.unallocated and q.quantity < 0]
     owed = {q.pk: -q.quantity for q in debts}
@@ -610,11 +811,31 @@ def _settlements(lines: list[ReceiveLine], batch_of: dict[int, int],
             owed[debt.pk] -= settle
             available -= settle
             why = "settles stock sold without stock"
-            changes.append(Change(ln.location.pk, batch_of[ln.line], ln.product.pk, -settle,
-                                  debt.batch.unit_cost, ref_type, ln.line, why))
-            changes.append(Change(debt.location_id, debt.batch_id, debt.product_id, settle,
-                                  debt.batch.unit_cost, ref_type, ln.line, why,
-                                  unallocated=True))
+            changes.append(
+                Change(
+                    ln.location.pk,
+                    batch_of[ln.line],
+                    ln.product.pk,
+                    -settle,
+                    debt.batch.unit_cost,
+                    ref_type,
+                    ln.line,
+                    why,
+                )
+            )
+            changes.append(
+                Change(
+                    debt.location_id,
+                    debt.batch_id,
+                    debt.product_id,
+                    settle,
+                    debt.batch.unit_cost,
+                    ref_type,
+                    ln.line,
+                    why,
+                    unallocated=True,
+                )
+            )
     return changes
 
 
@@ -628,25 +849,53 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
     changes: list[Change] = []
     shortfalls: list[Shortfall] = []
     for ln in lines:
-        taken, need = _take(ordered.get((ln.from_location.pk, ln.product.pk), ()), left,
-                            ln.quantity, ln.batch_id)
+        taken, need = _take(
+            ordered.get((ln.from_location.pk, ln.product.pk), ()), left, ln.quantity, ln.batch_id
+        )
         for quant, take in taken:
             cost = quant.batch.unit_cost
-            changes.append(Change(ln.from_location.pk, quant.batch_id, ln.product.pk, -take,
-                                  cost, RefType.MOVE_OUT, ln.line, reason))
-            changes.append(Change(ln.to_location.pk, quant.batch_id, ln.product.pk, take,
-                                  cost, RefType.MOVE_IN, ln.line, reason))
+            changes.append(
+                Change(
+                    ln.from_location.pk,
+                    quant.batch_id,
+                    ln.product.pk,
+                    -take,
+                    cost,
+                    RefType.MOVE_OUT,
+                    ln.line,
+                    reason,
+                )
+            )
+            changes.append(
+                Change(
+                    ln.to_location.pk,
+                    quant.batch_id,
+                    ln.product.pk,
+                    take,
+                    cost,
+                    RefType.MOVE_IN,
+                    ln.line,
+                    reason,
+                )
+            )
         if need > 0:
-            shortfalls.append(Shortfall(ln.line, ln.product, ln.from_location.pk, ln.quantity,
-                                        ln.quantity - need))
+            shortfalls.append(
+                Shortfall(ln.line, ln.product, ln.from_location.pk, ln.quantity, ln.quantity - need)
+            )
     if shortfalls:
         raise InsufficientStock(lines=[s.as_dict() for s in shortfalls], shortfalls=shortfalls)
     locked = {(q.location_id, q.batch_id): q for q in quants}
     return Outcome(_apply(posting, changes, locked))
 
 
-def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefType.ADJUSTMENT,
-           reason: str, clamp: bool = False) -> Outcome:
+def adjust(
+    *,
+    posting: Posting,
+    lines: list[ReceiveLine],
+    ref_type: str = RefType.ADJUSTMENT,
+    reason: str,
+    clamp: bool = False,
+) -> Outcome:
     """Correct stock at a location by signed quantities (reason required).
 
     Negative lines take earliest expiry first at that location (expired lots included) and never
@@ -662,10 +911,20 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
     # Named lots are found or created before the quants are locked, as receipts do: batch rows
     # an upsert meets are locked, and batches come before quants in the lock order.
     lot_lines = [ln for ln in positive if ln.batch_id is None and ln.lot_code.strip()]
-    lot_batches = _upsert_batches(posting.org, [
-        {"product": ln.product, "lot_code": ln.lot_code.strip(), "expiry_date": ln.expiry_date,
-         "unit_cost": ln.unit_cost, "received_at": posting.occurred_at, "line": ln.line}
-        for ln in lot_lines])
+    lot_batches = _upsert_batches(
+        posting.org,
+        [
+            {
+                "product": ln.product,
+                "lot_code": ln.lot_code.strip(),
+                "expiry_date": ln.expiry_date,
+                "unit_cost": ln.unit_cost,
+                "received_at": posting.occurred_at,
+                "line": ln.line,
+            }
+            for ln in lot_lines
+        ],
+    )
     quants = _lock_ordinary(posting.org, location_ids, product_ids)
 
     newest: dict[tuple[int, int], StockQuant] = {}
@@ -673,20 +932,33 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
         key = (quant.location_id, quant.product_id)
         best = newest.get(key)
         if best is None or (quant.batch.received_at, quant.batch_id) > (
-                best.batch.received_at, best.batch_id):
+            best.batch.received_at,
+            best.batch_id,
+        ):
             newest[key] = quant
     # A line with nothing to go to gets a new lot-less batch: a plain insert that meets no
     # existing row, so it may come after the quant lock.
     specs, needs_spec = [], []
     for ln in positive:
-        if (ln.batch_id is None and not ln.lot_code.strip()
-                and (ln.location.pk, ln.product.pk) not in newest):
-            specs.append({"product": ln.product, "expiry_date": ln.expiry_date,
-                          "unit_cost": ln.unit_cost, "received_at": posting.occurred_at})
+        if (
+            ln.batch_id is None
+            and not ln.lot_code.strip()
+            and (ln.location.pk, ln.product.pk) not in newest
+        ):
+            specs.append(
+                {
+                    "product": ln.product,
+                    "expiry_date": ln.expiry_date,
+                    "unit_cost": ln.unit_cost,
+                    "received_at": posting.occurred_at,
+                }
+            )
             needs_spec.append(ln)
     upserted = lot_batches + _upsert_batches(posting.org, specs)
-    created = {ln.line: batch_id
-               for ln, (batch_id, _) in zip(lot_lines + needs_spec, upserted, strict=True)}
+    created = {
+        ln.line: batch_id
+        for ln, (batch_id, _) in zip(lot_lines + needs_spec, upserted, strict=True)
+    }
     cost = {q.batch_id: q.batch.unit_cost for q in quants}
     cost.update(dict(upserted))
     missing = {ln.batch_id for ln in positive if ln.batch_id} - set(cost)
@@ -701,30 +973,57 @@ def adjust(*, posting: Posting, lines: list[ReceiveLine], ref_type: str = RefTyp
             batch_id = ln.batch_id
         else:
             batch_id = newest[(ln.location.pk, ln.product.pk)].batch_id
-        changes.append(Change(ln.location.pk, batch_id, ln.product.pk, ln.quantity,
-                              cost[batch_id], ref_type, ln.line, reason))
+        changes.append(
+            Change(
+                ln.location.pk,
+                batch_id,
+                ln.product.pk,
+                ln.quantity,
+                cost[batch_id],
+                ref_type,
+                ln.line,
+                reason,
+            )
+        )
 
     sort_order = {loc: 0 for loc in location_ids}
     left = {q.pk: q.quantity for q in quants}
     ordered = _by_place(quants, sort_order)
     shortfalls: list[Shortfall] = []
     for ln in negative:
-        taken, need = _take(ordered.get((ln.location.pk, ln.product.pk), ()), left,
-                            -ln.quantity, ln.batch_id)
-        changes += [Change(quant.location_id, quant.batch_id, quant.product_id, -take,
-                           quant.batch.unit_cost, ref_type, ln.line, reason)
-                    for quant, take in taken]
+        taken, need = _take(
+            ordered.get((ln.location.pk, ln.product.pk), ()), left, -ln.quantity, ln.batch_id
+        )
+        changes += [
+            Change(
+                quant.location_id,
+                quant.batch_id,
+                quant.product_id,
+                -take,
+                quant.batch.unit_cost,
+                ref_type,
+                ln.line,
+                reason,
+            )
+            for quant, take in taken
+        ]
         if need > 0:
-            shortfalls.append(Shortfall(ln.line, ln.product, ln.location.pk, -ln.quantity,
-                                        -ln.quantity - need))
+            shortfalls.append(
+                Shortfall(ln.line, ln.product, ln.location.pk, -ln.quantity, -ln.quantity - need)
+            )
     if shortfalls and not clamp:
         raise InsufficientStock(lines=[s.as_dict() for s in shortfalls], shortfalls=shortfalls)
     locked = {(q.location_id, q.batch_id): q for q in quants}
     return Outcome(_apply(posting, changes, locked), shortfalls)
 
 
-def count_post(*, posting: Posting, lines: list[CountedLine],
-               ref_type: str = RefType.COUNT_RECONCILE, reason: str) -> Outcome:
+def count_post(
+    *,
+    posting: Posting,
+    lines: list[CountedLine],
+    ref_type: str = RefType.COUNT_RECONCILE,
+    reason: str,
+) -> Outcome:
     """Post what a count found, and settle the unallocated stock at each counted place.
 
     A count is the truth about a shelf: after it, the place holds what was counted in real
@@ -748,15 +1047,18 @@ def count_post(*, posting: Posting, lines: list[CountedLine],
     if len(set(places)) != len(places):
         raise ValueError("count_post takes one line per (location, product)")
     pairs = sorted(places)
-    quants = lock_quants(
-        org=posting.org,
-        where=f"(q.location_id, q.product_id) IN (VALUES {values_clause(len(pairs), 2)})",
-        params=[value for pair in pairs for value in pair],
-    ) if pairs else []
+    quants = (
+        lock_quants(
+            org=posting.org,
+            where=f"(q.location_id, q.product_id) IN (VALUES {values_clause(len(pairs), 2)})",
+            params=[value for pair in pairs for value in pair],
+        )
+        if pairs
+        else []
+    )
     left = {q.pk: q.quantity for q in quants}
     ordered = _by_place([q for q in quants if not q.unallocated], {loc: 0 for loc, _ in pairs})
-    debt_of = {(q.location_id, q.product_id): q for q in quants
-               if q.unallocated and q.quantity < 0}
+    debt_of = {(q.location_id, q.product_id): q for q in quants if q.unallocated and q.quantity < 0}
     balance: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
     for quant in quants:
         balance[(quant.location_id, quant.product_id)] += quant.quantity
@@ -772,14 +1074,28 @@ def count_post(*, posting: Posting, lines: list[CountedLine],
 
     newest: dict[tuple[int, int], StockQuant] = {
         key: max(group, key=lambda q: (q.batch.received_at, q.batch_id))
-        for key, group in ordered.items()}
+        for key, group in ordered.items()
+    }
     # Overages with nowhere to go get a new lot-less batch: a plain insert that meets no
     # existing row, so it may come after the quant lock.
-    homeless = [ln for ln, key, _, _, extra in plan
-                if extra > 0 and ln.batch_id is None and key not in newest]
-    created = dict(zip((ln.line for ln in homeless), _upsert_batches(posting.org, [
-        {"product": ln.product, "unit_cost": None, "received_at": posting.occurred_at}
-        for ln in homeless]), strict=True))
+    homeless = [
+        ln
+        for ln, key, _, _, extra in plan
+        if extra > 0 and ln.batch_id is None and key not in newest
+    ]
+    created = dict(
+        zip(
+            (ln.line for ln in homeless),
+            _upsert_batches(
+                posting.org,
+                [
+                    {"product": ln.product, "unit_cost": None, "received_at": posting.occurred_at}
+                    for ln in homeless
+                ],
+            ),
+            strict=True,
+        )
+    )
     cost = {q.batch_id: q.batch.unit_cost for q in quants}
     cost.update(dict(created.values()))
     named = {ln.batch_id for ln, _, _, _, extra in plan if extra > 0 and ln.batch_id}
@@ -792,46 +1108,104 @@ def count_post(*, posting: Posting, lines: list[CountedLine],
         debt = debt_of.get(key)
         owed = -debt.quantity if debt is not None else ZERO
         if pays:
-            changes.append(Change(key[0], debt.batch_id, key[1], pays, debt.batch.unit_cost,
-                                  ref_type, ln.line, reason, unallocated=True))
+            changes.append(
+                Change(
+                    key[0],
+                    debt.batch_id,
+                    key[1],
+                    pays,
+                    debt.batch.unit_cost,
+                    ref_type,
+                    ln.line,
+                    reason,
+                    unallocated=True,
+                )
+            )
             owed -= pays
         if extra > 0:
-            batch_id = (created[ln.line][0] if ln.line in created
-                        else ln.batch_id or newest[key].batch_id)
-            changes.append(Change(key[0], batch_id, key[1], extra, cost[batch_id], ref_type,
-                                  ln.line, reason))
+            batch_id = (
+                created[ln.line][0] if ln.line in created else ln.batch_id or newest[key].batch_id
+            )
+            changes.append(
+                Change(key[0], batch_id, key[1], extra, cost[batch_id], ref_type, ln.line, reason)
+            )
         elif change < 0:
             taken, need = _take(ordered.get(key, ()), left, -change)
-            changes += [Change(key[0], quant.batch_id, key[1], -take, quant.batch.unit_cost,
-                               ref_type, ln.line, reason) for quant, take in taken]
+            changes += [
+                Change(
+                    key[0],
+                    quant.batch_id,
+                    key[1],
+                    -take,
+                    quant.batch.unit_cost,
+                    ref_type,
+                    ln.line,
+                    reason,
+                )
+                for quant, take in taken
+            ]
             if need > 0:
-                shortfalls.append(Shortfall(ln.line, ln.product, key[0], -change,
-                                            -change - need))
+                shortfalls.append(Shortfall(ln.line, ln.product, key[0], -change, -change - need))
         if owed > 0:  # step 3 (a positive change has paid everything already)
             taken, _ = _take(ordered.get(key, ()), left, owed)
             why = reason or "count settles stock sold without stock"
             for quant, take in taken:
-                changes.append(Change(key[0], quant.batch_id, key[1], -take,
-                                      quant.batch.unit_cost, ref_type, ln.line, why))
-                changes.append(Change(key[0], debt.batch_id, key[1], take,
-                                      debt.batch.unit_cost, ref_type, ln.line, why,
-                                      unallocated=True))
+                changes.append(
+                    Change(
+                        key[0],
+                        quant.batch_id,
+                        key[1],
+                        -take,
+                        quant.batch.unit_cost,
+                        ref_type,
+                        ln.line,
+                        why,
+                    )
+                )
+                changes.append(
+                    Change(
+                        key[0],
+                        debt.batch_id,
+                        key[1],
+                        take,
+                        debt.batch.unit_cost,
+                        ref_type,
+                        ln.line,
+                        why,
+                        unallocated=True,
+                    )
+                )
     locked = {(q.location_id, q.batch_id): q for q in quants}
     return Outcome(_apply(posting, changes, locked), shortfalls)
 
 
-def reverse(*, posting: Posting, rows: list[dict], ref_type: str, reason: str = "",
-            to_location_id: int | None = None) -> Outcome:
+def reverse(
+    *,
+    posting: Posting,
+    rows: list[dict],
+    ref_type: str,
+    reason: str = "",
+    to_location_id: int | None = None,
+) -> Outcome:
     """Post the opposite of ``rows`` (dicts with location_id, batch_id, product_id, qty_delta,
     unit_cost, ref_line), e.g. a void putting sold stock back where it came from.
 
     ``to_location_id`` sends positive reversals elsewhere (a refund into quarantine).
     """
     changes = [
-        Change(to_location_id if (to_location_id and r["qty_delta"] < 0) else r["location_id"],
-               r["batch_id"], r["product_id"], -r["qty_delta"], r["unit_cost"], ref_type,
-               r["ref_line"], reason, unallocated=r.get("unallocated", False))
-        for r in rows if r["qty_delta"] != 0
+        Change(
+            to_location_id if (to_location_id and r["qty_delta"] < 0) else r["location_id"],
+            r["batch_id"],
+            r["product_id"],
+            -r["qty_delta"],
+            r["unit_cost"],
+            ref_type,
+            r["ref_line"],
+            reason,
+            unallocated=r.get("unallocated", False),
+        )
+        for r in rows
+        if r["qty_delta"] != 0
     ]
     if not changes:
         return Outcome()

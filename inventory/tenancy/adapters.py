@@ -34,9 +34,7 @@ class InvitedOnlySocialAdapter(DefaultSocialAccountAdapter):
 
     def pre_social_login(self, request, sociallogin):
         user = sociallogin.user
-        email = next(
-            (a.email for a in sociallogin.email_addresses if a.verified), None
-        )
+        email = next((a.email for a in sociallogin.email_addresses if a.verified), None)
         if user and user.pk and email and not email_domain_allowed(user, email):
             raise ImmediateHttpResponse(
                 HttpResponseForbidden("Sign-in from this e-mail domain is not allowed.")

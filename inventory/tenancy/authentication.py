@@ -38,8 +38,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Malformed Authorization header.")
         key = header[1].decode(errors="replace")
         token = (
-            ApiToken.unscoped.select_related("user", "org")
-            .filter(key_digest=digest(key)).first()
+            ApiToken.unscoped.select_related("user", "org").filter(key_digest=digest(key)).first()
         )
         if token is None or token.revoked_at is not None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
@@ -54,9 +53,9 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         now = timezone.now()
         stale = now - timedelta(seconds=settings.API_TOKEN_TOUCH_INTERVAL)
         if token.last_used_at is None or token.last_used_at < stale:
-            ApiToken.unscoped.filter(pk=token.pk).filter(
-                models_q_last_used_before(stale)
-            ).update(last_used_at=now)
+            ApiToken.unscoped.filter(pk=token.pk).filter(models_q_last_used_before(stale)).update(
+                last_used_at=now
+            )
             token.last_used_at = now
 
 

@@ -22,7 +22,8 @@ from inventory.models import LedgerPurge, Organization
 
 def _org_fields(model) -> list[str]:
     return [
-        f.name for f in model._meta.concrete_fields
+        f.name
+        for f in model._meta.concrete_fields
         if isinstance(f, models.ForeignKey) and f.related_model is Organization
     ]
 
@@ -40,7 +41,8 @@ def purge_order() -> list[type[models.Model]]:
     the remaining models are appended by label.
     """
     owned = {
-        m for m in apps.get_models()
+        m
+        for m in apps.get_models()
         if m is not Organization and not m._meta.proxy and _org_fields(m)
     }
     points_to: dict[type, set[type]] = {m: set() for m in owned}
@@ -103,10 +105,8 @@ def org_purge(*, org: Organization) -> dict[str, int]:
                 through = field.remote_field.through
                 if through._meta.auto_created:
                     source = field.m2m_field_name()
-                    _delete(through._base_manager.filter(
-                        **{f"{source}__in": owned.values("pk")}))
+                    _delete(through._base_manager.filter(**{f"{source}__in": owned.values("pk")}))
             deleted[model._meta.label] = _delete(owned)
-        deleted[Organization._meta.label] = _delete(
-            Organization._base_manager.filter(pk=org.pk))
+        deleted[Organization._meta.label] = _delete(Organization._base_manager.filter(pk=org.pk))
         LedgerPurge.objects.filter(org_id=org.pk).delete()
     return deleted

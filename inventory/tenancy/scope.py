@@ -57,13 +57,12 @@ def membership_context(membership: Membership) -> TenantContext:
                 "store_id", flat=True
             )
         )
-    return TenantContext(
-        org=membership.org, membership=membership, store_ids=store_ids or None
-    )
+    return TenantContext(org=membership.org, membership=membership, store_ids=store_ids or None)
 
 
-def resolve_tenant(user, *, org_slug: str | None = None, org_id: int | None = None
-                   ) -> TenantContext | None:
+def resolve_tenant(
+    user, *, org_slug: str | None = None, org_id: int | None = None
+) -> TenantContext | None:
     """The caller's active membership in the named organisation, or in their only one.
 
     Returns None when the user has no active membership there (the caller answers 403/404 as it
@@ -71,7 +70,8 @@ def resolve_tenant(user, *, org_slug: str | None = None, org_id: int | None = No
     """
     memberships = (
         Membership.unscoped.filter(user=user, is_active=True)
-        .select_related("org").order_by("org__slug")
+        .select_related("org")
+        .order_by("org__slug")
     )
     if org_slug:
         memberships = memberships.filter(org__slug=org_slug)

@@ -64,8 +64,11 @@ def org_create(*, slug: str, name: str, time_zone: str = "UTC", **settings) -> O
     """Create a tenant with the default classification map preloaded."""
     with transaction.atomic(), scopes_disabled():
         if Organization.objects.filter(slug=slug).exists():
-            raise Conflict(f"An organisation '{slug}' exists already.", code="org_exists",
-                           fields={"slug": ["Already taken."]})
+            raise Conflict(
+                f"An organisation '{slug}' exists already.",
+                code="org_exists",
+                fields={"slug": ["Already taken."]},
+            )
         org = Organization(slug=slug, name=name, time_zone=time_zone, **settings)
         org.full_clean()
         org.save()
@@ -95,30 +98,47 @@ def tolerance_for(*, org: Organization, category: str) -> dict[str, Decimal]:
     bands = org.tolerance_bands or {}
     band = bands.get(category) or bands.get("default") or {}
     return {
-        key: Decimal(str(band.get(key, DEFAULT_TOLERANCE[key])))
-        for key in ("units", "percent")
+        key: Decimal(str(band.get(key, DEFAULT_TOLERANCE[key]))) for key in ("units", "percent")
     }
 
 
 def _store_code_taken(code: str) -> Conflict:
-    return Conflict(f"Store code '{code}' is taken.", code="duplicate",
-                    fields={"code": ["A store with this code exists."]})
+    return Conflict(
+        f"Store code '{code}' is taken.",
+        code="duplicate",
+        fields={"code": ["A store with this code exists."]},
+    )
 
 
 def _location_code_taken() -> Conflict:
-    return Conflict("Location code is taken in this store.", code="duplicate",
-                    fields={"code": ["A location with this code exists in the store."]})
+    return Conflict(
+        "Location code is taken in this store.",
+        code="duplicate",
+        fields={"code": ["A location with this code exists in the store."]},
+    )
 
 
-def store_create(*, org: Organization, code: str, name: str, time_zone: str | None = None,
-                 cova_location_id: str = "", external_ids: dict | None = None,
-                 is_active: bool = True, actor=None) -> Store:
+def store_create(
+    *,
+    org: Organization,
+    code: str,
+    name: str,
+    time_zone: str | None = None,
+    cova_location_id: str = "",
+    external_ids: dict | None = None,
+    is_active: bool = True,
+    actor=None,
+) -> Store:
     """Create a store with its default rooms: a sellable Sales Floor and a Back Room."""
     try:
         with transaction.atomic():
             store = Store.objects.create(
-                org=org, code=code, name=name, time_zone=time_zone or org.time_zone,
-                cova_location_id=cova_location_id, external_ids=external_ids or {},
+                org=org,
+                code=code,
+                name=name,
+                time_zone=time_zone or org.time_zone,
+                cova_location_id=cova_location_id,
+                external_ids=external_ids or {},
                 is_active=is_active,
             )
             Location.objects.bulk_create(
@@ -152,8 +172,9 @@ def location_create(*, org: Organization, store: Store, actor=None, **fields) ->
         raise _location_code_taken() from exc
 
 
-def location_update(*, org: Organization, location: Location, changes: dict,
-                    actor=None) -> Location:
+def location_update(
+    *, org: Organization, location: Location, changes: dict, actor=None
+) -> Location:
     """Change a location's fields (never its store); a code taken in the store is ``duplicate``
     (409), as on create."""
     for field, value in changes.items():
@@ -174,8 +195,16 @@ def _set_membership_stores(membership: Membership, stores) -> None:
     )
 
 
-def membership_create(*, org: Organization, email: str, role: str, stores=(),
-                      first_name: str = "", last_name: str = "", actor=None) -> Membership:
+def membership_create(
+    *,
+    org: Organization,
+    email: str,
+    role: str,
+    stores=(),
+    first_name: str = "",
+    last_name: str = "",
+    actor=None,
+) -> Membership:
     """Give a person (created if the e-mail is new) a role in the organisation.
 
     The user is created without a usable password: they sign in with Google, or an admin sets a
@@ -191,8 +220,11 @@ def membership_create(*, org: Organization, email: str, role: str, stores=(),
             user.save()
         existing = Membership.objects.filter(org=org, user=user).first()
         if existing and existing.is_active:
-            raise Conflict("This person is already a member.", code="already_member",
-                           fields={"email": ["Already a member of this organisation."]})
+            raise Conflict(
+                "This person is already a member.",
+                code="already_member",
+                fields={"email": ["Already a member of this organisation."]},
+            )
         if existing:
             # Tokens of the earlier membership never act for the new one (nor its new role).
             api_tokens_revoke_for_member(org=org, user=user, actor=actor)
@@ -210,12 +242,16 @@ def _ensure_an_admin_remains(org: Organization, membership: Membership) -> None:
         pk=membership.pk
     )
     if not others.exists():
-        raise Conflict("The organisation must keep at least one active admin.",
-                       code="last_admin", fields={"role": ["This is the last admin."]})
+        raise Conflict(
+            "The organisation must keep at least one active admin.",
+            code="last_admin",
+            fields={"role": ["This is the last admin."]},
+        )
 
 
-def membership_update(*, org: Organization, membership: Membership, changes: dict,
-                      actor=None) -> Membership:
+def membership_update(
+    *, org: Organization, membership: Membership, changes: dict, actor=None
+) -> Membership:
     """Change a member's role, stores or active flag; an organisation always keeps an admin.
 
     Locks the organisation's admin memberships and this one, in id order, so two concurrent
@@ -227,7 +263,8 @@ def membership_update(*, org: Organization, membership: Membership, changes: dic
         locked = {
             m.pk: m
             for m in Membership.objects.filter(Q(role=Role.ADMIN) | Q(pk=membership.pk))
-            .order_by("pk").select_for_update()
+            .order_by("pk")
+            .select_for_update()
         }
         membership = locked[membership.pk]
         stays_admin = changes.get("role", membership.role) == Role.ADMIN and changes.get(

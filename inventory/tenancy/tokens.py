@@ -49,8 +49,9 @@ def api_tokens_revoke_for_member(*, org: Organization, user, actor=None) -> int:
     )
 
 
-def api_token_from_password(*, email: str, password: str, device: str,
-                            org_slug: str | None = None) -> tuple[ApiToken, str]:
+def api_token_from_password(
+    *, email: str, password: str, device: str, org_slug: str | None = None
+) -> tuple[ApiToken, str]:
     """Sign a person in on a (shared) device: check the password, issue a device token.
 
     The same answer for a wrong password, an unknown e-mail and a missing membership, so the
@@ -78,7 +79,8 @@ def _user_with_password(*, email: str, password: str):
     User = get_user_model()
     user = (
         User._default_manager.filter(email__iexact=normalise_email(email), is_active=True)
-        .order_by("pk").first()
+        .order_by("pk")
+        .first()
     )
     if user is None:
         User().set_password(password)
@@ -87,8 +89,9 @@ def _user_with_password(*, email: str, password: str):
     return user if user.check_password(password) else None
 
 
-def api_token_for_signed_in_user(*, user, device: str, org_slug: str | None = None
-                                 ) -> tuple[ApiToken, str]:
+def api_token_for_signed_in_user(
+    *, user, device: str, org_slug: str | None = None
+) -> tuple[ApiToken, str]:
     """Issue a device token to a person who has already proven who they are."""
     if not user.is_active:
         raise InvalidCredentials()

@@ -38,9 +38,11 @@ def at(minutes: int) -> datetime.datetime:
 
 @pytest.fixture
 def people(org):
-    return {"manager": MembershipFactory(org=org, role="manager").user,
-            "admin": MembershipFactory(org=org, role="admin").user,
-            "clerk": MembershipFactory(org=org, role="operator").user}
+    return {
+        "manager": MembershipFactory(org=org, role="manager").user,
+        "admin": MembershipFactory(org=org, role="admin").user,
+        "clerk": MembershipFactory(org=org, role="operator").user,
+    }
 
 
 def start(org, store, people, scope="FULL_STORE", **kw):
@@ -50,11 +52,16 @@ def start(org, store, people, scope="FULL_STORE", **kw):
 
 def count(org, session, store, people, product, quantity, *, code="SF", minute=5):
     """One pass of ``code`` counting ``quantity`` of ``product``, submitted."""
-    count_pass = P.pass_create(org=org, session=session, location=loc(store, code),
-                               actor=people["clerk"])
+    count_pass = P.pass_create(
+        org=org, session=session, location=loc(store, code), actor=people["clerk"]
+    )
     CountPass.objects.filter(pk=count_pass.pk).update(started_at=T0)
-    P.lines_add(org=org, count_pass=count_pass, actor=people["clerk"],
-                entries=[P.Entry(product, D(quantity), captured_at=at(minute))])
+    P.lines_add(
+        org=org,
+        count_pass=count_pass,
+        actor=people["clerk"],
+        entries=[P.Entry(product, D(quantity), captured_at=at(minute))],
+    )
     P.pass_submit(org=org, count_pass=count_pass, actor=people["clerk"])
     return count_pass
 
@@ -67,8 +74,9 @@ def reconcile(org, session, people):
 def approve_all(org, session, people, mode="keep_difference"):
     tenant = resolve_tenant(people["admin"], org_id=org.pk)
     for row in VarianceRow.objects.filter(session=session, status="pending"):
-        S.variance_decide(org=org, row=row, approve=True, mode=mode, tenant=tenant,
-                          actor=people["admin"])
+        S.variance_decide(
+            org=org, row=row, approve=True, mode=mode, tenant=tenant, actor=people["admin"]
+        )
 
 
 def finalize(org, session, people):
@@ -77,8 +85,15 @@ def finalize(org, session, people):
 
 def sellable(product, store) -> Decimal:
     """What a sale could take: positive quants at sellable rooms."""
-    return sum((q.quantity for q in StockQuant.objects.filter(
-        product=product, store=store, location__sellable=True, quantity__gt=0)), D(0))
+    return sum(
+        (
+            q.quantity
+            for q in StockQuant.objects.filter(
+                product=product, store=store, location__sellable=True, quantity__gt=0
+            )
+        ),
+        D(0),
+    )
 
 
 # --- 1. a reconciled session still holds its scope ---------------------------------------------
@@ -163,18 +178,26 @@ def _ordinary_and_debt(org, store, product, ordinary, debt, *, minute):
     settles nothing)."""
     receive(org, store, product, ordinary, location="BR", occurred_at=at(minute))
     sell(org, store, (product, debt), occurred_at=at(minute + 1))
-    documents.move_record(org=org, store=store, client_ref=ref("mv"), occurred_at=at(minute + 2),
-                          lines=[stock_service.MoveLine(1, product, loc(store, "BR"),
-                                                        loc(store, "SF"), D(ordinary))])
+    documents.move_record(
+        org=org,
+        store=store,
+        client_ref=ref("mv"),
+        occurred_at=at(minute + 2),
+        lines=[stock_service.MoveLine(1, product, loc(store, "BR"), loc(store, "SF"), D(ordinary))],
+    )
 
 
 def _floor(product, store) -> dict[bool, Decimal]:
-    return {q.batch.is_unallocated: q.quantity for q in StockQuant.objects.filter(
-        product=product, location=loc(store, "SF")).select_related("batch") if q.quantity}
+    return {
+        q.batch.is_unallocated: q.quantity
+        for q in StockQuant.objects.filter(
+            product=product, location=loc(store, "SF")
+        ).select_related("batch")
+        if q.quantity
+    }
 
 
-def test_variance_zero_with_debt_moves_the_debt_onto_the_counted_stock(negative_org, store,
-                                                                       people):
+def test_variance_zero_with_debt_moves_the_debt_onto_the_counted_stock(negative_org, store, people):
     org = negative_org
     product = ProductFactory(org=org, sku="SETTLE")
     _ordinary_and_debt(org, store, product, 5, 2, minute=-60)
@@ -255,23 +278,26 @@ def test_shortfalls_api_lists_clamped_rows_for_managers(org, store, people, clie
     session, product = _clamped_count(org, store, people)
     manager = client_for("manager")
     body = manager.get("/api/v1/stock/shortfalls?outcome=clamped").json()
-    assert [(r["product"], r["requested"], r["available"], r["missing"], r["ref_type"],
-             r["ref_id"]) for r in body["results"]] == [
-        (product.pk, "8.0000", "5.0000", "3.0000", "COUNT_RECONCILE", session.pk)]
+    assert [
+        (r["product"], r["requested"], r["available"], r["missing"], r["ref_type"], r["ref_id"])
+        for r in body["results"]
+    ] == [(product.pk, "8.0000", "5.0000", "3.0000", "COUNT_RECONCILE", session.pk)]
     assert manager.get("/api/v1/stock/shortfalls?outcome=blocked").json()["results"] == []
     assert manager.get(f"/api/v1/stock/shortfalls?product={product.pk}").json()["count"] == 1
     variance = manager.get(f"/api/v1/counts/sessions/{session.pk}/variance").json()
     assert variance["rows"][0]["unposted_quantity"] == "-3.0000"
 
 
-@pytest.mark.parametrize("role,status", [("viewer", 403), ("operator", 403), ("manager", 200),
-                                         ("admin", 200)])
+@pytest.mark.parametrize(
+    "role,status", [("viewer", 403), ("operator", 403), ("manager", 200), ("admin", 200)]
+)
 def test_shortfalls_api_roles(client_for, role, status):
     assert client_for(role).get("/api/v1/stock/shortfalls").status_code == status
 
 
-def test_shortfalls_api_another_orgs_store_and_bad_filters(org, store, other_org, other_store,
-                                                           people, client_for):
+def test_shortfalls_api_another_orgs_store_and_bad_filters(
+    org, store, other_org, other_store, people, client_for
+):
     _clamped_count(org, store, people)
     theirs = client_for("manager", organisation=other_org)
     assert theirs.get("/api/v1/stock/shortfalls").json()["results"] == []
@@ -280,8 +306,11 @@ def test_shortfalls_api_another_orgs_store_and_bad_filters(org, store, other_org
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     limited = client_for("manager", stores=[StoreFactory(org=org, code="S2")])
     assert limited.get("/api/v1/stock/shortfalls").json()["results"] == []
-    for query, field in (("outcome=lost", "outcome"), ("product=abc", "product"),
-                         ("occurred_from=yesterday", "occurred_from")):
+    for query, field in (
+        ("outcome=lost", "outcome"),
+        ("product=abc", "product"),
+        ("occurred_from=yesterday", "occurred_from"),
+    ):
         response = mine.get(f"/api/v1/stock/shortfalls?{query}")
         assert response.status_code == 400, query
         assert field in response.json()["fields"]

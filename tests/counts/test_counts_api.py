@@ -72,8 +72,9 @@ def refused(response, status: int, code: str, field: str | None = None) -> dict:
 
 
 def create_session(client, store, **body) -> int:
-    return ok(post(client, "sessions", {"store": store.pk, "scope": "FULL_STORE", **body}),
-              201)["id"]
+    return ok(post(client, "sessions", {"store": store.pk, "scope": "FULL_STORE", **body}), 201)[
+        "id"
+    ]
 
 
 def started_session(client, store, **body) -> int:
@@ -83,8 +84,9 @@ def started_session(client, store, **body) -> int:
 
 
 def open_pass(client, session_id, location, **body) -> int:
-    return ok(post(client, f"sessions/{session_id}/passes", {"location": location.pk, **body}),
-              201)["id"]
+    return ok(
+        post(client, f"sessions/{session_id}/passes", {"location": location.pk, **body}), 201
+    )["id"]
 
 
 def scan(client, pass_id, **body):
@@ -94,9 +96,18 @@ def scan(client, pass_id, **body):
 def written() -> dict:
     """What a refused request must leave untouched."""
     return {
-        **{model.__name__: model.objects.count()
-           for model in (CountSession, CountPass, CountLine, CountScan, UnresolvedScan,
-                         VarianceRow, StockLedger)},
+        **{
+            model.__name__: model.objects.count()
+            for model in (
+                CountSession,
+                CountPass,
+                CountLine,
+                CountScan,
+                UnresolvedScan,
+                VarianceRow,
+                StockLedger,
+            )
+        },
         "counted": CountLine.objects.aggregate(total=Sum("quantity"))["total"],
         "sessions": sorted(CountSession.objects.values_list("pk", "status")),
         "passes": sorted(CountPass.objects.values_list("pk", "status")),
@@ -114,8 +125,11 @@ def clients(client_for) -> dict[str, APIClient]:
 def counting(org, store, clients):
     """An in-progress full-store count with an open pass on the sales floor."""
     manager, clerk = clients[M].user, clients[OP].user
-    session = S.session_start(org=org, actor=manager, session=S.session_create(
-        org=org, store=store, scope="FULL_STORE", actor=manager))
+    session = S.session_start(
+        org=org,
+        actor=manager,
+        session=S.session_create(org=org, store=store, scope="FULL_STORE", actor=manager),
+    )
     count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"), actor=clerk)
     return session, count_pass
 
@@ -129,10 +143,8 @@ def session_in(org, store, state: str, actor, product=None):
         return S.session_cancel(org=org, session=session, actor=actor)
     session = S.session_start(org=org, session=session, actor=actor)
     if product is not None:
-        count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"),
-                                   actor=actor)
-        P.lines_add(org=org, count_pass=count_pass, actor=actor,
-                    entries=[P.Entry(product, D(1))])
+        count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"), actor=actor)
+        P.lines_add(org=org, count_pass=count_pass, actor=actor, entries=[P.Entry(product, D(1))])
         P.pass_submit(org=org, count_pass=count_pass, actor=actor)
     if state == "in_progress":
         return session
@@ -156,14 +168,14 @@ def test_full_count_through_the_api_ends_with_stock_equal_to_counted(org, store,
     gtin13 = make_gtin(1)
     by_gtin = ProductFactory(org=org, sku="GTIN-1", barcodes=[{"code": gtin13}])
     by_sku = ProductFactory(org=org, sku="PLAIN-1")
-    by_gs1 = ProductFactory(org=org, sku="LOT-1", tracks_expiry=True,
-                            barcodes=[{"code": make_gtin(2)}])
+    by_gs1 = ProductFactory(
+        org=org, sku="LOT-1", tracks_expiry=True, barcodes=[{"code": make_gtin(2)}]
+    )
     by_tag = ProductFactory(org=org, sku="TAG-1")
     uncounted = ProductFactory(org=org, sku="GONE-1")
     receive(org, store, by_gtin, 10, cost=4, occurred_at=hours_ago())
     receive(org, store, by_sku, 4, cost=3, occurred_at=hours_ago())
-    receive(org, store, by_gs1, 5, cost=2, lot="L-2024-A", expiry=days(60),
-            occurred_at=hours_ago())
+    receive(org, store, by_gs1, 5, cost=2, lot="L-2024-A", expiry=days(60), occurred_at=hours_ago())
     receive(org, store, by_tag, 8, cost=5, lot=TAG, occurred_at=hours_ago())
     receive(org, store, uncounted, 2, cost=1, occurred_at=hours_ago())
 
@@ -175,7 +187,7 @@ def test_full_count_through_the_api_ends_with_stock_equal_to_counted(org, store,
 
     gtin_line = ok(scan(clerk, pass_id, barcode=gtin13, quantity="5"), 201)
     assert gtin_line["product"] == by_gtin.pk and gtin_line["captured_by"] == clerk.user.email
-    ok(scan(clerk, pass_id, barcode=gtin13[1:], quantity="2"), 201)        # as UPC-A (GTIN-12)
+    ok(scan(clerk, pass_id, barcode=gtin13[1:], quantity="2"), 201)  # as UPC-A (GTIN-12)
     line = ok(scan(clerk, pass_id, barcode="0" + gtin13, quantity="2"), 201)  # as GTIN-14
     assert line["id"] == gtin_line["id"] and D(line["quantity"]) == 9
     assert D(ok(scan(clerk, pass_id, sku="PLAIN-1", quantity="6"), 201)["quantity"]) == 6
@@ -197,26 +209,47 @@ def test_full_count_through_the_api_ends_with_stock_equal_to_counted(org, store,
     # the manager previews the variance before freezing it
     preview = ok(manager.get(f"{BASE}/sessions/{session_id}/variance"))
     assert preview["frozen"] is False
-    numbers = {r["sku"]: (D(r["expected"]), D(r["counted"]), D(r["variance"]))
-               for r in preview["rows"]}
-    assert numbers == {"GTIN-1": (10, 9, -1), "PLAIN-1": (4, 6, 2), "LOT-1": (5, 5, 0),
-                       "TAG-1": (8, 3, -5), "GONE-1": (2, 0, -2)}
+    numbers = {
+        r["sku"]: (D(r["expected"]), D(r["counted"]), D(r["variance"])) for r in preview["rows"]
+    }
+    assert numbers == {
+        "GTIN-1": (10, 9, -1),
+        "PLAIN-1": (4, 6, 2),
+        "LOT-1": (5, 5, 0),
+        "TAG-1": (8, 3, -5),
+        "GONE-1": (2, 0, -2),
+    }
 
     ok(post(manager, f"sessions/{session_id}/reconcile"))
     frozen = ok(manager.get(f"{BASE}/sessions/{session_id}/variance"))
     status = {r["sku"]: r["status"] for r in frozen["rows"]}
-    assert status == {"GTIN-1": "auto_approved", "PLAIN-1": "pending", "LOT-1": "auto_approved",
-                      "TAG-1": "pending", "GONE-1": "pending"}  # default band: max(1, 2%)
+    assert status == {
+        "GTIN-1": "auto_approved",
+        "PLAIN-1": "pending",
+        "LOT-1": "auto_approved",
+        "TAG-1": "pending",
+        "GONE-1": "pending",
+    }  # default band: max(1, 2%)
     for row in frozen["rows"]:
         if row["status"] == "pending":
-            decided = ok(post(admin, f"sessions/{session_id}/variance/{row['id']}/approve",
-                              {"reason": "shrink"}))
+            decided = ok(
+                post(
+                    admin,
+                    f"sessions/{session_id}/variance/{row['id']}/approve",
+                    {"reason": "shrink"},
+                )
+            )
             assert (decided["status"], decided["reason"]) == ("approved", "shrink")
 
     closed = ok(post(manager, f"sessions/{session_id}/finalize"))
     assert closed["status"] == "closed"
     assert {p.sku: on_hand(p) for p in (by_gtin, by_sku, by_gs1, by_tag, uncounted)} == {
-        "GTIN-1": 9, "PLAIN-1": 6, "LOT-1": 5, "TAG-1": 3, "GONE-1": 0}
+        "GTIN-1": 9,
+        "PLAIN-1": 6,
+        "LOT-1": 5,
+        "TAG-1": 3,
+        "GONE-1": 0,
+    }
     assert_invariants()
     posted = StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE).count()
     assert posted == 4  # one row per adjusted (location, product): the shortages had one lot
@@ -224,12 +257,20 @@ def test_full_count_through_the_api_ends_with_stock_equal_to_counted(org, store,
     assert StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE).count() == posted
     after = ok(manager.get(f"{BASE}/sessions/{session_id}/variance"))
     assert {r["sku"]: D(r["posted_quantity"]) for r in after["rows"]} == {
-        "GTIN-1": -1, "PLAIN-1": 2, "LOT-1": 0, "TAG-1": -5, "GONE-1": -2}
+        "GTIN-1": -1,
+        "PLAIN-1": 2,
+        "LOT-1": 0,
+        "TAG-1": -5,
+        "GONE-1": -2,
+    }
     # a closed count stays as it was
     row_id = after["rows"][0]["id"]
     refused(post(admin, f"sessions/{session_id}/variance/{row_id}/reject"), 409, "invalid_state")
-    refused(call(admin, "patch", f"sessions/{session_id}/variance/{row_id}", {"reason": "x"}),
-            409, "invalid_state")
+    refused(
+        call(admin, "patch", f"sessions/{session_id}/variance/{row_id}", {"reason": "x"}),
+        409,
+        "invalid_state",
+    )
     refused(post(manager, f"passes/{pass_id}/void"), 409, "invalid_state")
     assert_invariants()
 
@@ -258,8 +299,7 @@ def test_sales_between_the_scan_and_the_pass_submit_are_not_variance(org, store,
     assert_invariants()
 
 
-def test_offline_scans_keep_their_device_time_so_later_sales_are_not_variance(org, store,
-                                                                             clients):
+def test_offline_scans_keep_their_device_time_so_later_sales_are_not_variance(org, store, clients):
     manager, clerk = clients[M], clients[OP]
     product = ProductFactory(org=org, sku="OFFLINE-1")
     receive(org, store, product, 12, cost=2, occurred_at=hours_ago())
@@ -267,9 +307,24 @@ def test_offline_scans_keep_their_device_time_so_later_sales_are_not_variance(or
     pass_id = open_pass(clerk, session_id, loc(store, "SF"), scan_mode="camera")
     scanned_at = timezone.now()  # the tablet counts the shelf with no network...
     sell(org, store, (product, 5))  # ...the till sells...
-    body = ok(post(clerk, f"passes/{pass_id}/lines/bulk", {"device_id": "tablet-9", "lines": [
-        {"sku": "OFFLINE-1", "quantity": "11", "captured_at": scanned_at.isoformat(),
-         "client_line_id": "tablet-9-1"}]}), 201)  # ...and the tablet catches up afterwards
+    body = ok(
+        post(
+            clerk,
+            f"passes/{pass_id}/lines/bulk",
+            {
+                "device_id": "tablet-9",
+                "lines": [
+                    {
+                        "sku": "OFFLINE-1",
+                        "quantity": "11",
+                        "captured_at": scanned_at.isoformat(),
+                        "client_line_id": "tablet-9-1",
+                    }
+                ],
+            },
+        ),
+        201,
+    )  # ...and the tablet catches up afterwards
     assert datetime.datetime.fromisoformat(body["lines"][0]["captured_at"]) == scanned_at
     ok(post(clerk, f"passes/{pass_id}/submit"))
     ok(post(manager, f"sessions/{session_id}/submit"))
@@ -298,27 +353,43 @@ def test_a_voided_pass_is_not_counted(org, store, clients):
 
 
 def test_tolerance_bands_decide_what_needs_approval(org, store, clients):
-    Organization.objects.filter(pk=org.pk).update(tolerance_bands={
-        "Flower": {"units": "0", "percent": "0"}, "default": {"units": "5", "percent": "0"}})
+    Organization.objects.filter(pk=org.pk).update(
+        tolerance_bands={
+            "Flower": {"units": "0", "percent": "0"},
+            "default": {"units": "5", "percent": "0"},
+        }
+    )
     manager, admin, clerk = clients[M], clients[A], clients[OP]
     flower = ProductFactory(org=org, sku="FLOWER-1", classification="Dried Flower")
     edible = ProductFactory(org=org, sku="EDIBLE-1", classification="Edibles")
-    found = ProductFactory(org=org, sku="FOUND-1", classification="Edibles",
-                           default_cost=D("7.50"))
+    found = ProductFactory(org=org, sku="FOUND-1", classification="Edibles", default_cost=D("7.50"))
     receive(org, store, flower, 10, cost=1, occurred_at=hours_ago())
     receive(org, store, edible, 10, cost=1, occurred_at=hours_ago())
     session_id = started_session(manager, store)
     pass_id = open_pass(clerk, session_id, loc(store, "SF"))
-    ok(post(clerk, f"passes/{pass_id}/lines/bulk", {"lines": [
-        {"sku": "FLOWER-1", "quantity": "9"}, {"sku": "EDIBLE-1", "quantity": "7"},
-        {"sku": "FOUND-1", "quantity": "2"}]}), 201)  # nothing on record: all of it is found
+    ok(
+        post(
+            clerk,
+            f"passes/{pass_id}/lines/bulk",
+            {
+                "lines": [
+                    {"sku": "FLOWER-1", "quantity": "9"},
+                    {"sku": "EDIBLE-1", "quantity": "7"},
+                    {"sku": "FOUND-1", "quantity": "2"},
+                ]
+            },
+        ),
+        201,
+    )  # nothing on record: all of it is found
     ok(post(clerk, f"passes/{pass_id}/submit"))
     ok(post(manager, f"sessions/{session_id}/submit"))
     ok(post(manager, f"sessions/{session_id}/reconcile"))
-    rows = {r["sku"]: r for r in ok(manager.get(f"{BASE}/sessions/{session_id}/variance"))[
-        "rows"]}
+    rows = {r["sku"]: r for r in ok(manager.get(f"{BASE}/sessions/{session_id}/variance"))["rows"]}
     assert {sku: r["status"] for sku, r in rows.items()} == {
-        "FLOWER-1": "pending", "EDIBLE-1": "auto_approved", "FOUND-1": "auto_approved"}
+        "FLOWER-1": "pending",
+        "EDIBLE-1": "auto_approved",
+        "FOUND-1": "auto_approved",
+    }
     assert rows["FOUND-1"]["variance_pct"] is None
     assert (D(rows["FOUND-1"]["unit_cost"]), D(rows["FOUND-1"]["value"])) == (D("7.5"), 15)
     ok(post(admin, f"sessions/{session_id}/variance/{rows['FLOWER-1']['id']}/approve"))
@@ -335,18 +406,35 @@ def test_rejected_and_set_counted_rows_post_as_decided(org, store, clients):
         receive(org, store, product, 10, cost=1, occurred_at=hours_ago())
     session_id = started_session(manager, store)
     pass_id = open_pass(clerk, session_id, loc(store, "SF"))
-    ok(post(clerk, f"passes/{pass_id}/lines/bulk", {"lines": [
-        {"sku": "KEEP-1", "quantity": "4"}, {"sku": "RESET-1", "quantity": "6"}]}), 201)
+    ok(
+        post(
+            clerk,
+            f"passes/{pass_id}/lines/bulk",
+            {"lines": [{"sku": "KEEP-1", "quantity": "4"}, {"sku": "RESET-1", "quantity": "6"}]},
+        ),
+        201,
+    )
     ok(post(clerk, f"passes/{pass_id}/submit"))
     ok(post(manager, f"sessions/{session_id}/submit"))
     ok(post(manager, f"sessions/{session_id}/reconcile"))
-    rows = {r["sku"]: r["id"] for r in ok(
-        manager.get(f"{BASE}/sessions/{session_id}/variance"))["rows"]}
+    rows = {
+        r["sku"]: r["id"] for r in ok(manager.get(f"{BASE}/sessions/{session_id}/variance"))["rows"]
+    }
     sell(org, store, (reset, 1))  # after the count: "set to counted" ignores it on purpose
-    ok(post(admin, f"sessions/{session_id}/variance/{rows['KEEP-1']}/reject",
-            {"reason": "recount tomorrow"}))
-    ok(post(admin, f"sessions/{session_id}/variance/{rows['RESET-1']}/approve",
-            {"mode": "set_counted"}))
+    ok(
+        post(
+            admin,
+            f"sessions/{session_id}/variance/{rows['KEEP-1']}/reject",
+            {"reason": "recount tomorrow"},
+        )
+    )
+    ok(
+        post(
+            admin,
+            f"sessions/{session_id}/variance/{rows['RESET-1']}/approve",
+            {"mode": "set_counted"},
+        )
+    )
     ok(post(manager, f"sessions/{session_id}/finalize"))
     assert (on_hand(kept), on_hand(reset)) == (10, 6)
     assert_invariants()
@@ -370,9 +458,21 @@ def variance_session(org, store, clients):
     receive(org, store, exact, 7, cost=9, occurred_at=hours_ago())
     session_id = started_session(manager, store)
     front = open_pass(clerk, session_id, loc(store, "SF"))
-    ok(post(clerk, f"passes/{front}/lines/bulk", {"lines": [
-        {"sku": "A-SMALL", "quantity": "8"}, {"sku": "B-BIG", "quantity": "7"},
-        {"sku": "C-OVER", "quantity": "7"}, {"sku": "D-EXACT", "quantity": "7"}]}), 201)
+    ok(
+        post(
+            clerk,
+            f"passes/{front}/lines/bulk",
+            {
+                "lines": [
+                    {"sku": "A-SMALL", "quantity": "8"},
+                    {"sku": "B-BIG", "quantity": "7"},
+                    {"sku": "C-OVER", "quantity": "7"},
+                    {"sku": "D-EXACT", "quantity": "7"},
+                ]
+            },
+        ),
+        201,
+    )
     back = open_pass(clerk, session_id, loc(store, "BR"))
     ok(scan(clerk, back, sku="B-BIG", quantity="4"), 201)
     for pass_id in (front, back):
@@ -384,9 +484,23 @@ def variance_session(org, store, clients):
 def test_variance_answers_rows_rollup_and_totals(variance_session, clients):
     report = ok(clients[M].get(f"{BASE}/sessions/{variance_session}/variance"))
     assert set(report) == {"session", "status", "frozen", "rows", "by_product", "totals"}
-    row_keys = {"id", "location", "location_code", "product", "sku", "name", "category",
-                "subcategory", "expected", "counted", "variance", "variance_pct", "unit_cost",
-                "value", "expected_at"}
+    row_keys = {
+        "id",
+        "location",
+        "location_code",
+        "product",
+        "sku",
+        "name",
+        "category",
+        "subcategory",
+        "expected",
+        "counted",
+        "variance",
+        "variance_pct",
+        "unit_cost",
+        "value",
+        "expected_at",
+    }
     assert all(set(row) == row_keys for row in report["rows"])
     by_row = {(r["location_code"], r["sku"]): r for r in report["rows"]}
     assert (D(by_row["SF", "B-BIG"]["variance"]), D(by_row["SF", "B-BIG"]["value"])) == (-3, -60)
@@ -396,23 +510,35 @@ def test_variance_answers_rows_rollup_and_totals(variance_session, clients):
     assert set(rollup) == {"A-SMALL", "B-BIG", "C-OVER", "D-EXACT"}
     big = rollup["B-BIG"]
     assert (D(big["expected"]), D(big["counted"]), D(big["variance"]), D(big["value"])) == (
-        15, 11, -4, -80)
+        15,
+        11,
+        -4,
+        -80,
+    )
     totals = {k: D(v) for k, v in report["totals"].items()}
     assert totals == {
-        "items": 5, "items_counted": 5, "items_with_variance": 4,
-        "positive_units": 4, "negative_units": -6,
-        "positive_value": 8, "negative_value": -82, "absolute_value": 90,
+        "items": 5,
+        "items_counted": 5,
+        "items_with_variance": 4,
+        "positive_units": 4,
+        "negative_units": -6,
+        "positive_value": 8,
+        "negative_value": -82,
+        "absolute_value": 90,
     }
 
 
-@pytest.mark.parametrize("ordering,expected", [
-    (None, ["B-BIG", "B-BIG", "C-OVER", "A-SMALL", "D-EXACT"]),
-    ("-abs_value", ["B-BIG", "B-BIG", "C-OVER", "A-SMALL", "D-EXACT"]),
-    ("abs_value", ["D-EXACT", "A-SMALL", "C-OVER", "B-BIG", "B-BIG"]),
-    ("-abs_variance", ["C-OVER", "B-BIG", "A-SMALL", "B-BIG", "D-EXACT"]),
-    ("variance", ["B-BIG", "A-SMALL", "B-BIG", "D-EXACT", "C-OVER"]),
-    ("sku", ["A-SMALL", "B-BIG", "B-BIG", "C-OVER", "D-EXACT"]),
-])
+@pytest.mark.parametrize(
+    "ordering,expected",
+    [
+        (None, ["B-BIG", "B-BIG", "C-OVER", "A-SMALL", "D-EXACT"]),
+        ("-abs_value", ["B-BIG", "B-BIG", "C-OVER", "A-SMALL", "D-EXACT"]),
+        ("abs_value", ["D-EXACT", "A-SMALL", "C-OVER", "B-BIG", "B-BIG"]),
+        ("-abs_variance", ["C-OVER", "B-BIG", "A-SMALL", "B-BIG", "D-EXACT"]),
+        ("variance", ["B-BIG", "A-SMALL", "B-BIG", "D-EXACT", "C-OVER"]),
+        ("sku", ["A-SMALL", "B-BIG", "B-BIG", "C-OVER", "D-EXACT"]),
+    ],
+)
 def test_variance_ordering(variance_session, clients, ordering, expected):
     query = f"?ordering={ordering}" if ordering else ""
     report = ok(clients[M].get(f"{BASE}/sessions/{variance_session}/variance{query}"))
@@ -431,7 +557,8 @@ def test_variance_csv_export_is_parseable(variance_session, clients):
     rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
     assert [r["sku"] for r in rows] == [r["sku"] for r in report["rows"]]
     assert {(r["location_code"], r["sku"]): D(r["variance"]) for r in rows} == {
-        (r["location_code"], r["sku"]): D(r["variance"]) for r in report["rows"]}
+        (r["location_code"], r["sku"]): D(r["variance"]) for r in report["rows"]
+    }
 
 
 # --- blind counts ----------------------------------------------------------------------------
@@ -455,12 +582,16 @@ def _walk(org, store, clients, *, blind: bool):
     yield "closed"
 
 
-@pytest.mark.parametrize("blind,visible_to_staff_when", [
-    (True, {"closed"}),
-    (False, {"reconciled", "closed"}),
-])
-def test_variance_visibility_follows_may_see_expected(org, store, clients, blind,
-                                                      visible_to_staff_when):
+@pytest.mark.parametrize(
+    "blind,visible_to_staff_when",
+    [
+        (True, {"closed"}),
+        (False, {"reconciled", "closed"}),
+    ],
+)
+def test_variance_visibility_follows_may_see_expected(
+    org, store, clients, blind, visible_to_staff_when
+):
     """Blind: operators and viewers see nothing until closed. Open: not before reconciling
     (the live preview is for managers). Managers and admins always see it."""
     for state in _walk(org, store, clients, blind=blind):
@@ -494,9 +625,9 @@ def reconciled(org, store, clients):
 
 
 @pytest.mark.parametrize("threshold,manager_status", [("24.99", 403), ("25", 200)])
-def test_variance_above_the_escalation_threshold_needs_an_admin(org, reconciled, client_for,
-                                                               clients, threshold,
-                                                               manager_status):
+def test_variance_above_the_escalation_threshold_needs_an_admin(
+    org, reconciled, client_for, clients, threshold, manager_status
+):
     Organization.objects.filter(pk=org.pk).update(escalation_threshold=D(threshold))
     session_id, row_id = reconciled
     other_manager = client_for(M)
@@ -513,22 +644,36 @@ def test_variance_above_the_escalation_threshold_needs_an_admin(org, reconciled,
 def test_the_reconciler_cannot_decide_its_own_variance(reconciled, clients):
     session_id, row_id = reconciled
     for verb in ("approve", "reject"):
-        refused(post(clients[M], f"sessions/{session_id}/variance/{row_id}/{verb}"), 403,
-                "self_approval")
+        refused(
+            post(clients[M], f"sessions/{session_id}/variance/{row_id}/{verb}"),
+            403,
+            "self_approval",
+        )
     assert VarianceRow.objects.get(pk=row_id).status == "pending"
-    refused(post(clients[M], f"sessions/{session_id}/finalize"), 409, "approval_required",
-            "variance")
+    refused(
+        post(clients[M], f"sessions/{session_id}/finalize"), 409, "approval_required", "variance"
+    )
     assert not StockLedger.objects.filter(ref_type=RefType.COUNT_RECONCILE).exists()
     assert CountSession.objects.get(pk=session_id).status == "reconciled"
 
 
 def test_a_variance_reason_is_kept_on_the_row(reconciled, clients):
     session_id, row_id = reconciled
-    body = ok(call(clients[A], "patch", f"sessions/{session_id}/variance/{row_id}",
-                   {"reason": "damaged in transit"}))
+    body = ok(
+        call(
+            clients[A],
+            "patch",
+            f"sessions/{session_id}/variance/{row_id}",
+            {"reason": "damaged in transit"},
+        )
+    )
     assert body["reason"] == "damaged in transit" and body["status"] == "pending"
-    refused(call(clients[A], "patch", f"sessions/{session_id}/variance/{row_id}", {}), 400,
-            "invalid", "reason")
+    refused(
+        call(clients[A], "patch", f"sessions/{session_id}/variance/{row_id}", {}),
+        400,
+        "invalid",
+        "reason",
+    )
 
 
 # --- every endpoint by role, by tenant, anonymously ------------------------------------------
@@ -545,38 +690,55 @@ def build_world(org, tag: str = "") -> dict:
         return StoreFactory(org=org, code=f"{code}{tag}")
 
     def started(store):
-        return S.session_start(org=org, actor=boss, session=S.session_create(
-            org=org, store=store, scope="FULL_STORE", actor=boss))
+        return S.session_start(
+            org=org,
+            actor=boss,
+            session=S.session_create(org=org, store=store, scope="FULL_STORE", actor=boss),
+        )
 
     draft = S.session_create(org=org, store=new_store("DR"), scope="FULL_STORE", actor=boss)
     open_store = new_store("IP")
     open_session = started(open_store)
-    open_pass_ = P.pass_create(org=org, session=open_session, location=loc(open_store, "SF"),
-                               actor=clerk)
-    ((line, _),) = P.lines_add(org=org, count_pass=open_pass_, actor=clerk,
-                               entries=[P.Entry(product, D(2))])
-    unresolved = P.unresolved_record(org=org, count_pass=open_pass_, raw_scan="MYSTERY",
-                                     quantity=D(1), actor=clerk)
+    open_pass_ = P.pass_create(
+        org=org, session=open_session, location=loc(open_store, "SF"), actor=clerk
+    )
+    ((line, _),) = P.lines_add(
+        org=org, count_pass=open_pass_, actor=clerk, entries=[P.Entry(product, D(2))]
+    )
+    unresolved = P.unresolved_record(
+        org=org, count_pass=open_pass_, raw_scan="MYSTERY", quantity=D(1), actor=clerk
+    )
     ready = started(new_store("RD"))
     submitted = S.session_submit(org=org, actor=boss, session=started(new_store("SB")))
     rc_store = new_store("RC")
     receive(org, rc_store, product, 10, cost=1, occurred_at=hours_ago())
     reconciled_ = started(rc_store)
-    counted = P.pass_create(org=org, session=reconciled_, location=loc(rc_store, "SF"),
-                            actor=clerk)
+    counted = P.pass_create(org=org, session=reconciled_, location=loc(rc_store, "SF"), actor=clerk)
     P.lines_add(org=org, count_pass=counted, actor=clerk, entries=[P.Entry(product, D(5))])
     P.pass_submit(org=org, count_pass=counted, actor=clerk)
     S.session_submit(org=org, session=reconciled_, actor=boss)
     S.session_reconcile(org=org, session=reconciled_, actor=boss)
-    clean = S.session_reconcile(org=org, actor=boss, session=S.session_submit(
-        org=org, actor=boss, session=started(new_store("CL"))))
+    clean = S.session_reconcile(
+        org=org,
+        actor=boss,
+        session=S.session_submit(org=org, actor=boss, session=started(new_store("CL"))),
+    )
     return {
-        "store": draft.store_id, "location": loc(open_store, "BR").pk,
-        "free_location": loc(open_store, "BR").pk, "draft": draft.pk,
-        "open_session": open_session.pk, "open_pass": open_pass_.pk, "line": line.pk,
-        "unresolved": unresolved.pk, "ready": ready.pk, "submitted": submitted.pk,
-        "reconciled": reconciled_.pk, "row": VarianceRow.objects.get(session=reconciled_).pk,
-        "clean": clean.pk, "product": product.pk, "sku": product.sku,
+        "store": draft.store_id,
+        "location": loc(open_store, "BR").pk,
+        "free_location": loc(open_store, "BR").pk,
+        "draft": draft.pk,
+        "open_session": open_session.pk,
+        "open_pass": open_pass_.pk,
+        "line": line.pk,
+        "unresolved": unresolved.pk,
+        "ready": ready.pk,
+        "submitted": submitted.pk,
+        "reconciled": reconciled_.pk,
+        "row": VarianceRow.objects.get(session=reconciled_).pk,
+        "clean": clean.pk,
+        "product": product.pk,
+        "sku": product.sku,
     }
 
 
@@ -584,8 +746,13 @@ def build_world(org, tag: str = "") -> dict:
 ENDPOINTS = [
     ("get", "sessions", None, V, 200),
     ("get", "sessions?store={store}&status=draft", None, V, 200),
-    ("post", "sessions", {"store": "{store}", "scope": "ZONE",
-                          "scope_categories": [{"category": "Edibles"}]}, M, 201),
+    (
+        "post",
+        "sessions",
+        {"store": "{store}", "scope": "ZONE", "scope_categories": [{"category": "Edibles"}]},
+        M,
+        201,
+    ),
     ("get", "sessions/{open_session}", None, V, 200),
     ("post", "sessions/{draft}/start", None, M, 200),
     ("post", "sessions/{ready}/submit", None, M, 200),
@@ -646,8 +813,9 @@ def test_endpoint_answers_by_role(endpoint, role, org, client_for):
 
 
 @pytest.mark.parametrize("endpoint", DETAIL_ENDPOINTS, ids=endpoint_id)
-def test_endpoint_with_another_orgs_ids_answers_404_and_changes_nothing(endpoint, org,
-                                                                       other_org, client_for):
+def test_endpoint_with_another_orgs_ids_answers_404_and_changes_nothing(
+    endpoint, org, other_org, client_for
+):
     method, path, body, *_ = endpoint
     ours = build_world(org)
     theirs = build_world(other_org, tag="X")
@@ -675,12 +843,13 @@ def test_a_variance_row_of_another_session_is_not_found(verb, org, other_org, cl
     theirs = build_world(other_org, tag="X")
     before = written()
     admin = client_for(A)
-    for session_id, row_id in ((ours["reconciled"], theirs["row"]),
-                               (ours["clean"], ours["row"])):
-        refused(post(admin, f"sessions/{session_id}/variance/{row_id}/{verb}"), 404,
-                "not_found")
-        refused(call(admin, "patch", f"sessions/{session_id}/variance/{row_id}",
-                     {"reason": "x"}), 404, "not_found")
+    for session_id, row_id in ((ours["reconciled"], theirs["row"]), (ours["clean"], ours["row"])):
+        refused(post(admin, f"sessions/{session_id}/variance/{row_id}/{verb}"), 404, "not_found")
+        refused(
+            call(admin, "patch", f"sessions/{session_id}/variance/{row_id}", {"reason": "x"}),
+            404,
+            "not_found",
+        )
     assert written() == before
 
 
@@ -700,7 +869,8 @@ def test_lists_show_only_the_callers_organisation(org, other_org, client_for):
     admin = client_for(A)
     sessions = ok(admin.get(f"{BASE}/sessions?page_size=100"))["results"]
     assert {s["id"] for s in sessions} == set(
-        CountSession.objects.filter(org=org).values_list("pk", flat=True))
+        CountSession.objects.filter(org=org).values_list("pk", flat=True)
+    )
     unresolved = ok(admin.get(f"{BASE}/unresolved"))["results"]
     assert [u["id"] for u in unresolved] == [ours["unresolved"]]
 
@@ -716,18 +886,27 @@ def test_session_list_filters_by_store_and_status(org, client_for):
 
 def test_a_store_limited_member_sees_only_its_stores_counts(org, store, client_for):
     ids = build_world(org)
-    mine = S.session_create(org=org, store=store, scope="FULL_STORE",
-                            actor=MembershipFactory(org=org, role=M).user)
+    mine = S.session_create(
+        org=org, store=store, scope="FULL_STORE", actor=MembershipFactory(org=org, role=M).user
+    )
     limited = client_for(M, stores=[store])
     listed = ok(limited.get(f"{BASE}/sessions"))["results"]
     assert [s["id"] for s in listed] == [mine.pk]
-    for path in (f"sessions/{ids['open_session']}", f"passes/{ids['open_pass']}",
-                 f"lines/{ids['line']}", f"sessions/{ids['reconciled']}/variance"):
+    for path in (
+        f"sessions/{ids['open_session']}",
+        f"passes/{ids['open_pass']}",
+        f"lines/{ids['line']}",
+        f"sessions/{ids['reconciled']}/variance",
+    ):
         refused(limited.get(f"{BASE}/{path}"), 404, "not_found")
     assert ok(limited.get(f"{BASE}/unresolved"))["results"] == []
     before = written()
-    refused(post(limited, "sessions", {"store": ids["store"], "scope": "FULL_STORE"}), 400,
-            "invalid", "store")
+    refused(
+        post(limited, "sessions", {"store": ids["store"], "scope": "FULL_STORE"}),
+        400,
+        "invalid",
+        "store",
+    )
     refused(scan(limited, ids["open_pass"], sku=ids["sku"]), 404, "not_found")
     assert written() == before
 
@@ -735,26 +914,41 @@ def test_a_store_limited_member_sees_only_its_stores_counts(org, store, client_f
 # --- tenants in request bodies ----------------------------------------------------------------
 
 
-def test_another_orgs_store_or_location_in_a_session_is_refused(org, store, other_org,
-                                                                other_store, clients):
+def test_another_orgs_store_or_location_in_a_session_is_refused(
+    org, store, other_org, other_store, clients
+):
     before = written()
-    refused(post(clients[A], "sessions", {"store": other_store.pk, "scope": "FULL_STORE"}), 400,
-            "invalid", "store")
+    refused(
+        post(clients[A], "sessions", {"store": other_store.pk, "scope": "FULL_STORE"}),
+        400,
+        "invalid",
+        "store",
+    )
     for location in (loc(other_store, "SF"), loc(StoreFactory(org=org, code="S9"), "SF")):
-        refused(post(clients[A], "sessions", {
-            "store": store.pk, "scope": "ZONE", "scope_locations": [location.pk]}),
-            400, "unknown_location", "scope_locations")
+        refused(
+            post(
+                clients[A],
+                "sessions",
+                {"store": store.pk, "scope": "ZONE", "scope_locations": [location.pk]},
+            ),
+            400,
+            "unknown_location",
+            "scope_locations",
+        )
     assert written() == before
 
 
-def test_another_orgs_location_in_a_pass_is_unknown(counting, org, other_store, store,
-                                                    clients):
+def test_another_orgs_location_in_a_pass_is_unknown(counting, org, other_store, store, clients):
     session, _ = counting
     own_other_store = StoreFactory(org=org, code="S9")
     before = written()
     for location in (loc(other_store, "BR"), loc(own_other_store, "BR")):
-        refused(post(clients[OP], f"sessions/{session.pk}/passes", {"location": location.pk}),
-                400, "unknown_location", "location")
+        refused(
+            post(clients[OP], f"sessions/{session.pk}/passes", {"location": location.pk}),
+            400,
+            "unknown_location",
+            "location",
+        )
     assert written() == before
 
 
@@ -762,15 +956,25 @@ def test_another_orgs_product_cannot_be_scanned(counting, other_org, clients):
     _, count_pass = counting
     theirs = ProductFactory(org=other_org, sku="THEIRS-1", barcodes=[{"code": make_gtin(77)}])
     before = written()
-    refused(scan(clients[OP], count_pass.pk, product=theirs.pk), 400, "unknown_product",
-            "lines.0.product")
-    refused(scan(clients[OP], count_pass.pk, sku="THEIRS-1"), 400, "unknown_product",
-            "lines.0.sku")
-    refused(post(clients[OP], f"passes/{count_pass.pk}/lines/bulk",
-                 {"lines": [{"product": theirs.pk}]}), 400, "unknown_product", "lines.0.product")
+    refused(
+        scan(clients[OP], count_pass.pk, product=theirs.pk),
+        400,
+        "unknown_product",
+        "lines.0.product",
+    )
+    refused(scan(clients[OP], count_pass.pk, sku="THEIRS-1"), 400, "unknown_product", "lines.0.sku")
+    refused(
+        post(
+            clients[OP], f"passes/{count_pass.pk}/lines/bulk", {"lines": [{"product": theirs.pk}]}
+        ),
+        400,
+        "unknown_product",
+        "lines.0.product",
+    )
     assert written() == before
-    refused(scan(clients[OP], count_pass.pk, barcode=make_gtin(77)), 404, "unknown_barcode",
-            "barcode")
+    refused(
+        scan(clients[OP], count_pass.pk, barcode=make_gtin(77)), 404, "unknown_barcode", "barcode"
+    )
     after = written()
     assert after.pop("UnresolvedScan") == before.pop("UnresolvedScan") + 1  # kept to map later
     assert after == before
@@ -782,8 +986,12 @@ def test_another_orgs_product_cannot_resolve_an_unknown_scan(counting, org, othe
     refused(scan(clients[OP], count_pass.pk, barcode="NO-SUCH-CODE"), 404, "unknown_barcode")
     scan_id = UnresolvedScan.objects.get().pk
     before = written()
-    refused(post(clients[M], f"unresolved/{scan_id}/resolve", {"product": theirs.pk}), 400,
-            "unknown_product", "product")
+    refused(
+        post(clients[M], f"unresolved/{scan_id}/resolve", {"product": theirs.pk}),
+        400,
+        "unknown_product",
+        "product",
+    )
     assert written() == before
 
 
@@ -793,8 +1001,9 @@ def test_another_orgs_product_cannot_resolve_an_unknown_scan(counting, org, othe
 @pytest.fixture
 def products(org):
     return {
-        "each": ProductFactory(org=org, sku="EACH-1", unit="each",
-                               barcodes=[{"code": make_gtin(11)}]),
+        "each": ProductFactory(
+            org=org, sku="EACH-1", unit="each", barcodes=[{"code": make_gtin(11)}]
+        ),
         "grams": ProductFactory(org=org, sku="BULK-G", unit="g"),
     }
 
@@ -802,44 +1011,63 @@ def products(org):
 BAD_CHECK_DIGIT = make_gtin(11)[:-1] + str((int(make_gtin(11)[-1]) + 1) % 10)
 
 
-@pytest.mark.parametrize("body,code,field", [
-    ({"sku": "EACH-1", "quantity": "-1"}, "invalid", "quantity"),
-    ({"sku": "EACH-1", "quantity": "1.5"}, "invalid_quantity", "lines.0.quantity"),
-    ({"sku": "EACH-1", "quantity": "abc"}, "invalid", "quantity"),
-    ({"barcode": BAD_CHECK_DIGIT}, "invalid_check_digit", "lines.0.barcode"),
-    ({"barcode": "   "}, "invalid", "barcode"),
-    ({"sku": "EACH-1", "barcode": make_gtin(11)}, "invalid", "barcode"),
-    ({"sku": "EACH-1", "product": 1}, "invalid", "barcode"),
-    ({"quantity": "1"}, "invalid", "barcode"),
-    ({"sku": "NO-SUCH-SKU"}, "unknown_product", "lines.0.sku"),
-    ({"product": 987654}, "unknown_product", "lines.0.product"),
-    ({"sku": "EACH-1", "captured_at": "yesterday"}, "invalid", "captured_at"),
-    ({"sku": "EACH-1", "confidence": "guessed"}, "invalid", "confidence"),
-], ids=lambda v: str(v) if not isinstance(v, dict) else "-".join(f"{k}={v[k]}" for k in v))
-def test_a_bad_scan_is_refused_with_a_code_and_writes_nothing(counting, products, clients,
-                                                             body, code, field):
+@pytest.mark.parametrize(
+    "body,code,field",
+    [
+        ({"sku": "EACH-1", "quantity": "-1"}, "invalid", "quantity"),
+        ({"sku": "EACH-1", "quantity": "1.5"}, "invalid_quantity", "lines.0.quantity"),
+        ({"sku": "EACH-1", "quantity": "abc"}, "invalid", "quantity"),
+        ({"barcode": BAD_CHECK_DIGIT}, "invalid_check_digit", "lines.0.barcode"),
+        ({"barcode": "   "}, "invalid", "barcode"),
+        ({"sku": "EACH-1", "barcode": make_gtin(11)}, "invalid", "barcode"),
+        ({"sku": "EACH-1", "product": 1}, "invalid", "barcode"),
+        ({"quantity": "1"}, "invalid", "barcode"),
+        ({"sku": "NO-SUCH-SKU"}, "unknown_product", "lines.0.sku"),
+        ({"product": 987654}, "unknown_product", "lines.0.product"),
+        ({"sku": "EACH-1", "captured_at": "yesterday"}, "invalid", "captured_at"),
+        ({"sku": "EACH-1", "confidence": "guessed"}, "invalid", "confidence"),
+    ],
+    ids=lambda v: str(v) if not isinstance(v, dict) else "-".join(f"{k}={v[k]}" for k in v),
+)
+def test_a_bad_scan_is_refused_with_a_code_and_writes_nothing(
+    counting, products, clients, body, code, field
+):
     _, count_pass = counting
     before = written()
     refused(scan(clients[OP], count_pass.pk, **body), 400, code, field)
     assert written() == before
 
 
-@pytest.mark.parametrize("lines,code,field", [
-    ([{"sku": "EACH-1"}, {"sku": "EACH-1", "quantity": "0.5"}], "invalid_quantity",
-     "lines.1.quantity"),
-    ([{"sku": "EACH-1"}, {"sku": "EACH-1", "quantity": "-2"}], "invalid", "lines.1.quantity"),
-    ([{"sku": "EACH-1"}, {"barcode": BAD_CHECK_DIGIT}], "invalid_check_digit", "lines.1.barcode"),
-    pytest.param(
-        [{"barcode": "UNKNOWN-1"}, {"sku": "EACH-1", "quantity": "0.5"}], "invalid_quantity",
-        "lines.1.quantity", id="unknown-then-fractional"),
-    ([{"sku": "EACH-1"}, {"sku": "NOPE"}], "unknown_product", "lines.1.sku"),
-    ([], "invalid", "lines"),
-])
+@pytest.mark.parametrize(
+    "lines,code,field",
+    [
+        (
+            [{"sku": "EACH-1"}, {"sku": "EACH-1", "quantity": "0.5"}],
+            "invalid_quantity",
+            "lines.1.quantity",
+        ),
+        ([{"sku": "EACH-1"}, {"sku": "EACH-1", "quantity": "-2"}], "invalid", "lines.1.quantity"),
+        (
+            [{"sku": "EACH-1"}, {"barcode": BAD_CHECK_DIGIT}],
+            "invalid_check_digit",
+            "lines.1.barcode",
+        ),
+        pytest.param(
+            [{"barcode": "UNKNOWN-1"}, {"sku": "EACH-1", "quantity": "0.5"}],
+            "invalid_quantity",
+            "lines.1.quantity",
+            id="unknown-then-fractional",
+        ),
+        ([{"sku": "EACH-1"}, {"sku": "NOPE"}], "unknown_product", "lines.1.sku"),
+        ([], "invalid", "lines"),
+    ],
+)
 def test_a_bad_bulk_is_refused_whole(counting, products, clients, lines, code, field):
     _, count_pass = counting
     before = written()
-    refused(post(clients[OP], f"passes/{count_pass.pk}/lines/bulk", {"lines": lines}), 400,
-            code, field)
+    refused(
+        post(clients[OP], f"passes/{count_pass.pk}/lines/bulk", {"lines": lines}), 400, code, field
+    )
     assert written() == before
 
 
@@ -848,8 +1076,9 @@ def test_fractional_quantities_are_fine_for_weighed_products(counting, products,
     line = ok(scan(clients[OP], count_pass.pk, sku="BULK-G", quantity="2.5"), 201)
     line = ok(scan(clients[OP], count_pass.pk, sku="BULK-G", quantity="0.25"), 201)
     assert D(line["quantity"]) == D("2.75") and line["unit"] == "g"
-    assert D(ok(scan(clients[OP], count_pass.pk, sku="EACH-1", quantity="2.0"),
-                201)["quantity"]) == 2
+    assert (
+        D(ok(scan(clients[OP], count_pass.pk, sku="EACH-1", quantity="2.0"), 201)["quantity"]) == 2
+    )
 
 
 def test_an_unknown_barcode_is_kept_for_a_manager_to_map(counting, products, clients):
@@ -857,51 +1086,84 @@ def test_an_unknown_barcode_is_kept_for_a_manager_to_map(counting, products, cli
     clerk, manager = clients[OP], clients[M]
     ok(scan(clerk, count_pass.pk, sku="EACH-1", quantity="2"), 201)
     before = written()
-    body = refused(scan(clerk, count_pass.pk, barcode="MYSTERY-42", quantity="3",
-                        client_line_id="t1-9", device_id="tablet-1"), 404, "unknown_barcode",
-                   "barcode")
+    body = refused(
+        scan(
+            clerk,
+            count_pass.pk,
+            barcode="MYSTERY-42",
+            quantity="3",
+            client_line_id="t1-9",
+            device_id="tablet-1",
+        ),
+        404,
+        "unknown_barcode",
+        "barcode",
+    )
     assert "MYSTERY-42" in body["detail"]
-    refused(scan(clerk, count_pass.pk, barcode="MYSTERY-42", quantity="3",
-                 client_line_id="t1-9"), 404, "unknown_barcode")  # a replay: still one
+    refused(
+        scan(clerk, count_pass.pk, barcode="MYSTERY-42", quantity="3", client_line_id="t1-9"),
+        404,
+        "unknown_barcode",
+    )  # a replay: still one
     after = written()
     assert after.pop("UnresolvedScan") == before.pop("UnresolvedScan") + 1
     assert after == before
 
     kept = ok(clerk.get(f"{BASE}/passes/{count_pass.pk}"))["unresolved"]
     assert [(u["raw_scan"], D(u["quantity"]), u["device_id"]) for u in kept] == [
-        ("MYSTERY-42", 3, "tablet-1")]
+        ("MYSTERY-42", 3, "tablet-1")
+    ]
     listed = ok(manager.get(f"{BASE}/unresolved"))["results"]
     assert [u["id"] for u in listed] == [kept[0]["id"]]
-    assert ok(manager.get(f"{BASE}/sessions/{count_pass.session_id}"))["progress"][
-        "unresolved_scans"] == 1
+    assert (
+        ok(manager.get(f"{BASE}/sessions/{count_pass.session_id}"))["progress"]["unresolved_scans"]
+        == 1
+    )
 
-    line = ok(post(manager, f"unresolved/{kept[0]['id']}/resolve",
-                   {"product": products["each"].pk}))
+    line = ok(
+        post(manager, f"unresolved/{kept[0]['id']}/resolve", {"product": products["each"].pk})
+    )
     assert D(line["quantity"]) == 5
     assert ok(clerk.get(f"{BASE}/passes/{count_pass.pk}"))["unresolved"] == []
     assert ok(manager.get(f"{BASE}/unresolved"))["results"] == []
-    refused(post(manager, f"unresolved/{kept[0]['id']}/resolve",
-                 {"product": products["each"].pk}), 404, "not_found")
+    refused(
+        post(manager, f"unresolved/{kept[0]['id']}/resolve", {"product": products["each"].pk}),
+        404,
+        "not_found",
+    )
     assert CountLine.objects.get(product=products["each"]).quantity == 5
 
 
 def test_resolving_to_a_new_product_creates_its_line(counting, products, clients):
     _, count_pass = counting
-    refused(scan(clients[OP], count_pass.pk, barcode=make_gtin(555), quantity="4"), 404,
-            "unknown_barcode")
+    refused(
+        scan(clients[OP], count_pass.pk, barcode=make_gtin(555), quantity="4"),
+        404,
+        "unknown_barcode",
+    )
     scan_id = UnresolvedScan.objects.get().pk
-    line = ok(post(clients[M], f"unresolved/{scan_id}/resolve",
-                   {"product": products["grams"].pk}))
+    line = ok(post(clients[M], f"unresolved/{scan_id}/resolve", {"product": products["grams"].pk}))
     assert (line["sku"], D(line["quantity"]), line["raw_scan"]) == ("BULK-G", 4, make_gtin(555))
     assert line["confidence"] == "corrected"
 
 
 def test_bulk_keeps_unknown_codes_and_applies_the_rest(counting, products, clients):
     _, count_pass = counting
-    body = ok(post(clients[OP], f"passes/{count_pass.pk}/lines/bulk", {
-        "device_id": "tablet-2",
-        "lines": [{"barcode": make_gtin(11)}, {"barcode": "WHO-KNOWS"},
-                  {"sku": "EACH-1", "quantity": "2"}]}), 201)
+    body = ok(
+        post(
+            clients[OP],
+            f"passes/{count_pass.pk}/lines/bulk",
+            {
+                "device_id": "tablet-2",
+                "lines": [
+                    {"barcode": make_gtin(11)},
+                    {"barcode": "WHO-KNOWS"},
+                    {"sku": "EACH-1", "quantity": "2"},
+                ],
+            },
+        ),
+        201,
+    )
     assert (body["applied"], body["replayed"]) == (2, 0)
     assert body["unresolved"] == [{"index": 1, "barcode": "WHO-KNOWS"}]
     (line,) = body["lines"]
@@ -917,8 +1179,11 @@ def test_lines_are_refused_once_the_pass_is_submitted(counting, products, client
     assert ok(post(clerk, f"passes/{count_pass.pk}/submit"))["status"] == "submitted"  # retry
     before = written()
     refused(scan(clerk, count_pass.pk, sku="EACH-1"), 409, "pass_not_open")
-    refused(post(clerk, f"passes/{count_pass.pk}/lines/bulk", {"lines": [{"sku": "EACH-1"}]}),
-            409, "pass_not_open")
+    refused(
+        post(clerk, f"passes/{count_pass.pk}/lines/bulk", {"lines": [{"sku": "EACH-1"}]}),
+        409,
+        "pass_not_open",
+    )
     refused(call(clerk, "patch", f"lines/{line['id']}", {"quantity": "9"}), 409, "pass_not_open")
     refused(call(clerk, "put", f"lines/{line['id']}", {"quantity": "9"}), 409, "pass_not_open")
     refused(call(clerk, "delete", f"lines/{line['id']}"), 409, "pass_not_open")
@@ -931,8 +1196,11 @@ def test_unknown_codes_are_refused_once_the_pass_is_submitted(counting, clients,
     ok(post(clients[OP], f"passes/{count_pass.pk}/submit"))
     before = written()
     body = {"barcode": "MYSTERY-7"}
-    response = post(clients[OP], f"passes/{count_pass.pk}/{route}",
-                    body if route == "lines" else {"lines": [body]})
+    response = post(
+        clients[OP],
+        f"passes/{count_pass.pk}/{route}",
+        body if route == "lines" else {"lines": [body]},
+    )
     assert written() == before
     refused(response, 409, "pass_not_open")
 
@@ -950,13 +1218,14 @@ def test_a_line_is_corrected_or_deleted_while_its_pass_is_open(counting, product
     clerk = clients[OP]
     line = ok(scan(clerk, count_pass.pk, sku="EACH-1", quantity="2"), 201)
     edited = ok(call(clerk, "patch", f"lines/{line['id']}", {"quantity": "7", "notes": "top"}))
-    assert (D(edited["quantity"]), edited["confidence"], edited["notes"]) == (7, "corrected",
-                                                                             "top")
+    assert (D(edited["quantity"]), edited["confidence"], edited["notes"]) == (7, "corrected", "top")
     before = written()
-    refused(call(clerk, "patch", f"lines/{line['id']}", {"quantity": "1.5"}), 400,
-            "invalid_quantity")
-    refused(call(clerk, "patch", f"lines/{line['id']}", {"quantity": "-1"}), 400, "invalid",
-            "quantity")
+    refused(
+        call(clerk, "patch", f"lines/{line['id']}", {"quantity": "1.5"}), 400, "invalid_quantity"
+    )
+    refused(
+        call(clerk, "patch", f"lines/{line['id']}", {"quantity": "-1"}), 400, "invalid", "quantity"
+    )
     assert written() == before
     assert call(clerk, "delete", f"lines/{line['id']}").status_code == 204
     assert not CountLine.objects.exists()
@@ -976,15 +1245,28 @@ def test_a_future_device_time_is_clamped_to_now(counting, products, clients):
 # --- session and pass states ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("state,verb", [
-    ("draft", "submit"), ("draft", "reconcile"), ("draft", "finalize"),
-    ("in_progress", "reconcile"), ("in_progress", "finalize"),
-    ("submitted", "start"), ("submitted", "finalize"),
-    ("reconciled", "start"), ("reconciled", "submit"),
-    ("closed", "start"), ("closed", "submit"), ("closed", "reconcile"), ("closed", "cancel"),
-    ("cancelled", "start"), ("cancelled", "submit"), ("cancelled", "reconcile"),
-    ("cancelled", "finalize"),
-])
+@pytest.mark.parametrize(
+    "state,verb",
+    [
+        ("draft", "submit"),
+        ("draft", "reconcile"),
+        ("draft", "finalize"),
+        ("in_progress", "reconcile"),
+        ("in_progress", "finalize"),
+        ("submitted", "start"),
+        ("submitted", "finalize"),
+        ("reconciled", "start"),
+        ("reconciled", "submit"),
+        ("closed", "start"),
+        ("closed", "submit"),
+        ("closed", "reconcile"),
+        ("closed", "cancel"),
+        ("cancelled", "start"),
+        ("cancelled", "submit"),
+        ("cancelled", "reconcile"),
+        ("cancelled", "finalize"),
+    ],
+)
 def test_a_wrong_transition_is_a_409(org, store, clients, state, verb):
     session = session_in(org, store, state, clients[A].user)
     before = written()
@@ -992,10 +1274,16 @@ def test_a_wrong_transition_is_a_409(org, store, clients, state, verb):
     assert written() == before
 
 
-@pytest.mark.parametrize("state,verb", [
-    ("in_progress", "start"), ("submitted", "submit"), ("reconciled", "reconcile"),
-    ("closed", "finalize"), ("cancelled", "cancel"),
-])
+@pytest.mark.parametrize(
+    "state,verb",
+    [
+        ("in_progress", "start"),
+        ("submitted", "submit"),
+        ("reconciled", "reconcile"),
+        ("closed", "finalize"),
+        ("cancelled", "cancel"),
+    ],
+)
 def test_repeating_a_transition_is_harmless(org, store, clients, state, verb):
     product = ProductFactory(org=org, sku="REPEAT-1")
     receive(org, store, product, 1, occurred_at=hours_ago())
@@ -1008,8 +1296,7 @@ def test_repeating_a_transition_is_harmless(org, store, clients, state, verb):
 def test_a_session_with_an_open_pass_cannot_be_submitted(counting, clients):
     session, count_pass = counting
     before = written()
-    body = refused(post(clients[M], f"sessions/{session.pk}/submit"), 409, "passes_open",
-                   "passes")
+    body = refused(post(clients[M], f"sessions/{session.pk}/submit"), 409, "passes_open", "passes")
     assert body["fields"]["passes"] == [str(count_pass.pk)]
     assert written() == before
 
@@ -1028,8 +1315,11 @@ def test_a_pass_needs_an_in_progress_session(org, store, clients):
     for state in ("draft", "submitted"):
         other = StoreFactory(org=org, code=f"ST-{state}")
         session = session_in(org, other, state, clients[A].user)
-        refused(post(clients[OP], f"sessions/{session.pk}/passes",
-                     {"location": loc(other, "SF").pk}), 409, "session_not_in_progress")
+        refused(
+            post(clients[OP], f"sessions/{session.pk}/passes", {"location": loc(other, "SF").pk}),
+            409,
+            "session_not_in_progress",
+        )
     after = written()
     assert after["CountPass"] == before["CountPass"]
 
@@ -1050,73 +1340,129 @@ def test_a_second_active_full_store_count_is_refused(org, store, clients):
 def test_overlapping_passes_of_two_active_counts_are_refused(org, store, clients):
     manager, clerk = clients[M], clients[OP]
     sf = loc(store, "SF")
-    edibles = started_session(manager, store, scope="ZONE",
-                              scope_categories=[{"category": "Edibles"}])
-    vapes = started_session(manager, store, scope="ZONE",
-                            scope_categories=[{"category": "Vapes"}])
+    edibles = started_session(
+        manager, store, scope="ZONE", scope_categories=[{"category": "Edibles"}]
+    )
+    vapes = started_session(manager, store, scope="ZONE", scope_categories=[{"category": "Vapes"}])
     room = started_session(manager, store, scope="ZONE", scope_locations=[sf.pk])
     full = started_session(manager, store)
     open_pass(clerk, edibles, sf, category="Edibles")
     open_pass(clerk, vapes, sf, category="Vapes")  # same room, other category: fine
     before = written()
-    body = refused(post(clerk, f"sessions/{room}/passes", {"location": sf.pk}), 409,
-                   "scope_in_use", "location")
+    body = refused(
+        post(clerk, f"sessions/{room}/passes", {"location": sf.pk}), 409, "scope_in_use", "location"
+    )
     assert body["session"] in (edibles, vapes)
-    refused(post(clerk, f"sessions/{full}/passes", {"location": sf.pk, "category": "edibles",
-                                                   "subcategory": "Gummies"}),
-            409, "scope_in_use", "location")
+    refused(
+        post(
+            clerk,
+            f"sessions/{full}/passes",
+            {"location": sf.pk, "category": "edibles", "subcategory": "Gummies"},
+        ),
+        409,
+        "scope_in_use",
+        "location",
+    )
     assert written() == before
-    open_pass(clerk, full, sf, category="Topicals")          # no one counts topicals there
+    open_pass(clerk, full, sf, category="Topicals")  # no one counts topicals there
     open_pass(clerk, room, sf, category="Beverages")
-    open_pass(clerk, full, loc(store, "BR"))                  # nor the back room
+    open_pass(clerk, full, loc(store, "BR"))  # nor the back room
 
 
 def test_a_pass_outside_a_zone_is_refused(org, store, clients):
     manager, clerk = clients[M], clients[OP]
     sf, br = loc(store, "SF"), loc(store, "BR")
     room = started_session(manager, store, scope="ZONE", scope_locations=[sf.pk])
-    edibles = started_session(manager, store, scope="ZONE",
-                              scope_categories=[{"category": "Edibles",
-                                                 "subcategory": "Chocolate"}])
+    edibles = started_session(
+        manager,
+        store,
+        scope="ZONE",
+        scope_categories=[{"category": "Edibles", "subcategory": "Chocolate"}],
+    )
     before = written()
-    refused(post(clerk, f"sessions/{room}/passes", {"location": br.pk}), 400, "out_of_scope",
-            "location")
-    for body in ({"location": br.pk}, {"location": br.pk, "category": "Vapes"},
-                 {"location": br.pk, "category": "Edibles", "subcategory": "Gummies"}):
-        refused(post(clerk, f"sessions/{edibles}/passes", body), 400, "out_of_scope",
-                "location")
+    refused(
+        post(clerk, f"sessions/{room}/passes", {"location": br.pk}), 400, "out_of_scope", "location"
+    )
+    for body in (
+        {"location": br.pk},
+        {"location": br.pk, "category": "Vapes"},
+        {"location": br.pk, "category": "Edibles", "subcategory": "Gummies"},
+    ):
+        refused(post(clerk, f"sessions/{edibles}/passes", body), 400, "out_of_scope", "location")
     assert written() == before
     open_pass(clerk, edibles, br, category="Edibles", subcategory="Chocolate")
 
 
 def test_a_zone_session_needs_a_zone_and_a_full_store_none(store, clients):
     before = written()
-    refused(post(clients[M], "sessions", {"store": store.pk, "scope": "ZONE"}), 400, "invalid",
-            "scope_locations")
-    refused(post(clients[M], "sessions", {"store": store.pk, "scope": "FULL_STORE",
-                                          "scope_locations": [loc(store, "SF").pk]}),
-            400, "invalid", "scope")
-    refused(post(clients[M], "sessions", {"store": store.pk, "scope": "EVERYTHING"}), 400,
-            "invalid", "scope")
+    refused(
+        post(clients[M], "sessions", {"store": store.pk, "scope": "ZONE"}),
+        400,
+        "invalid",
+        "scope_locations",
+    )
+    refused(
+        post(
+            clients[M],
+            "sessions",
+            {"store": store.pk, "scope": "FULL_STORE", "scope_locations": [loc(store, "SF").pk]},
+        ),
+        400,
+        "invalid",
+        "scope",
+    )
+    refused(
+        post(clients[M], "sessions", {"store": store.pk, "scope": "EVERYTHING"}),
+        400,
+        "invalid",
+        "scope",
+    )
     assert written() == before
 
 
 def test_a_recount_must_name_a_submitted_pass_of_the_same_room(counting, clients, org, store):
     session, count_pass = counting
     before = written()
-    refused(post(clients[OP], f"sessions/{session.pk}/passes",
-                 {"location": loc(store, "SF").pk, "recount_of": count_pass.pk}), 400,
-            "invalid", "recount_of")  # still open
-    refused(post(clients[OP], f"sessions/{session.pk}/passes",
-                 {"location": loc(store, "SF").pk, "recount_of": 987654}), 400, "invalid",
-            "recount_of")
+    refused(
+        post(
+            clients[OP],
+            f"sessions/{session.pk}/passes",
+            {"location": loc(store, "SF").pk, "recount_of": count_pass.pk},
+        ),
+        400,
+        "invalid",
+        "recount_of",
+    )  # still open
+    refused(
+        post(
+            clients[OP],
+            f"sessions/{session.pk}/passes",
+            {"location": loc(store, "SF").pk, "recount_of": 987654},
+        ),
+        400,
+        "invalid",
+        "recount_of",
+    )
     assert written() == before
     ok(post(clients[OP], f"passes/{count_pass.pk}/submit"))
-    refused(post(clients[OP], f"sessions/{session.pk}/passes",
-                 {"location": loc(store, "BR").pk, "recount_of": count_pass.pk}), 400,
-            "invalid", "recount_of")
-    recount = ok(post(clients[OP], f"sessions/{session.pk}/passes",
-                      {"location": loc(store, "SF").pk, "recount_of": count_pass.pk}), 201)
+    refused(
+        post(
+            clients[OP],
+            f"sessions/{session.pk}/passes",
+            {"location": loc(store, "BR").pk, "recount_of": count_pass.pk},
+        ),
+        400,
+        "invalid",
+        "recount_of",
+    )
+    recount = ok(
+        post(
+            clients[OP],
+            f"sessions/{session.pk}/passes",
+            {"location": loc(store, "SF").pk, "recount_of": count_pass.pk},
+        ),
+        201,
+    )
     assert recount["recount_of"] == count_pass.pk
 
 
@@ -1138,10 +1484,12 @@ def test_a_replayed_scan_is_applied_once(counting, products, clients):
 
 def test_a_replayed_bulk_is_applied_once(counting, products, clients):
     _, count_pass = counting
-    lines = [{"sku": "EACH-1", "client_line_id": "t2-1"},
-             {"barcode": make_gtin(11), "client_line_id": "t2-2"},
-             {"sku": "EACH-1", "client_line_id": "t2-1"},          # repeated within the batch
-             {"sku": "BULK-G", "quantity": "1.5", "client_line_id": "t2-3"}]
+    lines = [
+        {"sku": "EACH-1", "client_line_id": "t2-1"},
+        {"barcode": make_gtin(11), "client_line_id": "t2-2"},
+        {"sku": "EACH-1", "client_line_id": "t2-1"},  # repeated within the batch
+        {"sku": "BULK-G", "quantity": "1.5", "client_line_id": "t2-3"},
+    ]
     body = ok(post(clients[OP], f"passes/{count_pass.pk}/lines/bulk", {"lines": lines}), 201)
     assert (body["applied"], body["replayed"]) == (3, 1)
     quantities = {line["sku"]: D(line["quantity"]) for line in body["lines"]}
@@ -1172,11 +1520,15 @@ PREVIEW_QUERIES = 11
 FROZEN_QUERIES = 7
 
 
-def test_bulk_scans_cost_the_same_queries_for_5_or_200_lines(org, store, clients,
-                                                            django_assert_num_queries):
+def test_bulk_scans_cost_the_same_queries_for_5_or_200_lines(
+    org, store, clients, django_assert_num_queries
+):
     manager, clerk = clients[M].user, clients[OP]
-    session = S.session_start(org=org, actor=manager, session=S.session_create(
-        org=org, store=store, scope="FULL_STORE", actor=manager))
+    session = S.session_start(
+        org=org,
+        actor=manager,
+        session=S.session_create(org=org, store=store, scope="FULL_STORE", actor=manager),
+    )
     small = P.pass_create(org=org, session=session, location=loc(store, "SF"), actor=manager)
     large = P.pass_create(org=org, session=session, location=loc(store, "BR"), actor=manager)
     gtins = [make_gtin(2000 + n) for n in range(200)]
@@ -1202,13 +1554,21 @@ def test_variance_queries_do_not_grow_with_lines(org, clients):
         products = [ProductFactory(org=org, sku=f"QV{n}-{i:03d}") for i in range(size)]
         for product in products:
             receive(org, store, product, 5, cost=1, occurred_at=hours_ago())
-        session = S.session_start(org=org, actor=manager.user, session=S.session_create(
-            org=org, store=store, scope="FULL_STORE", actor=manager.user))
+        session = S.session_start(
+            org=org,
+            actor=manager.user,
+            session=S.session_create(org=org, store=store, scope="FULL_STORE", actor=manager.user),
+        )
         for code in ("SF", "BR"):
-            count_pass = P.pass_create(org=org, session=session, location=loc(store, code),
-                                       actor=manager.user)
-            P.lines_add(org=org, count_pass=count_pass, actor=manager.user,
-                        entries=[P.Entry(p, D(4)) for p in products])
+            count_pass = P.pass_create(
+                org=org, session=session, location=loc(store, code), actor=manager.user
+            )
+            P.lines_add(
+                org=org,
+                count_pass=count_pass,
+                actor=manager.user,
+                entries=[P.Entry(p, D(4)) for p in products],
+            )
             P.pass_submit(org=org, count_pass=count_pass, actor=manager.user)
         S.session_submit(org=org, session=session, actor=manager.user)
         path = f"sessions/{session.pk}/variance"
@@ -1219,7 +1579,6 @@ def test_variance_queries_do_not_grow_with_lines(org, clients):
         costs.append((preview, frozen))
     # 3 of each are authentication (token, membership, its stores)
     assert costs == [(PREVIEW_QUERIES, FROZEN_QUERIES)] * 2, costs
-
 
 
 @pytest.mark.parametrize("route", ["lines", "lines/bulk"])

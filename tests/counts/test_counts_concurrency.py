@@ -56,8 +56,11 @@ def together(org, workers: list) -> list:
 
 
 def started_full_count(org, store, actor) -> CountSession:
-    return S.session_start(org=org, actor=actor, session=S.session_create(
-        org=org, store=store, scope="FULL_STORE", actor=actor))
+    return S.session_start(
+        org=org,
+        actor=actor,
+        session=S.session_create(org=org, store=store, scope="FULL_STORE", actor=actor),
+    )
 
 
 @pytest.fixture
@@ -72,8 +75,9 @@ def open_pass(org, store, manager) -> CountPass:
 
 
 @pytest.mark.parametrize("tablets", [2, 8])
-def test_tablets_scanning_one_product_into_one_pass_lose_nothing(org, open_pass, client_for,
-                                                                tablets):
+def test_tablets_scanning_one_product_into_one_pass_lose_nothing(
+    org, open_pass, client_for, tablets
+):
     ProductFactory(org=org, sku="SAME-1")
     clients = [client_for(Role.OPERATOR) for _ in range(tablets)]
     scans_each = 10
@@ -82,14 +86,23 @@ def test_tablets_scanning_one_product_into_one_pass_lose_nothing(org, open_pass,
         def work():
             statuses = []
             for i in range(scans_each):
-                response = client.post(f"{BASE}/passes/{open_pass.pk}/lines",
-                                       {"sku": "SAME-1", "client_line_id": f"t{n}-{i}"},
-                                       format="json")
+                response = client.post(
+                    f"{BASE}/passes/{open_pass.pk}/lines",
+                    {"sku": "SAME-1", "client_line_id": f"t{n}-{i}"},
+                    format="json",
+                )
                 statuses.append(response.status_code)
-            bulk = client.post(f"{BASE}/passes/{open_pass.pk}/lines/bulk",
-                               {"device_id": f"tablet-{n}", "lines": [
-                                   {"sku": "SAME-1", "quantity": "2"},
-                                   {"sku": "SAME-1", "quantity": "3"}]}, format="json")
+            bulk = client.post(
+                f"{BASE}/passes/{open_pass.pk}/lines/bulk",
+                {
+                    "device_id": f"tablet-{n}",
+                    "lines": [
+                        {"sku": "SAME-1", "quantity": "2"},
+                        {"sku": "SAME-1", "quantity": "3"},
+                    ],
+                },
+                format="json",
+            )
             statuses.append(bulk.status_code)
             return statuses
 
@@ -107,9 +120,13 @@ def test_concurrent_replays_of_one_client_line_id_apply_once(org, open_pass, cli
     clients = [client_for(Role.OPERATOR) for _ in range(8)]
 
     def replay(client):
-        return lambda: client.post(f"{BASE}/passes/{open_pass.pk}/lines",
-                                   {"sku": "ONCE-1", "quantity": "4",
-                                    "client_line_id": "offline-17"}, format="json").status_code
+        return lambda: (
+            client.post(
+                f"{BASE}/passes/{open_pass.pk}/lines",
+                {"sku": "ONCE-1", "quantity": "4", "client_line_id": "offline-17"},
+                format="json",
+            ).status_code
+        )
 
     statuses = Counter(together(org, [replay(c) for c in clients]))
     assert statuses == {201: 1, 200: 7}
@@ -124,8 +141,9 @@ def test_concurrent_bulk_replays_apply_each_line_once(org, open_pass, client_for
 
     def replay(client):
         def work():
-            response = client.post(f"{BASE}/passes/{open_pass.pk}/lines/bulk",
-                                   {"lines": lines}, format="json")
+            response = client.post(
+                f"{BASE}/passes/{open_pass.pk}/lines/bulk", {"lines": lines}, format="json"
+            )
             assert response.status_code == 201, response.content
             return response.json()["applied"]
 
@@ -135,12 +153,13 @@ def test_concurrent_bulk_replays_apply_each_line_once(org, open_pass, client_for
     assert CountLine.objects.get(count_pass=open_pass).quantity == 5
 
 
-def test_concurrent_starts_of_two_full_store_counts_let_one_win(org, store, client_for,
-                                                               manager):
+def test_concurrent_starts_of_two_full_store_counts_let_one_win(org, store, client_for, manager):
     managers = [client_for(Role.MANAGER) for _ in range(2)]
     for _ in range(3):  # a few rounds: the loser never sneaks through
-        drafts = [S.session_create(org=org, store=store, scope="FULL_STORE", actor=manager)
-                  for _ in managers]
+        drafts = [
+            S.session_create(org=org, store=store, scope="FULL_STORE", actor=manager)
+            for _ in managers
+        ]
 
         def start(client, session):
             def work():
@@ -150,34 +169,47 @@ def test_concurrent_starts_of_two_full_store_counts_let_one_win(org, store, clie
             return work
 
         answers = together(org, [start(c, s) for c, s in zip(managers, drafts, strict=True)])
-        assert sorted(answers, key=str) == sorted([(200, None), (409, "full_count_active")],
-                                                  key=str), answers
+        assert sorted(answers, key=str) == sorted(
+            [(200, None), (409, "full_count_active")], key=str
+        ), answers
         active = CountSession.objects.filter(store=store, status="in_progress")
         assert active.count() == 1
         S.session_cancel(org=org, session=active.get(), actor=manager)
 
 
-def test_concurrent_overlapping_passes_of_two_zone_counts_let_one_win(org, store, client_for,
-                                                                     manager):
+def test_concurrent_overlapping_passes_of_two_zone_counts_let_one_win(
+    org, store, client_for, manager
+):
     sf = loc(store, "SF")
     clerks = [client_for(Role.OPERATOR) for _ in range(2)]
     for round_ in range(3):
-        sessions = [S.session_start(org=org, actor=manager, session=S.session_create(
-            org=org, store=store, scope="ZONE", scope_locations=[sf], actor=manager))
-            for _ in clerks]
+        sessions = [
+            S.session_start(
+                org=org,
+                actor=manager,
+                session=S.session_create(
+                    org=org, store=store, scope="ZONE", scope_locations=[sf], actor=manager
+                ),
+            )
+            for _ in clerks
+        ]
 
         def open_(client, session):
             def work():
-                response = client.post(f"{BASE}/sessions/{session.pk}/passes",
-                                       {"location": sf.pk, "category": "Edibles"},
-                                       format="json")
+                response = client.post(
+                    f"{BASE}/sessions/{session.pk}/passes",
+                    {"location": sf.pk, "category": "Edibles"},
+                    format="json",
+                )
                 return response.status_code, response.json().get("code")
 
             return work
 
         answers = together(org, [open_(c, s) for c, s in zip(clerks, sessions, strict=True)])
-        assert sorted(answers, key=str) == sorted([(201, None), (409, "scope_in_use")],
-                                                  key=str), (round_, answers)
+        assert sorted(answers, key=str) == sorted([(201, None), (409, "scope_in_use")], key=str), (
+            round_,
+            answers,
+        )
         assert CountPass.objects.filter(session__in=sessions).count() == 1
         for session in sessions:
             S.session_cancel(org=org, session=session, actor=manager)
@@ -192,9 +224,11 @@ def test_a_pass_submit_racing_scans_never_lets_a_scan_in_after_it(org, open_pass
         def work():
             answers = []
             for i in range(400):
-                response = client.post(f"{BASE}/passes/{open_pass.pk}/lines",
-                                       {"sku": "RACE-1", "client_line_id": f"r{n}-{i}"},
-                                       format="json")
+                response = client.post(
+                    f"{BASE}/passes/{open_pass.pk}/lines",
+                    {"sku": "RACE-1", "client_line_id": f"r{n}-{i}"},
+                    format="json",
+                )
                 answers.append((response.status_code, response.json().get("code")))
                 if response.status_code != 201:
                     break
@@ -228,10 +262,8 @@ def test_concurrent_finalisations_post_once(org, store, client_for, manager):
     product = ProductFactory(org=org, sku="FINAL-1")
     receive(org, store, product, 10, cost=1)
     session = started_full_count(org, store, manager)
-    count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"),
-                               actor=manager)
-    P.lines_add(org=org, count_pass=count_pass, actor=manager,
-                entries=[P.Entry(product, D(9))])
+    count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"), actor=manager)
+    P.lines_add(org=org, count_pass=count_pass, actor=manager, entries=[P.Entry(product, D(9))])
     P.pass_submit(org=org, count_pass=count_pass, actor=manager)
     S.session_submit(org=org, session=session, actor=manager)
     S.session_reconcile(org=org, session=session, actor=manager)
@@ -271,10 +303,13 @@ def test_finalise_racing_sales_and_receipts_of_the_same_products(org, store, man
     sell(org, store, *[(p, 21) for p in products[:3]])  # debt of 1 on three of them
     receive_more = {p.pk: 5 for p in products}
     session = started_full_count(org, store, manager)
-    count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"),
-                               actor=manager)
-    P.lines_add(org=org, count_pass=count_pass, actor=manager,
-                entries=[P.Entry(p, D(n % 4)) for n, p in enumerate(products)])
+    count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"), actor=manager)
+    P.lines_add(
+        org=org,
+        count_pass=count_pass,
+        actor=manager,
+        entries=[P.Entry(p, D(n % 4)) for n, p in enumerate(products)],
+    )
     P.pass_submit(org=org, count_pass=count_pass, actor=manager)
     S.session_submit(org=org, session=session, actor=manager)
     S.session_reconcile(org=org, session=session, actor=manager)
@@ -282,8 +317,9 @@ def test_finalise_racing_sales_and_receipts_of_the_same_products(org, store, man
     tenant = resolve_tenant(approver, org_id=org.pk)
     for row in VarianceRow.objects.filter(session=session):
         if row.status == "pending":
-            S.variance_decide(org=org, row=row, approve=True, mode=mode, tenant=tenant,
-                              actor=approver)
+            S.variance_decide(
+                org=org, row=row, approve=True, mode=mode, tenant=tenant, actor=approver
+            )
     VarianceRow.objects.filter(session=session).update(mode=mode)
 
     def finalise():
@@ -293,18 +329,23 @@ def test_finalise_racing_sales_and_receipts_of_the_same_products(org, store, man
         def work():
             ordered = products[offset:] + products[:offset]  # overlapping, other orders
             lines = [sales.SaleLineInput(p, D(1)) for p in ordered[:4]]
-            sale, _ = sales.sale_record(org=org, store=store, lines=lines,
-                                        client_ref=ref("race"), actor=manager)
+            sale, _ = sales.sale_record(
+                org=org, store=store, lines=lines, client_ref=ref("race"), actor=manager
+            )
             return sale.status
 
         return work
 
     def delivery():
-        lines = [stock_service.ReceiveLine(n, p, loc(store, "SF"), D(receive_more[p.pk]),
-                                           lot_code=f"RACE-LOT-{p.pk}")
-                 for n, p in enumerate(reversed(products), 1)]
-        document, _ = documents.receipt_record(org=org, store=store, lines=lines,
-                                               client_ref=ref("race-rcv"), actor=manager)
+        lines = [
+            stock_service.ReceiveLine(
+                n, p, loc(store, "SF"), D(receive_more[p.pk]), lot_code=f"RACE-LOT-{p.pk}"
+            )
+            for n, p in enumerate(reversed(products), 1)
+        ]
+        document, _ = documents.receipt_record(
+            org=org, store=store, lines=lines, client_ref=ref("race-rcv"), actor=manager
+        )
         return document.kind
 
     results = together(org, [finalise, basket(0), basket(2), basket(4), delivery, basket(1)])

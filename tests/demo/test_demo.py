@@ -179,8 +179,9 @@ def test_seed_demo_products_have_realistic_fields():
     assert Product.objects.filter(unit="g").exists()
     assert all(Product.objects.filter(category="Edibles").values_list("tracks_expiry", flat=True))
     assert all(Product.objects.filter(category="Dairy").values_list("tracks_expiry", flat=True))
-    assert not any(Product.objects.filter(category="Flower").values_list("tracks_expiry",
-                                                                          flat=True))
+    assert not any(
+        Product.objects.filter(category="Flower").values_list("tracks_expiry", flat=True)
+    )
 
 
 @pytest.mark.django_db
@@ -251,12 +252,19 @@ def test_seed_demo_tokens_authenticate_for_their_org():
 def test_seed_demo_prints_logins_and_urls():
     out = seed("--reset", "--no-stock")
 
-    for email in ("admin@northern-lights.example", "operator.ottawa@northern-lights.example",
-                  "viewer@fresh-corner.example", PLATFORM_ADMIN_EMAIL):
+    for email in (
+        "admin@northern-lights.example",
+        "operator.ottawa@northern-lights.example",
+        "viewer@fresh-corner.example",
+        PLATFORM_ADMIN_EMAIL,
+    ):
         assert email in out
     assert DEMO_PASSWORD in out
-    for url in ("http://127.0.0.1:8000/admin/", "http://127.0.0.1:8000/api/docs/",
-                "http://127.0.0.1:8000/api/v1/"):
+    for url in (
+        "http://127.0.0.1:8000/admin/",
+        "http://127.0.0.1:8000/api/docs/",
+        "http://127.0.0.1:8000/api/v1/",
+    ):
         assert url in out
 
 
@@ -269,9 +277,7 @@ def test_seed_demo_reset_rebuilds_the_same_catalog():
 
     seed("--reset", "--no-stock")
 
-    assert sorted(
-        Product.objects.values_list("org__slug", "sku", "name", "default_price")
-    ) == first
+    assert sorted(Product.objects.values_list("org__slug", "sku", "name", "default_price")) == first
     assert sorted(ProductBarcode.objects.values_list("code", flat=True)) == first_codes
     assert Organization.objects.count() == 2
     assert get_user_model().objects.filter(email=PLATFORM_ADMIN_EMAIL).count() == 1
@@ -339,21 +345,31 @@ def stock_totals() -> dict:
     ledger = StockLedger.objects.filter(org__in=orgs)
     return {
         "ledger": sorted(
-            (s, r, str(q)) for s, r, q in ledger.values_list("store__code", "ref_type")
-            .annotate(total=Sum("qty_delta")).order_by()
+            (s, r, str(q))
+            for s, r, q in ledger.values_list("store__code", "ref_type")
+            .annotate(total=Sum("qty_delta"))
+            .order_by()
         ),
         "rows": ledger.count(),
         "quants": sorted(
-            (s, loc, sku, lot, str(q)) for s, loc, sku, lot, q in
-            StockQuant.objects.filter(org__in=orgs, quantity__gt=0)
-            .values_list("store__code", "location__code", "product__sku", "batch__lot_code",
-                         "quantity")
+            (s, loc, sku, lot, str(q))
+            for s, loc, sku, lot, q in StockQuant.objects.filter(
+                org__in=orgs, quantity__gt=0
+            ).values_list(
+                "store__code", "location__code", "product__sku", "batch__lot_code", "quantity"
+            )
         ),
-        "sales": sorted(Sale.objects.filter(org__in=orgs).values_list(
-            "client_ref", "source_ref", "status", "occurred_at")),
+        "sales": sorted(
+            Sale.objects.filter(org__in=orgs).values_list(
+                "client_ref", "source_ref", "status", "occurred_at"
+            )
+        ),
         "refunds": Refund.objects.filter(org__in=orgs).count(),
-        "batches": sorted(Batch.objects.filter(org__in=orgs).values_list(
-            "product__sku", "lot_code", "expiry_date", "unit_cost")),
+        "batches": sorted(
+            Batch.objects.filter(org__in=orgs).values_list(
+                "product__sku", "lot_code", "expiry_date", "unit_cost"
+            )
+        ),
     }
 
 
@@ -390,8 +406,9 @@ def check_store_stock(store: Store, *, cannabis: bool) -> None:
     expired = quants.filter(batch__expiry_date__lt=today)
     expired_lots = expired.values("batch").distinct().count()
     assert 1 <= expired_lots <= 5, expired_lots
-    assert quants.filter(batch__expiry_date__gte=today,
-                         batch__expiry_date__lte=today + datetime.timedelta(days=14)).exists()
+    assert quants.filter(
+        batch__expiry_date__gte=today, batch__expiry_date__lte=today + datetime.timedelta(days=14)
+    ).exists()
     batches = Batch.objects.filter(org=store.org, quants__store=store).distinct()
     assert batches.exclude(lot_code="").exists()
     if cannabis:
@@ -400,7 +417,8 @@ def check_store_stock(store: Store, *, cannabis: bool) -> None:
         product = batch.product
         # within 5% of the default cost (and half a cent of rounding)
         assert abs(batch.unit_cost - product.default_cost) <= (
-            product.default_cost * D("0.05") + D("0.005"))
+            product.default_cost * D("0.05") + D("0.005")
+        )
         assert (batch.expiry_date is not None) == product.tracks_expiry
     # expiry by category, from the receipt date (the planted near-dated lots aside)
     lives = defaultdict(list)
@@ -414,8 +432,10 @@ def check_store_stock(store: Store, *, cannabis: bool) -> None:
 
     # receipts: cannabis twice a week (plus the opening delivery), grocery every day
     receipts = StockDocument.objects.filter(store=store, kind=DocumentKind.RECEIPT)
-    days = {timezone.localtime(r.occurred_at, zoneinfo.ZoneInfo(store.time_zone)).date()
-            for r in receipts}
+    days = {
+        timezone.localtime(r.occurred_at, zoneinfo.ZoneInfo(store.time_zone)).date()
+        for r in receipts
+    }
     assert min(days) == today - datetime.timedelta(days=35)
     if cannabis:
         assert {d.weekday() for d in days - {min(days)}} == {1, 4}
@@ -449,10 +469,17 @@ def check_store_stock(store: Store, *, cannabis: bool) -> None:
         assert 1.6 <= sum(lines.values()) / len(lines) <= 2.0
         assert sum(1 for n in lines.values() if n == 1) / len(lines) > 0.5
     # popularity is skewed: the top tenth of the products sells more than the bottom half
-    sold = sorted((-q for q in StockLedger.objects.filter(store=store, ref_type=RefType.SALE)
-                   .values("product").annotate(q=Sum("qty_delta")).values_list("q", flat=True)),
-                  reverse=True)
-    assert sum(sold[: len(sold) // 10]) > sum(sold[len(sold) // 2:])
+    sold = sorted(
+        (
+            -q
+            for q in StockLedger.objects.filter(store=store, ref_type=RefType.SALE)
+            .values("product")
+            .annotate(q=Sum("qty_delta"))
+            .values_list("q", flat=True)
+        ),
+        reverse=True,
+    )
+    assert sum(sold[: len(sold) // 10]) > sum(sold[len(sold) // 2 :])
     # a few voids and refunds (cannabis returns held in quarantine)
     assert sales.filter(status=SaleStatus.VOIDED).count() == 2
     refunds = Refund.objects.filter(sale__store=store)
@@ -462,7 +489,8 @@ def check_store_stock(store: Store, *, cannabis: bool) -> None:
 
     # shrink of 0.3-1% booked as theft and damage; one expired lot written off
     units_sold = -StockLedger.objects.filter(
-        store=store, ref_type=RefType.SALE, product__unit="each").aggregate(n=Sum("qty_delta"))["n"]
+        store=store, ref_type=RefType.SALE, product__unit="each"
+    ).aggregate(n=Sum("qty_delta"))["n"]
     shrink = StockLedger.objects.filter(store=store, ref_type=RefType.ADJUSTMENT)
     assert set(shrink.values_list("reason", flat=True)) == {"theft", "damage"}
     assert not shrink.filter(qty_delta__gt=0).exists()
@@ -514,22 +542,36 @@ def test_seed_demo_no_stock_builds_no_stock():
 def test_receipt_may_split_one_lot_across_rooms(org, store):
     """The demo's deliveries split a package between the sales floor and the back room."""
     product = ProductFactory(org=org, sku="SPLIT")
-    lines = [stock_service.ReceiveLine(1, product, loc(store, "BR"), D(8), lot_code="L1"),
-             stock_service.ReceiveLine(2, product, loc(store, "SF"), D(2), lot_code="L1")]
+    lines = [
+        stock_service.ReceiveLine(1, product, loc(store, "BR"), D(8), lot_code="L1"),
+        stock_service.ReceiveLine(2, product, loc(store, "SF"), D(2), lot_code="L1"),
+    ]
 
     documents.receipt_record(org=org, store=store, lines=lines, client_ref=ref("rcv"))
 
     batch = Batch.objects.get(product=product)
     assert {q.location.code: q.quantity for q in StockQuant.objects.filter(batch=batch)} == {
-        "BR": 8, "SF": 2}
+        "BR": 8,
+        "SF": 2,
+    }
     assert_invariants()
 
 
 def run_manage(*args: str, database: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "SQLITE_PATH": str(database), "DATABASE_URL": "",
-           "CELERY_BROKER_URL": "", "DJANGO_SETTINGS_MODULE": "config.settings.base"}
-    return subprocess.run([sys.executable, str(settings.BASE_DIR / "manage.py"), *args],
-                          env=env, capture_output=True, text=True, timeout=300)
+    env = {
+        **os.environ,
+        "SQLITE_PATH": str(database),
+        "DATABASE_URL": "",
+        "CELERY_BROKER_URL": "",
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+    }
+    return subprocess.run(
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -551,13 +593,17 @@ def test_seed_demo_with_stock_resets_on_sqlite(tmp_path):
     with sqlite3.connect(database) as db:
         assert db.execute("SELECT COUNT(*) FROM inventory_stockledger").fetchone()[0] > 0
         assert db.execute("SELECT COUNT(*) FROM inventory_ledgerpurge").fetchone()[0] == 0
-        for table, column in (("inventory_stockledger", "occurred_at"),
-                              ("inventory_stockledger", "created_at"),
-                              ("inventory_sale", "occurred_at"),
-                              ("inventory_stockquant", "updated_at"),
-                              ("inventory_batch", "received_at")):
-            offsets = db.execute(f"SELECT COUNT(*) FROM {table}"  # noqa: S608
-                                 f" WHERE {column} LIKE '%+%' OR {column} LIKE '%T%'").fetchone()
+        for table, column in (
+            ("inventory_stockledger", "occurred_at"),
+            ("inventory_stockledger", "created_at"),
+            ("inventory_sale", "occurred_at"),
+            ("inventory_stockquant", "updated_at"),
+            ("inventory_batch", "received_at"),
+        ):
+            offsets = db.execute(
+                f"SELECT COUNT(*) FROM {table}"  # noqa: S608
+                f" WHERE {column} LIKE '%+%' OR {column} LIKE '%T%'"
+            ).fetchone()
             assert offsets[0] == 0, (table, column)
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("DELETE FROM inventory_stockledger")
@@ -595,16 +641,23 @@ def test_seed_demo_refuses_under_production_settings(settings):
 @pytest.mark.slow
 def test_seed_demo_exits_non_zero_with_the_image_settings():
     env = {
-        **os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         # Nothing listens there: the command must refuse before it touches any database.
         "DATABASE_URL": "postgres://nobody@127.0.0.1:1/nothing",
-        "CACHE_URL": "redis://127.0.0.1:1/0", "METRICS_TOKEN": secrets.token_urlsafe(32),
+        "CACHE_URL": "redis://127.0.0.1:1/0",
+        "METRICS_TOKEN": secrets.token_urlsafe(32),
     }
 
     result = subprocess.run(
         [sys.executable, str(settings.BASE_DIR / "manage.py"), "seed_demo", "--reset"],
-        env=env, capture_output=True, text=True, timeout=120)
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "refuses to run under production settings" in result.stderr

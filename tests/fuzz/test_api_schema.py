@@ -95,59 +95,126 @@ def seed(role: str) -> dict:
     south = StoreFactory(org=org, code="S1", time_zone="America/Vancouver")
     people = {r: MembershipFactory(org=org, role=r) for r in ROLES}
     caller = people[role]
-    tokens = {r: api_token_create(org=org, user=m.user, name=f"{r} tablet") for r, m in
-              people.items()}
+    tokens = {
+        r: api_token_create(org=org, user=m.user, name=f"{r} tablet") for r, m in people.items()
+    }
     admin = APIClient()
     admin.credentials(HTTP_AUTHORIZATION=f"Token {tokens[Role.ADMIN][1]}")
 
     today = datetime.date.today()
     products = [
-        ProductFactory(org=org, sku="FZ-EACH", unit="each", reorder_point=Decimal("5"),
-                       reorder_qty=Decimal("10"), barcodes=[{"code": make_gtin(7001)}]),
-        ProductFactory(org=org, sku="FZ-GRAM", unit="g", tracks_expiry=True,
-                       barcodes=[{"code": make_gtin(7002)}]),
-        ProductFactory(org=org, sku="FZ-ML", unit="ml", barcodes=[{"code": "SUP-77",
-                                                                   "kind": "supplier"}]),
+        ProductFactory(
+            org=org,
+            sku="FZ-EACH",
+            unit="each",
+            reorder_point=Decimal("5"),
+            reorder_qty=Decimal("10"),
+            barcodes=[{"code": make_gtin(7001)}],
+        ),
+        ProductFactory(
+            org=org,
+            sku="FZ-GRAM",
+            unit="g",
+            tracks_expiry=True,
+            barcodes=[{"code": make_gtin(7002)}],
+        ),
+        ProductFactory(
+            org=org, sku="FZ-ML", unit="ml", barcodes=[{"code": "SUP-77", "kind": "supplier"}]
+        ),
         ProductFactory(org=org, sku="FZ-NONE", unit="each"),
     ]
     for store in (north, south):
         receive(org, store, products[0], 40, cost=2)
-        receive(org, store, products[1], 25, lot="LOT-A", expiry=today + datetime.timedelta(20),
-                cost=Decimal("1.5"))
-        receive(org, store, products[1], 5, lot="LOT-OLD", expiry=today - datetime.timedelta(3),
-                cost=1, location="BR")
+        receive(
+            org,
+            store,
+            products[1],
+            25,
+            lot="LOT-A",
+            expiry=today + datetime.timedelta(20),
+            cost=Decimal("1.5"),
+        )
+        receive(
+            org,
+            store,
+            products[1],
+            5,
+            lot="LOT-OLD",
+            expiry=today - datetime.timedelta(3),
+            cost=1,
+            location="BR",
+        )
         receive(org, store, products[2], 12, cost=3, location="BR")
 
     def ok(response, *statuses):
         assert response.status_code in (statuses or (200, 201)), response.content
         return response.json()
 
-    sale = ok(admin.post("/api/v1/sales", {"store": north.pk, "client_ref": "fz-sale", "lines": [
-        {"sku": "FZ-EACH", "quantity": "2"}, {"sku": "FZ-GRAM", "quantity": "1.5"}]},
-        format="json"))
+    sale = ok(
+        admin.post(
+            "/api/v1/sales",
+            {
+                "store": north.pk,
+                "client_ref": "fz-sale",
+                "lines": [
+                    {"sku": "FZ-EACH", "quantity": "2"},
+                    {"sku": "FZ-GRAM", "quantity": "1.5"},
+                ],
+            },
+            format="json",
+        )
+    )
     # a reconciled count with variance rows
-    done = ok(admin.post(f"{COUNTS}/sessions", {"store": south.pk, "scope": "FULL_STORE"},
-                         format="json"))
+    done = ok(
+        admin.post(f"{COUNTS}/sessions", {"store": south.pk, "scope": "FULL_STORE"}, format="json")
+    )
     ok(admin.post(f"{COUNTS}/sessions/{done['id']}/start"))
     south_floor = Location.objects.get(store=south, code="SF")
-    done_pass = ok(admin.post(f"{COUNTS}/sessions/{done['id']}/passes",
-                              {"location": south_floor.pk}, format="json"))
-    ok(admin.post(f"{COUNTS}/passes/{done_pass['id']}/lines",
-                  {"sku": "FZ-EACH", "quantity": "37"}, format="json"))
+    done_pass = ok(
+        admin.post(
+            f"{COUNTS}/sessions/{done['id']}/passes", {"location": south_floor.pk}, format="json"
+        )
+    )
+    ok(
+        admin.post(
+            f"{COUNTS}/passes/{done_pass['id']}/lines",
+            {"sku": "FZ-EACH", "quantity": "37"},
+            format="json",
+        )
+    )
     ok(admin.post(f"{COUNTS}/passes/{done_pass['id']}/submit"))
     ok(admin.post(f"{COUNTS}/sessions/{done['id']}/submit"))
     ok(admin.post(f"{COUNTS}/sessions/{done['id']}/reconcile"))
     # a count in progress with an open pass, a line and an unresolved scan
-    live = ok(admin.post(f"{COUNTS}/sessions", {"store": north.pk, "scope": "FULL_STORE",
-                                                "blind": True}, format="json"))
+    live = ok(
+        admin.post(
+            f"{COUNTS}/sessions",
+            {"store": north.pk, "scope": "FULL_STORE", "blind": True},
+            format="json",
+        )
+    )
     ok(admin.post(f"{COUNTS}/sessions/{live['id']}/start"))
     north_floor = Location.objects.get(store=north, code="SF")
-    live_pass = ok(admin.post(f"{COUNTS}/sessions/{live['id']}/passes",
-                              {"location": north_floor.pk}, format="json"))
-    line = ok(admin.post(f"{COUNTS}/passes/{live_pass['id']}/lines",
-                         {"sku": "FZ-EACH", "quantity": "3"}, format="json"))
-    ok(admin.post(f"{COUNTS}/passes/{live_pass['id']}/lines",
-                  {"barcode": "NO-SUCH-CODE", "quantity": "1"}, format="json"), 404)
+    live_pass = ok(
+        admin.post(
+            f"{COUNTS}/sessions/{live['id']}/passes", {"location": north_floor.pk}, format="json"
+        )
+    )
+    line = ok(
+        admin.post(
+            f"{COUNTS}/passes/{live_pass['id']}/lines",
+            {"sku": "FZ-EACH", "quantity": "3"},
+            format="json",
+        )
+    )
+    ok(
+        admin.post(
+            f"{COUNTS}/passes/{live_pass['id']}/lines",
+            {"barcode": "NO-SUCH-CODE", "quantity": "1"},
+            format="json",
+        ),
+        404,
+    )
 
     from counts.models import CountPass, CountSession, UnresolvedScan, VarianceRow
 
@@ -157,8 +224,9 @@ def seed(role: str) -> dict:
         "location": list(Location.objects.filter(org=org).values_list("pk", flat=True)),
         "product": [p.pk for p in products],
         "membership": [m.pk for m in Membership.objects.filter(org=org)],
-        "classification": list(ClassificationMapping.objects.filter(org=org)
-                               .values_list("pk", flat=True)[:3]),
+        "classification": list(
+            ClassificationMapping.objects.filter(org=org).values_list("pk", flat=True)[:3]
+        ),
         "token": list(ApiToken.objects.filter(org=org).values_list("pk", flat=True)),
         "sale": [sale["id"]],
         "session": list(CountSession.objects.filter(org=org).values_list("pk", flat=True)),
@@ -167,13 +235,23 @@ def seed(role: str) -> dict:
         "unresolved": list(UnresolvedScan.objects.filter(org=org).values_list("pk", flat=True)),
         "row": list(VarianceRow.objects.filter(org=org).values_list("pk", flat=True)),
         "sku": [p.sku for p in products],
-        "barcode": [make_gtin(7001), "0" + make_gtin(7002), "SUP-77",
-                    f"01{make_gtin(7002).zfill(14)}10LOT-A"],
+        "barcode": [
+            make_gtin(7001),
+            "0" + make_gtin(7002),
+            "SUP-77",
+            f"01{make_gtin(7002).zfill(14)}10LOT-A",
+        ],
         "sale_line": [1, 2],
     }
     assert Sale.objects.filter(org=org).exists() and all(ids.values()), ids
-    return {"org": org, "ids": ids, "key": tokens[role][1], "own_token": own_token,
-            "own_membership": caller.pk, "products": Product.objects.filter(org=org)}
+    return {
+        "org": org,
+        "ids": ids,
+        "key": tokens[role][1],
+        "own_token": own_token,
+        "own_membership": caller.pk,
+        "products": Product.objects.filter(org=org),
+    }
 
 
 # --- the schema, with ids drawn from the seeded organisation --------------------------------
@@ -181,18 +259,34 @@ def seed(role: str) -> dict:
 
 #: path prefix -> the kind of id its ``{id}`` names
 PATH_IDS = [
-    ("/api/v1/stores/", "store"), ("/api/v1/locations/", "location"),
-    ("/api/v1/memberships/", "membership"), ("/api/v1/products/", "product"),
-    ("/api/v1/classifications/", "classification"), ("/api/v1/tokens/", "token"),
-    ("/api/v1/sales/", "sale"), ("/api/v1/stock/", "product"),
-    (f"{COUNTS}/sessions/", "session"), (f"{COUNTS}/passes/", "pass"),
-    (f"{COUNTS}/lines/", "line"), (f"{COUNTS}/unresolved/", "unresolved"),
+    ("/api/v1/stores/", "store"),
+    ("/api/v1/locations/", "location"),
+    ("/api/v1/memberships/", "membership"),
+    ("/api/v1/products/", "product"),
+    ("/api/v1/classifications/", "classification"),
+    ("/api/v1/tokens/", "token"),
+    ("/api/v1/sales/", "sale"),
+    ("/api/v1/stock/", "product"),
+    (f"{COUNTS}/sessions/", "session"),
+    (f"{COUNTS}/passes/", "pass"),
+    (f"{COUNTS}/lines/", "line"),
+    (f"{COUNTS}/unresolved/", "unresolved"),
 ]
 #: request-body properties and query parameters that name seeded objects
-NAMED_IDS = {"store": "store", "location": "location", "from_location": "location",
-             "to_location": "location", "product": "product", "recount_of": "pass",
-             "stores": "store", "scope_locations": "location", "sku": "sku", "batch": None,
-             "barcode": "barcode", "line": "sale_line"}
+NAMED_IDS = {
+    "store": "store",
+    "location": "location",
+    "from_location": "location",
+    "to_location": "location",
+    "product": "product",
+    "recount_of": "pass",
+    "stores": "store",
+    "scope_locations": "location",
+    "sku": "sku",
+    "batch": None,
+    "barcode": "barcode",
+    "line": "sale_line",
+}
 #: pools of text rather than ids, and the value that names nothing
 TEXT_POOLS = {"sku": "NO-SUCH-SKU", "barcode": "NO-SUCH-CODE"}
 
@@ -211,8 +305,11 @@ def pin_schema(raw: dict, world: dict) -> dict:
                 name, where = parameter["name"], parameter["in"]
                 kind = None
                 if where == "path":
-                    kind = "row" if name == "row" else next(
-                        (k for prefix, k in PATH_IDS if path.startswith(prefix)), None)
+                    kind = (
+                        "row"
+                        if name == "row"
+                        else next((k for prefix, k in PATH_IDS if path.startswith(prefix)), None)
+                    )
                 elif where == "query" and NAMED_IDS.get(name):
                     kind = NAMED_IDS[name]
                 if kind is None:
@@ -272,17 +369,26 @@ def documented_query_refused(response, documented: set[str]) -> set[str]:
     if response.status_code != 400:
         return set()
     body = response.json()
-    return set(body.get("fields", {})) & documented if body.get(
-        "code") == "unknown_parameter" else set()
+    return (
+        set(body.get("fields", {})) & documented
+        if body.get("code") == "unknown_parameter"
+        else set()
+    )
 
 
-def fuzz_operation(operation, headers: dict, examples: int, failures: dict, counts: dict,
-                   documented: set[str]):
+def fuzz_operation(
+    operation, headers: dict, examples: int, failures: dict, counts: dict, documented: set[str]
+):
     label = f"{operation.method.upper()} {operation.path}"
 
-    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy())
     def run(case):
         savepoint = transaction.savepoint()
@@ -296,8 +402,10 @@ def fuzz_operation(operation, headers: dict, examples: int, failures: dict, coun
             failures.setdefault((label, *sorted(titles)), str(exc))
         refused = documented_query_refused(response, documented)
         if refused:
-            failures.setdefault((label, "documented parameter refused"),
-                                f"{sorted(refused)} answered unknown_parameter: {case.query}")
+            failures.setdefault(
+                (label, "documented parameter refused"),
+                f"{sorted(refused)} answered unknown_parameter: {case.query}",
+            )
         if response.status_code >= 500:
             transaction.savepoint_rollback(savepoint)  # a broken transaction would taint the rest
         else:
@@ -322,22 +430,26 @@ def test_every_operation_answers_as_documented(role, raw_schema):
     operations = 0
     # deletes (archiving products, deactivating members) last, so the writes before them
     # still find the seeded catalog
-    ordered = sorted((result.ok() for result in schema.get_all_operations()),
-                     key=lambda op: (op.method.upper() == "DELETE", op.path, op.method))
+    ordered = sorted(
+        (result.ok() for result in schema.get_all_operations()),
+        key=lambda op: (op.method.upper() == "DELETE", op.path, op.method),
+    )
     with connection_kept_open():
         for operation in ordered:
             if (operation.method.upper(), operation.path) in EXCLUDED_OPERATIONS:
                 continue
             operations += 1
             definition = pinned_schema["paths"][operation.path][operation.method.lower()]
-            documented = {p["name"] for p in definition.get("parameters", [])
-                          if p["in"] == "query"}
+            documented = {p["name"] for p in definition.get("parameters", []) if p["in"] == "query"}
             fuzz_operation(operation, headers, examples, failures, counts, documented)
     if os.environ.get("FUZZ_VERBOSE"):
         for label, by_status in sorted(counts.items()):
             print(f"  {label}: {dict(sorted(by_status.items()))}")
     sent = sum(sum(by_status.values()) for by_status in counts.values())
-    print(f"\n{role}: {operations} operations, {sent} requests, "
-          f"{time.monotonic() - started:.1f}s, {len(failures)} failing checks")
-    assert not failures, "\n\n".join(f"[{role}] {key[0]}\n{text}"
-                                     for key, text in sorted(failures.items()))
+    print(
+        f"\n{role}: {operations} operations, {sent} requests, "
+        f"{time.monotonic() - started:.1f}s, {len(failures)} failing checks"
+    )
+    assert not failures, "\n\n".join(
+        f"[{role}] {key[0]}\n{text}" for key, text in sorted(failures.items())
+    )

@@ -38,10 +38,12 @@ def two_stores(org, store):
     sell(org, store, (mine, 1), client_ref="sale-mine")
     sell(org, other, (theirs, 1), client_ref="sale-theirs")
     manager = MembershipFactory(org=org, role=Role.MANAGER).user
-    count_sessions.session_create(org=org, store=store, scope="FULL_STORE", actor=manager,
-                                  notes="count-mine")
-    count_sessions.session_create(org=org, store=other, scope="FULL_STORE", actor=manager,
-                                  notes="count-theirs")
+    count_sessions.session_create(
+        org=org, store=store, scope="FULL_STORE", actor=manager, notes="count-mine"
+    )
+    count_sessions.session_create(
+        org=org, store=other, scope="FULL_STORE", actor=manager, notes="count-theirs"
+    )
     return {"mine": store, "theirs": other}
 
 
@@ -56,8 +58,9 @@ PAGES = [
 
 
 @pytest.mark.parametrize("app,model,cls", PAGES)
-def test_a_store_limited_manager_sees_only_their_store_in_the_admin(org, two_stores, app,
-                                                                    model, cls):
+def test_a_store_limited_manager_sees_only_their_store_in_the_admin(
+    org, two_stores, app, model, cls
+):
     limited = MembershipFactory(org=org, role=Role.MANAGER, stores=[two_stores["mine"]])
     client = signed_in(limited)
     from counts.models import CountSession
@@ -67,10 +70,10 @@ def test_a_store_limited_manager_sees_only_their_store_in_the_admin(org, two_sto
     assert response.status_code == 200
     listed = {int(pk) for pk in response.context["cl"].result_list.values_list("pk", flat=True)}
     field = "pk" if cls is Store else "store_id"
-    theirs = set(cls.objects.filter(**{field: two_stores["theirs"].pk})
-                 .values_list("pk", flat=True))
-    mine = set(cls.objects.filter(**{field: two_stores["mine"].pk})
-               .values_list("pk", flat=True))
+    theirs = set(
+        cls.objects.filter(**{field: two_stores["theirs"].pk}).values_list("pk", flat=True)
+    )
+    mine = set(cls.objects.filter(**{field: two_stores["mine"].pk}).values_list("pk", flat=True))
     assert theirs and mine
     assert listed == mine
     other = next(iter(theirs))

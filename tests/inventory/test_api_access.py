@@ -24,9 +24,15 @@ def objects_of(org, n: int = 0) -> dict:
     product = ProductFactory(org=org, barcodes=[{"code": make_gtin(900 + n), "kind": "gtin"}])
     classification = ClassificationMapping.objects.filter(org=org).first()
     token, _ = api_token_create(org=org, user=membership.user, name="Tablet")
-    return {"store": store.pk, "location": location.pk, "membership": membership.pk,
-            "product": product.pk, "classification": classification.pk, "token": token.pk,
-            "gtin": make_gtin(900 + n)}
+    return {
+        "store": store.pk,
+        "location": location.pk,
+        "membership": membership.pk,
+        "product": product.pk,
+        "classification": classification.pk,
+        "token": token.pk,
+        "gtin": make_gtin(900 + n),
+    }
 
 
 # (method, path template, body template, least role, success status[, status when refused])
@@ -39,13 +45,23 @@ ENDPOINTS = [
     ("get", "/api/v1/stores/{store}", None, Role.VIEWER, 200),
     ("patch", "/api/v1/stores/{store}/", {"name": "Renamed"}, Role.ADMIN, 200),
     ("get", "/api/v1/locations/", None, Role.VIEWER, 200),
-    ("post", "/api/v1/locations",
-     {"store": "{store}", "code": "VLT", "name": "Vault", "kind": "vault"}, Role.ADMIN, 201),
+    (
+        "post",
+        "/api/v1/locations",
+        {"store": "{store}", "code": "VLT", "name": "Vault", "kind": "vault"},
+        Role.ADMIN,
+        201,
+    ),
     ("get", "/api/v1/locations/{location}", None, Role.VIEWER, 200),
     ("patch", "/api/v1/locations/{location}", {"sort_order": 5}, Role.ADMIN, 200),
     ("get", "/api/v1/memberships", None, Role.ADMIN, 200),
-    ("post", "/api/v1/memberships", {"email": "new.person@example.com", "role": "viewer"},
-     Role.ADMIN, 201),
+    (
+        "post",
+        "/api/v1/memberships",
+        {"email": "new.person@example.com", "role": "viewer"},
+        Role.ADMIN,
+        201,
+    ),
     ("get", "/api/v1/memberships/{membership}", None, Role.ADMIN, 200),
     ("patch", "/api/v1/memberships/{membership}", {"role": "manager"}, Role.ADMIN, 200),
     ("delete", "/api/v1/memberships/{membership}", None, Role.ADMIN, 204),
@@ -53,16 +69,24 @@ ENDPOINTS = [
     ("post", "/api/v1/products", {"sku": "NEW-1", "name": "New product"}, Role.MANAGER, 201),
     ("get", "/api/v1/products/{product}", None, Role.VIEWER, 200),
     ("patch", "/api/v1/products/{product}/", {"brand": "Other"}, Role.MANAGER, 200),
-    ("put", "/api/v1/products/{product}", {"sku": "PUT-1", "name": "Replaced"}, Role.MANAGER,
-     200),
+    ("put", "/api/v1/products/{product}", {"sku": "PUT-1", "name": "Replaced"}, Role.MANAGER, 200),
     ("delete", "/api/v1/products/{product}", None, Role.MANAGER, 204),
-    ("post", "/api/v1/products/bulk", {"products": [{"sku": "B-1", "name": "Bulk"}]},
-     Role.MANAGER, 200),
+    (
+        "post",
+        "/api/v1/products/bulk",
+        {"products": [{"sku": "B-1", "name": "Bulk"}]},
+        Role.MANAGER,
+        200,
+    ),
     ("get", "/api/v1/products/lookup?barcode={gtin}", None, Role.VIEWER, 200),
     ("get", "/api/v1/classifications", None, Role.VIEWER, 200),
-    ("post", "/api/v1/classifications",
-     {"classification": "Hash", "category": "Extracts", "subcategory": "Hash"}, Role.MANAGER,
-     201),
+    (
+        "post",
+        "/api/v1/classifications",
+        {"classification": "Hash", "category": "Extracts", "subcategory": "Hash"},
+        Role.MANAGER,
+        201,
+    ),
     ("patch", "/api/v1/classifications/{classification}", {"category": "X"}, Role.MANAGER, 200),
     ("delete", "/api/v1/classifications/{classification}", None, Role.MANAGER, 204),
     ("get", "/api/v1/tokens", None, Role.VIEWER, 200),
@@ -89,8 +113,11 @@ def fill(template, ids: dict):
 
 
 def call(client: APIClient, method: str, path: str, body):
-    return getattr(client, method)(path, body, format="json") if body is not None else getattr(
-        client, method)(path)
+    return (
+        getattr(client, method)(path, body, format="json")
+        if body is not None
+        else getattr(client, method)(path)
+    )
 
 
 def endpoint_id(endpoint) -> str:
@@ -113,8 +140,9 @@ def test_endpoint_answers_by_role(endpoint, role, org, client_for):
 
 
 @pytest.mark.parametrize("endpoint", DETAIL_ENDPOINTS, ids=endpoint_id)
-def test_endpoint_another_orgs_id_answers_404_and_changes_nothing(endpoint, org, other_org,
-                                                                  client_for):
+def test_endpoint_another_orgs_id_answers_404_and_changes_nothing(
+    endpoint, org, other_org, client_for
+):
     method, path, body, *_ = endpoint
     objects_of(org, 0)
     theirs = objects_of(other_org, 1)
@@ -143,9 +171,17 @@ def test_endpoint_refuses_anonymous_callers(endpoint, org):
     assert response.json()["code"] == "not_authenticated"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/stores", "/api/v1/products", "/api/v1/locations",
-                                  "/api/v1/memberships", "/api/v1/classifications",
-                                  "/api/v1/tokens"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/stores",
+        "/api/v1/products",
+        "/api/v1/locations",
+        "/api/v1/memberships",
+        "/api/v1/classifications",
+        "/api/v1/tokens",
+    ],
+)
 def test_list_endpoints_show_only_own_organisation(path, org, other_org, client_for):
     objects_of(other_org, 1)
     mine = objects_of(org, 0)
@@ -162,9 +198,14 @@ def test_list_endpoints_show_only_own_organisation(path, org, other_org, client_
 def assert_all_rows_belong(path, rows, org):
     from inventory import models
 
-    model = {"stores": models.Store, "products": models.Product, "locations": models.Location,
-             "memberships": models.Membership, "classifications": models.ClassificationMapping,
-             "tokens": models.ApiToken}[path.rsplit("/", 1)[-1]]
+    model = {
+        "stores": models.Store,
+        "products": models.Product,
+        "locations": models.Location,
+        "memberships": models.Membership,
+        "classifications": models.ClassificationMapping,
+        "tokens": models.ApiToken,
+    }[path.rsplit("/", 1)[-1]]
     ids = [row["id"] for row in rows]
     assert set(model.unscoped.filter(pk__in=ids).values_list("org_id", flat=True)) == {org.pk}
 
@@ -174,10 +215,15 @@ def snapshot(org) -> dict:
     from inventory import models
 
     out = {}
-    for name, model in [("stores", models.Store), ("locations", models.Location),
-                        ("memberships", models.Membership), ("products", models.Product),
-                        ("classifications", models.ClassificationMapping),
-                        ("tokens", models.ApiToken), ("barcodes", models.ProductBarcode)]:
+    for name, model in [
+        ("stores", models.Store),
+        ("locations", models.Location),
+        ("memberships", models.Membership),
+        ("products", models.Product),
+        ("classifications", models.ClassificationMapping),
+        ("tokens", models.ApiToken),
+        ("barcodes", models.ProductBarcode),
+    ]:
         out[name] = {
             # last_used_at moves with every authenticated request, by design
             tuple(sorted((k, str(v)) for k, v in row.items() if k != "last_used_at"))

@@ -47,13 +47,16 @@ DEEP_100K = b"[" * 100_000
 
 
 @pytest.mark.parametrize("body", [DEEP, DEEP_100K], ids=["1000", "100000-unclosed"])
-@pytest.mark.parametrize("method,url", [
-    ("POST", "/api/v1/products"),
-    ("PATCH", "/api/v1/org"),
-    ("POST", "/api/v1/sales"),
-    ("POST", "/api/v1/stock/receipts"),
-    ("POST", "/api/v1/counts/sessions"),
-])
+@pytest.mark.parametrize(
+    "method,url",
+    [
+        ("POST", "/api/v1/products"),
+        ("PATCH", "/api/v1/org"),
+        ("POST", "/api/v1/sales"),
+        ("POST", "/api/v1/stock/receipts"),
+        ("POST", "/api/v1/counts/sessions"),
+    ],
+)
 def test_deeply_nested_json_answers_400_parse_error_when_signed_in(
     method, url, body, org, admin_client
 ):
@@ -68,15 +71,17 @@ def test_deeply_nested_json_answers_400_parse_error_when_signed_in(
 @pytest.mark.parametrize("body", [DEEP, DEEP_100K], ids=["1000", "100000-unclosed"])
 def test_deeply_nested_json_answers_400_parse_error_when_signed_out(body, db):
     # device sign-in reads the body before anyone is known
-    response = APIClient().generic("POST", "/api/v1/auth/token", body,
-                                   content_type="application/json")
+    response = APIClient().generic(
+        "POST", "/api/v1/auth/token", body, content_type="application/json"
+    )
 
     assert_error_shape(response, 400, "parse_error")
 
 
 def test_deeply_nested_json_to_a_protected_endpoint_when_signed_out_answers_401(db):
-    response = APIClient().generic("POST", "/api/v1/products", DEEP,
-                                   content_type="application/json")
+    response = APIClient().generic(
+        "POST", "/api/v1/products", DEEP, content_type="application/json"
+    )
 
     assert_error_shape(response, 401, "not_authenticated")
 
@@ -88,8 +93,9 @@ def test_nesting_deeper_than_any_input_needs_is_refused_at_parse_time(depth, org
     value = "[" * depth + "]" * depth
     body = f'{{"sku": "N-1", "name": "x", "barcodes": {value}}}'.encode()
 
-    response = admin_client.generic("POST", "/api/v1/products", body,
-                                    content_type="application/json")
+    response = admin_client.generic(
+        "POST", "/api/v1/products", body, content_type="application/json"
+    )
 
     assert_error_shape(response, 400, "parse_error")
     assert not Product.objects.filter(sku="N-1").exists()
@@ -99,8 +105,7 @@ def test_store_external_ids_nested_deeply_answers_400(org, admin_client):
     value = '{"a": ' * 500 + "1" + "}" * 500
     body = f'{{"code": "S9", "name": "x", "external_ids": {value}}}'.encode()
 
-    response = admin_client.generic("POST", "/api/v1/stores", body,
-                                    content_type="application/json")
+    response = admin_client.generic("POST", "/api/v1/stores", body, content_type="application/json")
 
     assert_error_shape(response, 400, "parse_error")
     assert not Store.objects.filter(code="S9").exists()
@@ -120,19 +125,26 @@ def test_flatten_errors_walks_any_depth_without_recursing():
 
 
 def test_flatten_errors_keeps_its_names_and_order():
-    detail = {"lines": [{}, {"quantity": ["Too small."]}, {"product": ["Unknown.", "Again."]}],
-              "products": {"non_field_errors": ["Twice."]}, "non_field_errors": ["Whole."],
-              "code": "plain"}
+    detail = {
+        "lines": [{}, {"quantity": ["Too small."]}, {"product": ["Unknown.", "Again."]}],
+        "products": {"non_field_errors": ["Twice."]},
+        "non_field_errors": ["Whole."],
+        "code": "plain",
+    }
 
     assert flatten_errors(detail) == {
-        "lines.1.quantity": ["Too small."], "lines.2.product": ["Unknown.", "Again."],
-        "products": ["Twice."], "non_field_errors": ["Whole."], "code": ["plain"],
+        "lines.1.quantity": ["Too small."],
+        "lines.2.product": ["Unknown.", "Again."],
+        "products": ["Twice."],
+        "non_field_errors": ["Whole."],
+        "code": ["plain"],
     }
 
 
 def test_deeply_nested_json_to_allauth_headless_answers_400_in_the_error_shape(db):
-    response = Client().generic("POST", "/_allauth/app/v1/auth/login", DEEP,
-                                content_type="application/json")
+    response = Client().generic(
+        "POST", "/_allauth/app/v1/auth/login", DEEP, content_type="application/json"
+    )
 
     assert_error_shape(response, 400, "parse_error")
 
@@ -145,8 +157,9 @@ def test_store_update_to_a_taken_code_answers_409_duplicate(method, org, store, 
     other = StoreFactory(org=org, code="S2", name="Second")
     before = snapshot(org)
 
-    response = getattr(admin_client, method)(f"/api/v1/stores/{other.pk}",
-                                             {"code": "S1", "name": "Second"}, format="json")
+    response = getattr(admin_client, method)(
+        f"/api/v1/stores/{other.pk}", {"code": "S1", "name": "Second"}, format="json"
+    )
 
     assert_error_shape(response, 409, "duplicate", "code")
     assert snapshot(org) == before
@@ -155,8 +168,9 @@ def test_store_update_to_a_taken_code_answers_409_duplicate(method, org, store, 
 
 
 def test_store_update_still_changes_fields(org, store, admin_client):
-    response = admin_client.patch(f"/api/v1/stores/{store.pk}",
-                                  {"name": "Renamed", "is_active": False}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/stores/{store.pk}", {"name": "Renamed", "is_active": False}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     store.refresh_from_db()
@@ -172,7 +186,8 @@ def test_location_update_to_a_taken_code_answers_409_duplicate(method, org, stor
     response = getattr(admin_client, method)(
         f"/api/v1/locations/{back_room.pk}",
         {"store": store.pk, "code": "SF", "name": "Back Room", "kind": back_room.kind},
-        format="json")
+        format="json",
+    )
 
     assert_error_shape(response, 409, "duplicate", "code")
     assert snapshot(org) == before
@@ -183,8 +198,9 @@ def test_location_update_to_a_taken_code_answers_409_duplicate(method, org, stor
 def test_location_update_still_changes_fields(org, store, admin_client):
     back_room = Location.objects.get(store=store, code="BR")
 
-    response = admin_client.patch(f"/api/v1/locations/{back_room.pk}",
-                                  {"code": "BR2", "sort_order": 7}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/locations/{back_room.pk}", {"code": "BR2", "sort_order": 7}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     back_room.refresh_from_db()
@@ -196,9 +212,9 @@ def test_location_update_still_changes_fields(org, store, admin_client):
 
 @pytest.mark.parametrize("is_active", [True, False])
 def test_store_create_takes_is_active(is_active, org, admin_client):
-    response = admin_client.post("/api/v1/stores",
-                                 {"code": "S9", "name": "New", "is_active": is_active},
-                                 format="json")
+    response = admin_client.post(
+        "/api/v1/stores", {"code": "S9", "name": "New", "is_active": is_active}, format="json"
+    )
 
     assert response.status_code == 201, response.content
     assert response.json()["is_active"] is is_active
@@ -215,8 +231,9 @@ def test_product_patch_with_a_barcode_lacking_code_answers_400(barcodes, org, ad
     product = ProductFactory(org=org, sku="P-1", barcodes=[{"code": make_gtin(1)}])
     before = snapshot(org)
 
-    response = admin_client.patch(f"/api/v1/products/{product.pk}", {"barcodes": barcodes},
-                                  format="json")
+    response = admin_client.patch(
+        f"/api/v1/products/{product.pk}", {"barcodes": barcodes}, format="json"
+    )
 
     index = len(barcodes) - 1
     assert_error_shape(response, 400, "invalid", f"barcodes.{index}.code")
@@ -226,8 +243,9 @@ def test_product_patch_with_a_barcode_lacking_code_answers_400(barcodes, org, ad
 def test_product_patch_with_a_barcode_without_kind_defaults_to_gtin(org, admin_client):
     product = ProductFactory(org=org, sku="P-1", barcodes=[{"code": make_gtin(1)}])
 
-    response = admin_client.patch(f"/api/v1/products/{product.pk}",
-                                  {"barcodes": [{"code": make_gtin(2)}]}, format="json")
+    response = admin_client.patch(
+        f"/api/v1/products/{product.pk}", {"barcodes": [{"code": make_gtin(2)}]}, format="json"
+    )
 
     assert response.status_code == 200, response.content
     assert response.json()["barcodes"] == [{"code": make_gtin(2), "kind": "gtin"}]
@@ -236,11 +254,14 @@ def test_product_patch_with_a_barcode_without_kind_defaults_to_gtin(org, admin_c
 # --- 15: COGS dates at the calendar's ends; crafted ledger cursors --------------------------------
 
 
-@pytest.mark.parametrize("query,field", [
-    ("from=9999-01-01&to=9999-12-31", "to"),
-    ("from=9999-12-31&to=9999-12-31", "from"),
-    ("from=0001-01-01&to=0001-01-31", "from"),
-])
+@pytest.mark.parametrize(
+    "query,field",
+    [
+        ("from=9999-01-01&to=9999-12-31", "to"),
+        ("from=9999-12-31&to=9999-12-31", "from"),
+        ("from=0001-01-01&to=0001-01-31", "from"),
+    ],
+)
 def test_cogs_dates_at_the_calendars_ends_answer_400(query, field, store, admin_client):
     response = admin_client.get(f"/api/v1/reports/cogs?{query}")
 
@@ -260,16 +281,19 @@ def _cursor(text: str) -> str:
     return quote(base64.b64encode(text.encode()).decode())
 
 
-@pytest.mark.parametrize("cursor", [
-    _cursor("p=abc'"),
-    _cursor("p=1.5"),
-    _cursor("p=99999999999999999999999"),
-    _cursor("o=1&p=x"),
-    _cursor("o=-1"),
-    _cursor("r=maybe"),
-    "not-base64!",
-    quote("é"),
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        _cursor("p=abc'"),
+        _cursor("p=1.5"),
+        _cursor("p=99999999999999999999999"),
+        _cursor("o=1&p=x"),
+        _cursor("o=-1"),
+        _cursor("r=maybe"),
+        "not-base64!",
+        quote("é"),
+    ],
+)
 def test_crafted_ledger_cursor_answers_400_naming_cursor(cursor, store, admin_client):
     response = admin_client.get(f"/api/v1/ledger?cursor={cursor}")
 
@@ -316,8 +340,7 @@ def assert_unavailable(response) -> None:
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
-def test_database_down_answers_503_to_a_token_request(debug, settings, admin_client,
-                                                      database_down):
+def test_database_down_answers_503_to_a_token_request(debug, settings, admin_client, database_down):
     settings.DEBUG = debug
     database_down()
 
@@ -329,8 +352,11 @@ def test_database_down_answers_503_to_a_sign_in_without_token(debug, settings, d
     settings.DEBUG = debug
     database_down()
 
-    response = APIClient().post("/api/v1/auth/token", {
-        "email": "someone@example.com", "password": "pw", "device": "Till 1"}, format="json")
+    response = APIClient().post(
+        "/api/v1/auth/token",
+        {"email": "someone@example.com", "password": "pw", "device": "Till 1"},
+        format="json",
+    )
 
     assert_unavailable(response)
 
@@ -346,8 +372,7 @@ def test_database_down_answers_503_to_a_session_request(org, member, database_do
 def test_database_down_answers_503_outside_drf_in_a_view(database_down):
     database_down()
 
-    response = Client().get("/_allauth/app/v1/auth/session",
-                            HTTP_X_SESSION_TOKEN="x" * 32)
+    response = Client().get("/_allauth/app/v1/auth/session", HTTP_X_SESSION_TOKEN="x" * 32)
 
     assert_unavailable(response)
 
@@ -388,8 +413,9 @@ def test_a_10_mb_json_body_answers_413(org, admin_client):
     body = b'{"sku": "BIG", "name": "' + b"x" * TEN_MB + b'"}'
     before = snapshot(org)
 
-    response = admin_client.generic("POST", "/api/v1/products", body,
-                                    content_type="application/json")
+    response = admin_client.generic(
+        "POST", "/api/v1/products", body, content_type="application/json"
+    )
 
     assert_error_shape(response, 413, "request_too_large")
     assert snapshot(org) == before
@@ -398,8 +424,9 @@ def test_a_10_mb_json_body_answers_413(org, admin_client):
 def test_a_10_mb_json_body_answers_413_before_sign_in(db):
     body = b'{"email": "' + b"x" * TEN_MB + b'"}'
 
-    response = APIClient().generic("POST", "/api/v1/auth/token", body,
-                                   content_type="application/json")
+    response = APIClient().generic(
+        "POST", "/api/v1/auth/token", body, content_type="application/json"
+    )
 
     assert_error_shape(response, 413, "request_too_large")
 
@@ -409,8 +436,9 @@ def test_a_10_mb_multipart_upload_answers_413(org, admin_client):
 
     upload = SimpleUploadedFile("big.csv", b"x" * TEN_MB, content_type="text/csv")
 
-    response = admin_client.post("/api/v1/products", {"sku": "BIG", "file": upload},
-                                 format="multipart")
+    response = admin_client.post(
+        "/api/v1/products", {"sku": "BIG", "file": upload}, format="multipart"
+    )
 
     assert_error_shape(response, 413, "request_too_large")
 
@@ -419,13 +447,15 @@ def test_the_default_limit_is_a_setting(org, admin_client, settings):
     settings.REQUEST_BODY_MAX_SIZE = 1000
     body = b'{"sku": "N-1", "name": "' + b"x" * 900 + b'"}'
 
-    response = admin_client.generic("POST", "/api/v1/products", body,
-                                    content_type="application/json")
+    response = admin_client.generic(
+        "POST", "/api/v1/products", body, content_type="application/json"
+    )
     # parsed: the name is too long for the column, but the body was read
     assert_error_shape(response, 400, "invalid", "name")
 
-    response = admin_client.generic("POST", "/api/v1/products", body + b" " * 100,
-                                    content_type="application/json")
+    response = admin_client.generic(
+        "POST", "/api/v1/products", body + b" " * 100, content_type="application/json"
+    )
     body = assert_error_shape(response, 413, "request_too_large")
     assert "1000 bytes" in body["detail"]
 
@@ -435,8 +465,11 @@ def test_a_10_mb_form_body_outside_drf_answers_413(db):
     client = Client(enforce_csrf_checks=True)
     client.cookies["csrftoken"] = "a" * 32
 
-    response = client.post("/accounts/login/", b"login=" + b"x" * TEN_MB,
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        "/accounts/login/",
+        b"login=" + b"x" * TEN_MB,
+        content_type="application/x-www-form-urlencoded",
+    )
 
     assert_error_shape(response, 413, "request_too_large")
 
@@ -462,8 +495,9 @@ def test_other_bad_requests_outside_drf_answer_400_in_the_error_shape(db):
 def test_a_10_mb_json_body_to_allauth_headless_answers_413(db):
     body = b'{"email": "' + b"x" * TEN_MB + b'"}'
 
-    response = Client().generic("POST", "/_allauth/app/v1/auth/login", body,
-                                content_type="application/json")
+    response = Client().generic(
+        "POST", "/_allauth/app/v1/auth/login", body, content_type="application/json"
+    )
 
     assert_error_shape(response, 413, "request_too_large")
 
@@ -509,8 +543,11 @@ urlpatterns = [
     path("suspicious-for-test", _suspicious),
     re_path(r"", include("config.urls")),
 ]
-handler400, handler404, handler500 = root_urls.handler400, root_urls.handler404, \
-    root_urls.handler500
+handler400, handler404, handler500 = (
+    root_urls.handler400,
+    root_urls.handler404,
+    root_urls.handler500,
+)
 
 
 @pytest.mark.urls(__name__)
@@ -548,8 +585,9 @@ def test_a_view_declares_a_smaller_body_limit(db):
 
 
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
-@pytest.mark.parametrize("url", ["/api/v1/nope", "/api/v1/stores/1/nope", "/api/v2/",
-                                 "/api/v1/counts/nope", "/api/"])
+@pytest.mark.parametrize(
+    "url", ["/api/v1/nope", "/api/v1/stores/1/nope", "/api/v2/", "/api/v1/counts/nope", "/api/"]
+)
 def test_unknown_api_paths_answer_json_404(url, debug, settings, admin_client):
     settings.DEBUG = debug
 
@@ -570,15 +608,37 @@ def test_api_root_lists_every_top_level_resource_and_each_answers(admin_client, 
 
     assert response.status_code == 200, response.content
     index = response.json()
-    for name in ("org", "me", "stores", "locations", "memberships", "products",
-                 "classifications", "tokens", "sales", "stock", "stock/summary", "stock/kpis",
-                 "stock/reconciliation", "stock/receipts", "stock/moves", "stock/adjustments",
-                 "stock/write-offs", "stock/shortfalls", "ledger", "reports/cogs",
-                 "counts/sessions",
-                 "counts/unresolved"):
+    for name in (
+        "org",
+        "me",
+        "stores",
+        "locations",
+        "memberships",
+        "products",
+        "classifications",
+        "tokens",
+        "sales",
+        "stock",
+        "stock/summary",
+        "stock/kpis",
+        "stock/reconciliation",
+        "stock/receipts",
+        "stock/moves",
+        "stock/adjustments",
+        "stock/write-offs",
+        "stock/shortfalls",
+        "ledger",
+        "reports/cogs",
+        "counts/sessions",
+        "counts/unresolved",
+    ):
         assert name in index, (name, index)
-    routers = [(tenancy_router, ""), (catalog_router, ""), (sales_router, ""),
-               (counts_router, "counts/")]
+    routers = [
+        (tenancy_router, ""),
+        (catalog_router, ""),
+        (sales_router, ""),
+        (counts_router, "counts/"),
+    ]
     for router, prefix in routers:
         for registered, viewset, _ in router.registry:
             if hasattr(viewset, "list"):
@@ -616,8 +676,15 @@ def test_counts_prefix_has_no_separate_root(admin_client):
 def test_shared_cache_down_answers_503_to_a_sign_in(db, settings):
     """Sign-in throttling reads the shared cache (Redis in production): when it is down the
     answer is a 503 to retry, like a database outage, not a 500."""
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                   "LOCATION": "redis://127.0.0.1:1/0"}}
-    response = APIClient().post("/api/v1/auth/token", {
-        "email": "someone@example.com", "password": "pw", "device": "Till 1"}, format="json")
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        }
+    }
+    response = APIClient().post(
+        "/api/v1/auth/token",
+        {"email": "someone@example.com", "password": "pw", "device": "Till 1"},
+        format="json",
+    )
     assert_unavailable(response)

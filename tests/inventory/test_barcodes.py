@@ -22,6 +22,7 @@ GTIN14 = "09501101530003"  # GS1's own example GTIN
 
 # --- GTIN arithmetic -------------------------------------------------------------------------
 
+
 # Each check digit below was worked out by hand (weights 3,1,3,... from the right of the payload):
 #   400638133393 -> 89 -> 1;  03600029145 -> 58 -> 2;  9638507 -> 86 -> 4;  0950110153000 -> 47 -> 3
 @pytest.mark.parametrize(
@@ -52,8 +53,16 @@ def test_is_valid_gtin_rejects_bad_digit_length_or_characters(code):
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("96385074", True), ("036000291452", True), ("1234567890123", True), (GTIN14, True),
-     ("1234567", False), ("12345678901", False), ("CNB-12345678", False), ("", False)],
+    [
+        ("96385074", True),
+        ("036000291452", True),
+        ("1234567890123", True),
+        (GTIN14, True),
+        ("1234567", False),
+        ("12345678901", False),
+        ("CNB-12345678", False),
+        ("", False),
+    ],
 )
 def test_looks_like_gtin_checks_only_shape(text, expected):
     assert looks_like_gtin(text) is expected
@@ -80,9 +89,11 @@ def test_normalize_gtin_non_gtin_raises_invalid_barcode():
         normalize_gtin("CNB-1")
 
 
-@given(payload=st.sampled_from([7, 11, 12, 13]).flatmap(
-    lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n)
-))
+@given(
+    payload=st.sampled_from([7, 11, 12, 13]).flatmap(
+        lambda n: st.text(alphabet="0123456789", min_size=n, max_size=n)
+    )
+)
 def test_check_digit_property_completes_valid_gtin(payload):
     code = payload + str(gtin_check_digit(payload))
     assert is_valid_gtin(code)
@@ -106,6 +117,7 @@ def test_check_digit_property_other_last_digit_is_invalid(payload, delta):
 
 
 # --- parse_scan: plain GTINs -----------------------------------------------------------------
+
 
 def test_parse_scan_plain_gtin_gives_gtin14():
     scan = parse_scan("036000291452\r\n")
@@ -136,6 +148,7 @@ def test_parse_scan_strips_aim_symbology_identifier(prefix):
 
 
 # --- parse_scan: GS1 element strings ---------------------------------------------------------
+
 
 def test_parse_scan_gs1_with_separator_gives_gtin_lot_expiry():
     raw = f"]d20109501101530003{GS}10ABC123{GS}17250131"
@@ -226,6 +239,7 @@ def test_parse_scan_unreadable_rest_still_gives_the_leading_gtin(tail):
 
 # --- parse_scan: everything else is plain text ------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -240,7 +254,11 @@ def test_parse_scan_other_text_falls_back_to_plain(raw):
     scan = parse_scan(raw)
     assert scan == Scan(raw=raw, text=raw.strip())
     assert (scan.is_gs1, scan.gtin14, scan.lot, scan.expiry, scan.no_expiry) == (
-        False, None, None, None, False
+        False,
+        None,
+        None,
+        None,
+        False,
     )
 
 

@@ -28,19 +28,28 @@ def shop(org, store):
 
 
 def blind(org, store, shop, **scope):
-    session = S.session_create(org=org, store=store, blind=True, actor=shop["manager"],
-                               scope="ZONE" if scope else "FULL_STORE", **scope)
+    session = S.session_create(
+        org=org,
+        store=store,
+        blind=True,
+        actor=shop["manager"],
+        scope="ZONE" if scope else "FULL_STORE",
+        **scope,
+    )
     return S.session_start(org=org, session=session, actor=shop["manager"])
 
 
 def stock_rows(client, query=""):
-    return {(r["sku"], r["on_hand"]) for r in client.get(f"/api/v1/stock/{query}").json()
-            ["results"]}
+    return {
+        (r["sku"], r["on_hand"]) for r in client.get(f"/api/v1/stock/{query}").json()["results"]
+    }
 
 
 def ledger(client, query=""):
-    return {(r["sku"], r["location"], r["qty_delta"])
-            for r in client.get(f"/api/v1/ledger/{query}").json()["results"]}
+    return {
+        (r["sku"], r["location"], r["qty_delta"])
+        for r in client.get(f"/api/v1/ledger/{query}").json()["results"]
+    }
 
 
 @pytest.mark.parametrize("role", ["viewer", "operator"])
@@ -68,13 +77,20 @@ def test_managers_see_everything_and_everyone_sees_once_it_closes(org, store, sh
 
 
 def test_a_zone_count_hides_only_its_rooms_and_categories(org, store, shop, client_for):
-    blind(org, store, shop, scope_locations=[loc(store, "BR")],
-          scope_categories=[{"category": "edibles"}])
+    blind(
+        org,
+        store,
+        shop,
+        scope_locations=[loc(store, "BR")],
+        scope_categories=[{"category": "edibles"}],
+    )
     viewer = client_for("viewer")
     # the back room's gummies are being counted; the floor's and the back room's flower are not
     assert stock_rows(viewer) == {("FLOWER", "7.0000"), ("GUMMY", "3.0000")}
-    assert ledger(viewer) == {("FLOWER", loc(store, "BR").pk, "7.0000"),
-                              ("GUMMY", loc(store, "SF").pk, "3.0000")}
+    assert ledger(viewer) == {
+        ("FLOWER", loc(store, "BR").pk, "7.0000"),
+        ("GUMMY", loc(store, "SF").pk, "3.0000"),
+    }
     batches = viewer.get(f"/api/v1/stock/{shop['gummy'].pk}/batches").json()["results"]
     assert [b["total"] for b in batches] == ["3.0000"]
     summary = viewer.get("/api/v1/stock/summary").json()["results"]
@@ -90,8 +106,11 @@ def test_another_stores_blind_count_hides_nothing_here(org, store, shop, client_
 
 def test_a_refused_sale_does_not_tell_an_operator_what_is_there(org, store, shop, client_for):
     blind(org, store, shop)
-    body = {"store": store.pk, "client_ref": "blind-1",
-            "lines": [{"sku": "GUMMY", "quantity": "50"}]}
+    body = {
+        "store": store.pk,
+        "client_ref": "blind-1",
+        "lines": [{"sku": "GUMMY", "quantity": "50"}],
+    }
     refused = client_for("operator").post("/api/v1/sales", body, format="json")
     assert refused.status_code == 409
     line = refused.json()["lines"][0]
@@ -105,7 +124,6 @@ def test_a_warning_does_not_tell_an_operator_either(org, store, shop, client_for
     org.negative_stock_mode = "warn"
     org.save(update_fields=["negative_stock_mode"])
     blind(org, store, shop)
-    body = {"store": store.pk, "client_ref": "warn-1",
-            "lines": [{"sku": "GUMMY", "quantity": "4"}]}
+    body = {"store": store.pk, "client_ref": "warn-1", "lines": [{"sku": "GUMMY", "quantity": "4"}]}
     sold = client_for("operator").post("/api/v1/sales", body, format="json").json()
     assert sold["warnings"][0]["available"] is None

@@ -30,9 +30,23 @@ def test_the_image_collects_static_files_with_only_the_image_environment(tmp_pat
     """The Dockerfile's collectstatic step, as `docker build` runs it: production settings and
     nothing but the image's ENV (no DATABASE_URL, no secrets, no .env)."""
     app = tmp_path / "app"
-    shutil.copytree(ROOT, app, ignore=shutil.ignore_patterns(
-        ".git", ".venv", ".env", "staticfiles", "media", "db.sqlite3*", "__pycache__",
-        ".pytest_cache", ".ruff_cache", ".hypothesis", "bench"))
+    shutil.copytree(
+        ROOT,
+        app,
+        ignore=shutil.ignore_patterns(
+            ".git",
+            ".venv",
+            ".env",
+            "staticfiles",
+            "media",
+            "db.sqlite3*",
+            "__pycache__",
+            ".pytest_cache",
+            ".ruff_cache",
+            ".hypothesis",
+            "bench",
+        ),
+    )
     image_env = {
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(tmp_path),
@@ -41,8 +55,14 @@ def test_the_image_collects_static_files_with_only_the_image_environment(tmp_pat
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
     }
 
-    result = subprocess.run(["sh", "scripts/image_build.sh", "static"], cwd=app, env=image_env,
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        ["sh", "scripts/image_build.sh", "static"],
+        cwd=app,
+        env=image_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
     assert result.returncode == 0, result.stderr
     assert (app / "staticfiles" / "admin" / "css" / "base.css").is_file()
@@ -53,20 +73,32 @@ SHOW_TEST_DATABASE = (
 )
 
 
-@pytest.mark.parametrize("url,override,expected", [
-    ("postgres://ci@127.0.0.1:5432/shop_ci", None, "test_shop_ci"),
-    ("postgres://ci@127.0.0.1:5432/other_run", None, "test_other_run"),
-    ("postgres://ci@127.0.0.1:5432/shop_ci", "test_mine", "test_mine"),
-])
+@pytest.mark.parametrize(
+    "url,override,expected",
+    [
+        ("postgres://ci@127.0.0.1:5432/shop_ci", None, "test_shop_ci"),
+        ("postgres://ci@127.0.0.1:5432/other_run", None, "test_other_run"),
+        ("postgres://ci@127.0.0.1:5432/shop_ci", "test_mine", "test_mine"),
+    ],
+)
 def test_the_test_database_is_named_after_database_url(url, override, expected):
-    env = {name: value for name, value in os.environ.items()
-           if name not in {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_NAME"}}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in {"DJANGO_SETTINGS_MODULE", "TEST_DATABASE_NAME"}
+    }
     env["DATABASE_URL"] = url
     if override:
         env["TEST_DATABASE_NAME"] = override
 
-    result = subprocess.run([sys.executable, "-c", SHOW_TEST_DATABASE], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", SHOW_TEST_DATABASE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == expected

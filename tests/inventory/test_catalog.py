@@ -20,10 +20,16 @@ def viewer(client_for):
 @pytest.fixture
 def gummies(org):
     gtin13 = make_gtin(4242)
-    return ProductFactory(org=org, sku="100234", name="Gummies",
-                          barcodes=[{"code": gtin13, "kind": "gtin"},
-                                    {"code": "SUP-77", "kind": "supplier"},
-                                    {"code": "1A4060300002EE1000012345", "kind": "package"}])
+    return ProductFactory(
+        org=org,
+        sku="100234",
+        name="Gummies",
+        barcodes=[
+            {"code": gtin13, "kind": "gtin"},
+            {"code": "SUP-77", "kind": "supplier"},
+            {"code": "1A4060300002EE1000012345", "kind": "package"},
+        ],
+    )
 
 
 def lookup(client, barcode):
@@ -43,8 +49,12 @@ def test_lookup_numeric_sku_shaped_like_a_bad_gtin_is_not_a_check_digit_error(vi
 @pytest.mark.parametrize("form", ["gtin13", "gtin12", "gtin14", "spaces"])
 def test_lookup_gtin_in_any_length_finds_the_product(viewer, gummies, form):
     gtin13 = make_gtin(4242)  # starts with 0, so it has a GTIN-12 form
-    scanned = {"gtin13": gtin13, "gtin12": gtin13[1:], "gtin14": "0" + gtin13,
-               "spaces": f"  {gtin13}\n"}[form]
+    scanned = {
+        "gtin13": gtin13,
+        "gtin12": gtin13[1:],
+        "gtin14": "0" + gtin13,
+        "spaces": f"  {gtin13}\n",
+    }[form]
     body = lookup(viewer, scanned).json()
     assert body["product"]["id"] == gummies.pk
 
@@ -122,32 +132,61 @@ def test_product_without_image_is_valid_everywhere(client_for):
 
 def test_product_category_comes_from_the_editable_classification_map(org, client_for):
     client = client_for(Role.MANAGER)
-    client.post("/api/v1/classifications",
-                {"classification": "Hash", "category": "Extracts", "subcategory": "Hash"},
-                format="json")
-    body = client.post("/api/v1/products", {"sku": "H1", "name": "Hash 2g",
-                                            "classification": "Hash"}, format="json").json()
+    client.post(
+        "/api/v1/classifications",
+        {"classification": "Hash", "category": "Extracts", "subcategory": "Hash"},
+        format="json",
+    )
+    body = client.post(
+        "/api/v1/products",
+        {"sku": "H1", "name": "Hash 2g", "classification": "Hash"},
+        format="json",
+    ).json()
     assert (body["category"], body["subcategory"]) == ("Extracts", "Hash")
-    explicit = client.post("/api/v1/products", {"sku": "H2", "name": "x", "classification":
-                                                "Hash", "category": "Other"}, format="json")
+    explicit = client.post(
+        "/api/v1/products",
+        {"sku": "H2", "name": "x", "classification": "Hash", "category": "Other"},
+        format="json",
+    )
     assert explicit.json()["category"] == "Other"
 
 
 def test_new_org_has_the_common_classifications_preloaded(org):
-    names = set(ClassificationMapping.objects.filter(org=org).values_list("classification",
-                                                                         flat=True))
-    assert {"Dried Flower", "Pre-Rolls", "Vapes", "Edibles", "Beverages", "Extracts",
-            "Topicals", "Capsules/Oils", "Seeds", "Accessories"} <= names
+    names = set(
+        ClassificationMapping.objects.filter(org=org).values_list("classification", flat=True)
+    )
+    assert {
+        "Dried Flower",
+        "Pre-Rolls",
+        "Vapes",
+        "Edibles",
+        "Beverages",
+        "Extracts",
+        "Topicals",
+        "Capsules/Oils",
+        "Seeds",
+        "Accessories",
+    } <= names
 
 
 def test_bulk_upsert_creates_updates_and_replaces_barcodes(org, client_for):
     client = client_for(Role.MANAGER)
     ProductFactory(org=org, sku="OLD", name="Old name", barcodes=[{"code": make_gtin(1)}])
-    response = client.post("/api/v1/products/bulk", {"products": [
-        {"sku": "OLD", "name": "New name", "barcodes": [{"code": make_gtin(2)}]},
-        {"sku": "FRESH", "name": "Fresh", "classification": "Vapes",
-         "barcodes": [{"code": make_gtin(3)}, {"code": "V-1", "kind": "supplier"}]},
-    ]}, format="json")
+    response = client.post(
+        "/api/v1/products/bulk",
+        {
+            "products": [
+                {"sku": "OLD", "name": "New name", "barcodes": [{"code": make_gtin(2)}]},
+                {
+                    "sku": "FRESH",
+                    "name": "Fresh",
+                    "classification": "Vapes",
+                    "barcodes": [{"code": make_gtin(3)}, {"code": "V-1", "kind": "supplier"}],
+                },
+            ]
+        },
+        format="json",
+    )
     assert response.status_code == 200
     assert response.json() == {"created": ["FRESH"], "updated": ["OLD"]}
     old = Product.objects.get(org=org, sku="OLD")
@@ -161,39 +200,65 @@ def test_bulk_upsert_creates_updates_and_replaces_barcodes(org, client_for):
 def test_bulk_upsert_is_all_or_nothing(org, client_for):
     client = client_for(Role.MANAGER)
     ProductFactory(org=org, sku="TAKEN", barcodes=[{"code": make_gtin(9)}])
-    response = client.post("/api/v1/products/bulk", {"products": [
-        {"sku": "A", "name": "a"},
-        {"sku": "B", "name": "b", "barcodes": [{"code": make_gtin(9)}]},
-    ]}, format="json")
+    response = client.post(
+        "/api/v1/products/bulk",
+        {
+            "products": [
+                {"sku": "A", "name": "a"},
+                {"sku": "B", "name": "b", "barcodes": [{"code": make_gtin(9)}]},
+            ]
+        },
+        format="json",
+    )
     assert response.status_code == 409
     assert not Product.objects.filter(org=org, sku__in=["A", "B"]).exists()
 
 
 def test_bulk_upsert_runs_a_fixed_number_of_queries(org, client_for, django_assert_max_num_queries):
     client = client_for(Role.MANAGER)
-    rows = [{"sku": f"Q{i}", "name": f"q{i}", "classification": "Edibles",
-             "barcodes": [{"code": make_gtin(5000 + i)}]} for i in range(200)]
+    rows = [
+        {
+            "sku": f"Q{i}",
+            "name": f"q{i}",
+            "classification": "Edibles",
+            "barcodes": [{"code": make_gtin(5000 + i)}],
+        }
+        for i in range(200)
+    ]
     with django_assert_max_num_queries(20):
-        assert client.post("/api/v1/products/bulk", {"products": rows},
-                           format="json").status_code == 200
+        assert (
+            client.post("/api/v1/products/bulk", {"products": rows}, format="json").status_code
+            == 200
+        )
     assert Product.objects.filter(org=org).count() == 200
 
 
-@pytest.mark.parametrize("query,expected", [
-    ({"category": "flower"}, {"F1"}),
-    ({"brand": "Acme"}, {"F1", "V1"}),
-    ({"active": "false"}, {"OFF"}),
-    ({"search": "blue"}, {"F1"}),
-    ({"search": "V1"}, {"V1"}),
-    ({"search": make_gtin(31)}, {"V1"}),
-])
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        ({"category": "flower"}, {"F1"}),
+        ({"brand": "Acme"}, {"F1", "V1"}),
+        ({"active": "false"}, {"OFF"}),
+        ({"search": "blue"}, {"F1"}),
+        ({"search": "V1"}, {"V1"}),
+        ({"search": make_gtin(31)}, {"V1"}),
+    ],
+)
 def test_product_filters_and_search(org, viewer, query, expected):
-    ProductFactory(org=org, sku="F1", name="Blue Dream", brand="Acme",
-                   classification="Dried Flower")
-    ProductFactory(org=org, sku="V1", name="Cart", brand="Acme", classification="Vapes",
-                   barcodes=[{"code": make_gtin(31)}])
-    ProductFactory(org=org, sku="OFF", name="Gone", brand="Other", classification="Seeds",
-                   is_active=False)
+    ProductFactory(
+        org=org, sku="F1", name="Blue Dream", brand="Acme", classification="Dried Flower"
+    )
+    ProductFactory(
+        org=org,
+        sku="V1",
+        name="Cart",
+        brand="Acme",
+        classification="Vapes",
+        barcodes=[{"code": make_gtin(31)}],
+    )
+    ProductFactory(
+        org=org, sku="OFF", name="Gone", brand="Other", classification="Seeds", is_active=False
+    )
     rows = viewer.get("/api/v1/products", query).json()["results"]
     assert {r["sku"] for r in rows} == expected
 
@@ -223,6 +288,5 @@ def test_lookup_a_received_package_tag_gives_product_and_lot(org, store, viewer)
     tag = "1A4060300002EE1000099999"
     receive(org, store, product, 5, lot=tag, expiry=days(90))
     body = lookup(viewer, tag).json()
-    assert (body["product"]["sku"], body["matched_by"], body["lot"]) == ("FLOWER-1", "package",
-                                                                         tag)
+    assert (body["product"]["sku"], body["matched_by"], body["lot"]) == ("FLOWER-1", "package", tag)
     assert body["expiry"] == days(90).isoformat()

@@ -65,11 +65,27 @@ def worker(request, redis_broker, tmp_path):
     log = log_path.open("wb")
     process = subprocess.Popen(
         [
-            *_celery_command(), "-A", "config", "worker", "--pool=solo", "--concurrency=1",
-            "-l", "warning", "-Q", queue, "--without-gossip", "--without-mingle",
-            "--without-heartbeat", "-n", f"{queue}@%h",
+            *_celery_command(),
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-l",
+            "warning",
+            "-Q",
+            queue,
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"{queue}@%h",
         ],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
 
     def stop():
@@ -82,9 +98,7 @@ def worker(request, redis_broker, tmp_path):
                 process.wait(timeout=SHUTDOWN_TIMEOUT)
         log.close()
         # The queue's list and kombu's binding sets for it; the result expires on its own.
-        redis_broker.delete(
-            queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
-        )
+        redis_broker.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
 
     request.addfinalizer(stop)
     process.queue = queue

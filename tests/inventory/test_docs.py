@@ -16,13 +16,16 @@ OUTSIDE = ("../" + "shared", "DESIGN" + ".md", "STYLE" + ".md", "DOMAIN" + ".md"
 
 
 def tracked_text_files() -> list[Path]:
-    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                           check=True).stdout.split()
+    names = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     files = []
     for name in names:
         path = ROOT / name
-        if path.suffix in {".py", ".md", ".yml", ".toml", ".txt", ".sh", ".example", ""} \
-                and path.is_file():
+        if (
+            path.suffix in {".py", ".md", ".yml", ".toml", ".txt", ".sh", ".example", ""}
+            and path.is_file()
+        ):
             files.append(path)
     return files
 

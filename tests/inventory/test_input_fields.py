@@ -50,8 +50,11 @@ def api_serializer_classes():
     seen = []
     for module in MODULES:
         for _, cls in inspect.getmembers(module, inspect.isclass):
-            if (issubclass(cls, serializers.BaseSerializer) and cls.__module__ == module.__name__
-                    and cls not in seen):
+            if (
+                issubclass(cls, serializers.BaseSerializer)
+                and cls.__module__ == module.__name__
+                and cls not in seen
+            ):
                 seen.append(cls)
     return seen
 

@@ -73,8 +73,9 @@ OPERATIONS = {
     "orm delete": lambda row: row.delete(),
     "queryset update": lambda row: StockLedger.objects.filter(pk=row.pk).update(reason="edited"),
     "queryset delete": lambda row: StockLedger.objects.filter(pk=row.pk).delete(),
-    "raw update": lambda row: raw("UPDATE inventory_stockledger SET qty_delta = 0 WHERE id = %s",
-                                  [row.pk]),
+    "raw update": lambda row: raw(
+        "UPDATE inventory_stockledger SET qty_delta = 0 WHERE id = %s", [row.pk]
+    ),
     "raw delete": lambda row: raw("DELETE FROM inventory_stockledger WHERE id = %s", [row.pk]),
 }
 
@@ -136,8 +137,10 @@ def test_ledger_guard_install_is_idempotent(rows):
     db_triggers.install(connection)
     db_triggers.install(connection)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_trigger WHERE tgrelid ="
-                       " 'inventory_stockledger'::regclass AND NOT tgisinternal")
+        cursor.execute(
+            "SELECT count(*) FROM pg_trigger WHERE tgrelid ="
+            " 'inventory_stockledger'::regclass AND NOT tgisinternal"
+        )
         assert cursor.fetchone()[0] == 1
     refuse(lambda: StockLedger.objects.filter(pk=rows[0].pk).delete())
 
@@ -150,17 +153,28 @@ def test_ledger_inserts_still_work(org, store, product, rows):
 # --- SQLite ---------------------------------------------------------------------------------
 
 
-def sqlite_manage(path: Path, *args: str, script: str | None = None
-                  ) -> subprocess.CompletedProcess:
+def sqlite_manage(path: Path, *args: str, script: str | None = None) -> subprocess.CompletedProcess:
     """Run ``manage.py`` against a SQLite file: base settings with no DATABASE_URL."""
-    env = {**os.environ, "DATABASE_URL": "", "SQLITE_PATH": str(path),
-           "DJANGO_SETTINGS_MODULE": "config.settings.base", "LOG_LEVEL": "WARNING",
-           "CELERY_BROKER_URL": ""}
+    env = {
+        **os.environ,
+        "DATABASE_URL": "",
+        "SQLITE_PATH": str(path),
+        "DJANGO_SETTINGS_MODULE": "config.settings.base",
+        "LOG_LEVEL": "WARNING",
+        "CELERY_BROKER_URL": "",
+    }
     command = [sys.executable, str(settings.BASE_DIR / "manage.py"), *args]
     if script is not None:
         command += ["-c", script]
-    return subprocess.run(command, env=env, cwd=settings.BASE_DIR, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        command,
+        env=env,
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 _migrated_template: list[Path] = []
@@ -187,9 +201,13 @@ def sqlite_db(tmp_path) -> Path:
 
 def sqlite_triggers(path: Path) -> set[str]:
     with sqlite3.connect(path) as db:
-        return {name for (name,) in db.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'trigger'"
-            " AND tbl_name = 'inventory_stockledger'")}
+        return {
+            name
+            for (name,) in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+                " AND tbl_name = 'inventory_stockledger'"
+            )
+        }
 
 
 def insert_ledger_row(db: sqlite3.Connection, org_id: int = 1) -> int:
@@ -199,7 +217,9 @@ def insert_ledger_row(db: sqlite3.Connection, org_id: int = 1) -> int:
         "INSERT INTO inventory_stockledger (org_id, store_id, location_id, product_id, batch_id,"
         " qty_delta, ref_type, ref_id, ref_line, source, source_ref, reason, unit_cost,"
         " occurred_at, created_at) VALUES (?, 1, 1, 1, 1, '5', 'RECEIPT', 1, 0, '', '', '',"
-        " '1', '2026-01-01 00:00:00', '2026-01-01 00:00:00')", (org_id,))
+        " '1', '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+        (org_id,),
+    )
     db.commit()
     return cursor.lastrowid
 
@@ -232,12 +252,14 @@ def test_sqlite_purge_allows_deleting_only_that_orgs_rows(sqlite_db):
         assert db.execute("SELECT id FROM inventory_stockledger").fetchall() == [(theirs,)]
 
 
-def test_sqlite_table_rebuild_drops_the_guard_and_migrate_puts_it_back(sqlite_db,
-                                                                       django_db_blocker):
+def test_sqlite_table_rebuild_drops_the_guard_and_migrate_puts_it_back(
+    sqlite_db, django_db_blocker
+):
     # given: a schema change that makes Django rebuild the ledger table (SQLite cannot ALTER a
     # column in place), as a future migration would
-    handler = ConnectionHandler({"default": {"ENGINE": "django.db.backends.sqlite3",
-                                             "NAME": str(sqlite_db)}})
+    handler = ConnectionHandler(
+        {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": str(sqlite_db)}}
+    )
     sqlite = handler["default"]
     old = StockLedger._meta.get_field("reason")
     new = models.CharField(max_length=300, blank=True, default="")

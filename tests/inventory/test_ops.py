@@ -84,7 +84,8 @@ def test_metrics_counts_requests_in_prometheus_text(client):
     assert "# TYPE http_requests_total counter" in text
     assert re.search(
         r'^http_requests_total\{method="GET",route="\^healthz/\?\$",status="200"\} [1-9]',
-        text, re.MULTILINE,
+        text,
+        re.MULTILINE,
     ), text
     assert "http_request_duration_seconds_bucket" in text
 
@@ -92,13 +93,17 @@ def test_metrics_counts_requests_in_prometheus_text(client):
 METRICS_TOKEN = "m" * 16 + "-metrics-token-for-tests"
 
 
-@pytest.mark.parametrize("header,code", [
-    (None, "not_authenticated"),
-    ("Token " + METRICS_TOKEN, "not_authenticated"),
-    ("Bearer", "not_authenticated"),
-    ("Bearer wrong-token", "authentication_failed"),
-    ("Bearer " + METRICS_TOKEN[:-1], "authentication_failed"),
-], ids=["none", "other-scheme", "empty", "wrong", "prefix"])
+@pytest.mark.parametrize(
+    "header,code",
+    [
+        (None, "not_authenticated"),
+        ("Token " + METRICS_TOKEN, "not_authenticated"),
+        ("Bearer", "not_authenticated"),
+        ("Bearer wrong-token", "authentication_failed"),
+        ("Bearer " + METRICS_TOKEN[:-1], "authentication_failed"),
+    ],
+    ids=["none", "other-scheme", "empty", "wrong", "prefix"],
+)
 def test_metrics_with_a_token_refuse_other_callers_with_401_json(client, settings, header, code):
     settings.METRICS_TOKEN = METRICS_TOKEN
     headers = {"HTTP_AUTHORIZATION": header} if header else {}
@@ -245,7 +250,10 @@ def test_server_error_answers_500_json_with_request_id(db, production_errors, js
     assert response.status_code == 500
     assert response["X-Request-ID"] == "boom-1"
     assert response.json() == {
-        "code": "server_error", "detail": "Internal error.", "fields": {}, "request_id": "boom-1"
+        "code": "server_error",
+        "detail": "Internal error.",
+        "fields": {},
+        "request_id": "boom-1",
     }
     [line] = [line for line in json_log_lines() if line.get("request_id") == "boom-1"]
     assert line["level"] == "ERROR"
@@ -277,8 +285,12 @@ def _start_production(**env_overrides: str | None) -> subprocess.CompletedProces
     env = {**os.environ, **PRODUCTION_ENV, **env_overrides}
     env = {name: value for name, value in env.items() if value is not None}
     return subprocess.run(
-        [sys.executable, "-c", START_PRODUCTION], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=120,
+        [sys.executable, "-c", START_PRODUCTION],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -297,8 +309,15 @@ def test_production_settings_refuse_debug_on():
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "key", ["insecure-dev-key-change-me", "", "too-short-" + "x" * 21, secrets.token_hex(25)[:49],
-            "abcd" * 20, "django-insecure-" + secrets.token_hex(25)],
+    "key",
+    [
+        "insecure-dev-key-change-me",
+        "",
+        "too-short-" + "x" * 21,
+        secrets.token_hex(25)[:49],
+        "abcd" * 20,
+        "django-insecure-" + secrets.token_hex(25),
+    ],
     ids=["default", "empty", "31-chars", "49-chars", "4-distinct-chars", "insecure-prefix"],
 )
 def test_production_settings_refuse_weak_secret_key(key):
@@ -333,17 +352,23 @@ def test_production_defaults_hsts_one_year_a_shared_cache_and_no_trusted_proxy()
     env = {**os.environ, **PRODUCTION_ENV, "DJANGO_SECRET_KEY": _good_key()}
     env.pop("DJANGO_HSTS_SECONDS", None)
     env.pop("NUM_PROXIES", None)
-    result = subprocess.run([sys.executable, "-c", SHOW_PRODUCTION], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SHOW_PRODUCTION],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [
-        "31536000", "django.core.cache.backends.redis.RedisCache", "0"]
+    assert result.stdout.split() == ["31536000", "django.core.cache.backends.redis.RedisCache", "0"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("cache_url", [None, "locmemcache://", "dummycache://"],
-                         ids=["unset", "locmem", "dummy"])
+@pytest.mark.parametrize(
+    "cache_url", [None, "locmemcache://", "dummycache://"], ids=["unset", "locmem", "dummy"]
+)
 def test_production_settings_refuse_a_cache_the_web_processes_do_not_share(cache_url):
     result = _start_production(DJANGO_SECRET_KEY=_good_key(), CACHE_URL=cache_url)
 
@@ -353,11 +378,13 @@ def test_production_settings_refuse_a_cache_the_web_processes_do_not_share(cache
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("token,public", [(None, None), ("", "false"), ("short", None)],
-                         ids=["unset", "empty", "short"])
+@pytest.mark.parametrize(
+    "token,public", [(None, None), ("", "false"), ("short", None)], ids=["unset", "empty", "short"]
+)
 def test_production_settings_refuse_metrics_without_a_token(token, public):
-    result = _start_production(DJANGO_SECRET_KEY=_good_key(), METRICS_TOKEN=token,
-                               METRICS_PUBLIC=public)
+    result = _start_production(
+        DJANGO_SECRET_KEY=_good_key(), METRICS_TOKEN=token, METRICS_PUBLIC=public
+    )
 
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
@@ -366,8 +393,9 @@ def test_production_settings_refuse_metrics_without_a_token(token, public):
 
 @pytest.mark.slow
 def test_production_settings_serve_public_metrics_only_when_told_so():
-    result = _start_production(DJANGO_SECRET_KEY=_good_key(), METRICS_TOKEN=None,
-                               METRICS_PUBLIC="true")
+    result = _start_production(
+        DJANGO_SECRET_KEY=_good_key(), METRICS_TOKEN=None, METRICS_PUBLIC="true"
+    )
 
     assert result.returncode == 0, result.stderr
 

@@ -43,9 +43,22 @@ D = Decimal
 
 #: What the brief names, children before parents (Organization itself goes last).
 INVENTORY_MODELS = (
-    StockShortfall, StockLedger, Refund, SaleLine, Sale, StockDocument, StockQuant, Batch,
-    ApiToken, MembershipStore, Membership, ProductBarcode, Product, ClassificationMapping,
-    Location, Store,
+    StockShortfall,
+    StockLedger,
+    Refund,
+    SaleLine,
+    Sale,
+    StockDocument,
+    StockQuant,
+    Batch,
+    ApiToken,
+    MembershipStore,
+    Membership,
+    ProductBarcode,
+    Product,
+    ClassificationMapping,
+    Location,
+    Store,
 )
 
 
@@ -54,26 +67,49 @@ def stock_up(org, code: str) -> dict:
     store = StoreFactory(org=org, code=code)
     membership = MembershipFactory(org=org, role=Role.MANAGER, stores=[store])
     api_token_create(org=org, user=membership.user, name="Tablet")
-    gummy = ProductFactory(org=org, sku=f"{code}-GUM", tracks_expiry=True,
-                           barcodes=[{"code": f"{code}-SUP-1", "kind": "supplier"}])
+    gummy = ProductFactory(
+        org=org,
+        sku=f"{code}-GUM",
+        tracks_expiry=True,
+        barcodes=[{"code": f"{code}-SUP-1", "kind": "supplier"}],
+    )
     flower = ProductFactory(org=org, sku=f"{code}-FLW")
     user = membership.user
     receive(org, store, gummy, 10, lot=f"{code}-A", expiry=days(90), cost=2, actor=user)
     receive(org, store, gummy, 4, lot=f"{code}-OLD", expiry=days(-3), location="BR", cost=2)
     receive(org, store, flower, 20, location="BR", cost=5)
     documents.move_record(
-        org=org, store=store, client_ref=ref("move"), actor=user,
-        lines=[stock_service.MoveLine(1, flower, loc(store, "BR"), loc(store, "SF"), D(8))])
+        org=org,
+        store=store,
+        client_ref=ref("move"),
+        actor=user,
+        lines=[stock_service.MoveLine(1, flower, loc(store, "BR"), loc(store, "SF"), D(8))],
+    )
     documents.adjustment_record(
-        org=org, store=store, client_ref=ref("adj"), reason="damage", actor=user,
-        lines=[stock_service.ReceiveLine(1, flower, loc(store, "BR"), D(-1))])
+        org=org,
+        store=store,
+        client_ref=ref("adj"),
+        reason="damage",
+        actor=user,
+        lines=[stock_service.ReceiveLine(1, flower, loc(store, "BR"), D(-1))],
+    )
     documents.write_off_record(
-        org=org, store=store, client_ref=ref("wo"), write_off_type="expiry",
-        reason="expired", actor=user,
-        lines=[stock_service.ReceiveLine(1, gummy, loc(store, "BR"), D(4))])
+        org=org,
+        store=store,
+        client_ref=ref("wo"),
+        write_off_type="expiry",
+        reason="expired",
+        actor=user,
+        lines=[stock_service.ReceiveLine(1, gummy, loc(store, "BR"), D(4))],
+    )
     sold = sell(org, store, (gummy, 2), (flower, 1), actor=user)
-    sales.sale_refund(org=org, sale=sold, lines=[sales.RefundLineInput(1, D(1))],
-                      client_ref=ref("refund"), actor=user)
+    sales.sale_refund(
+        org=org,
+        sale=sold,
+        lines=[sales.RefundLineInput(1, D(1))],
+        client_ref=ref("refund"),
+        actor=user,
+    )
     sales.sale_void(org=org, sale=sell(org, store, (flower, 2)), actor=user)
     with pytest.raises(InsufficientStock):  # kept as a StockShortfall row
         sell(org, store, (gummy, 500))
@@ -81,9 +117,7 @@ def stock_up(org, code: str) -> dict:
 
 
 def owned_counts(org) -> dict[str, int]:
-    counts = {
-        model._meta.label: model.unscoped.filter(org=org).count() for model in purge_order()
-    }
+    counts = {model._meta.label: model.unscoped.filter(org=org).count() for model in purge_order()}
     counts["inventory.Organization"] = Organization.objects.filter(pk=org.pk).count()
     return counts
 

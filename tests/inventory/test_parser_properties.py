@@ -35,8 +35,13 @@ from inventory.exceptions import InvalidBarcode, InvalidCheckDigit
 PLAIN = re.compile(r"-?[0-9]+(\.[0-9]+)?\Z")
 QUANTITY = f.DecimalField(**QTY)
 MONEY_FIELD = f.DecimalField(**MONEY)
-SETTINGS = settings(max_examples=300, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 def parse_json(body: bytes):
@@ -51,8 +56,10 @@ def decimals_of(value: str) -> int:
 
 
 @SETTINGS
-@given(st.text(max_size=30)
-       | st.from_regex(r"-?[0-9_٠-٩]{1,20}([.,][0-9]{0,8})?([eE][+-]?\d{1,3})?", fullmatch=True))
+@given(
+    st.text(max_size=30)
+    | st.from_regex(r"-?[0-9_٠-٩]{1,20}([.,][0-9]{0,8})?([eE][+-]?\d{1,3})?", fullmatch=True)
+)
 @example("1_000")
 @example("\u0661")
 @example("1E+3")
@@ -62,8 +69,11 @@ def test_a_quantity_is_plain_digits_or_refused(raw):
         value = QUANTITY.run_validation(raw)
     except serializers.ValidationError:
         stripped = raw.strip()
-        assert not (PLAIN.match(stripped) and decimals_of(stripped) <= 4
-                    and len(stripped.lstrip("-").split(".")[0].lstrip("0")) <= 14)
+        assert not (
+            PLAIN.match(stripped)
+            and decimals_of(stripped) <= 4
+            and len(stripped.lstrip("-").split(".")[0].lstrip("0")) <= 14
+        )
         return
     stripped = raw.strip()
     assert PLAIN.match(stripped) and decimals_of(stripped) <= 4
@@ -71,9 +81,15 @@ def test_a_quantity_is_plain_digits_or_refused(raw):
 
 
 @SETTINGS
-@given(st.decimals(min_value=Decimal("-99999999999999.9999"),
-                   max_value=Decimal("99999999999999.9999"), places=4,
-                   allow_nan=False, allow_infinity=False))
+@given(
+    st.decimals(
+        min_value=Decimal("-99999999999999.9999"),
+        max_value=Decimal("99999999999999.9999"),
+        places=4,
+        allow_nan=False,
+        allow_infinity=False,
+    )
+)
 def test_every_quantity_written_plainly_reads_back_exactly(number):
     written = format(number, "f")
     assert QUANTITY.run_validation(written) == number
@@ -91,17 +107,30 @@ def test_a_json_number_arrives_exactly_as_written(number):
     try:
         value = MONEY_FIELD.run_validation(data["q"])
     except serializers.ValidationError:
-        assert "e" in literal.lower() or not PLAIN.match(literal) or decimals_of(literal) > 4 \
+        assert (
+            "e" in literal.lower()
+            or not PLAIN.match(literal)
+            or decimals_of(literal) > 4
             or abs(Decimal(literal)) >= Decimal("1E10")
+        )
         return
     assert "e" not in literal.lower() and value == Decimal(literal)
 
 
 @SETTINGS
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=10)
-                    | st.floats(allow_nan=False, allow_infinity=False),
-                    lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(st.text(max_size=5), inner, max_size=4), max_leaves=20))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.text(max_size=10)
+        | st.floats(allow_nan=False, allow_infinity=False),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
+)
 def test_json_bodies_parse_without_floats(value):
     data = parse_json(json.dumps(value).encode())
 
@@ -131,15 +160,17 @@ def test_any_body_parses_or_is_a_parse_error(body):
 
 
 offsets = st.integers(min_value=-(24 * 60 - 1), max_value=24 * 60 - 1).map(
-    lambda minutes: datetime.timezone(datetime.timedelta(minutes=minutes)))
+    lambda minutes: datetime.timezone(datetime.timedelta(minutes=minutes))
+)
 
 
 @SETTINGS
 @given(st.datetimes(timezones=offsets) | st.datetimes())
 @example(datetime.datetime(1, 1, 1, tzinfo=datetime.UTC))
 @example(datetime.datetime(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5))))
-@example(datetime.datetime(9999, 12, 31, 23, 59,
-                           tzinfo=datetime.timezone(datetime.timedelta(hours=-23))))
+@example(
+    datetime.datetime(9999, 12, 31, 23, 59, tzinfo=datetime.timezone(datetime.timedelta(hours=-23)))
+)
 def test_a_business_time_is_from_2000_to_a_little_ahead_or_refused(moment):
     field = f.BusinessTimeField()
     try:
@@ -187,8 +218,10 @@ def test_the_earliest_business_time_follows_its_setting():
 
 
 @SETTINGS
-@given(st.text(max_size=60) | st.from_regex(r"(\][A-Za-z][0-9])?\(?01\)?[0-9]{14}.{0,30}",
-                                            fullmatch=True))
+@given(
+    st.text(max_size=60)
+    | st.from_regex(r"(\][A-Za-z][0-9])?\(?01\)?[0-9]{14}.{0,30}", fullmatch=True)
+)
 @example("01" + "0" * 14 + "\x1d10LOT\x1d17250100")
 @example("(01)00000000000000(17)991399")
 def test_any_scan_is_read_or_refused_as_a_bad_scan(raw):
@@ -201,28 +234,37 @@ def test_any_scan_is_read_or_refused_as_a_bad_scan(raw):
     assert scan.text == scan.text.strip() and scan.text
 
 
-gtins = st.sampled_from([7, 11, 12, 13]).flatmap(
-    lambda n: st.text("0123456789", min_size=n, max_size=n)).map(
-    lambda payload: payload + str(gtin_check_digit(payload)))
+gtins = (
+    st.sampled_from([7, 11, 12, 13])
+    .flatmap(lambda n: st.text("0123456789", min_size=n, max_size=n))
+    .map(lambda payload: payload + str(gtin_check_digit(payload)))
+)
 
 
 @SETTINGS
-@given(gtins, st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=20),
-       st.dates(min_value=datetime.date(2000, 1, 1), max_value=datetime.date(2049, 12, 31)))
+@given(
+    gtins,
+    st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-", min_size=1, max_size=20),
+    st.dates(min_value=datetime.date(2000, 1, 1), max_value=datetime.date(2049, 12, 31)),
+)
 def test_a_gs1_string_gives_back_its_gtin_lot_and_expiry(gtin, lot, expiry):
     gtin14 = gtin.zfill(14)
     raw = f"01{gtin14}17{expiry:%y%m%d}10{lot}"
     scan = parse_scan(raw)
     assert (scan.gtin14, scan.lot, scan.expiry) == (gtin14, lot, expiry)
     assert parse_scan(f"]d2{raw}\r\n") == parse_scan(raw).__class__(
-        raw=f"]d2{raw}\r\n", text=raw, gtin14=gtin14, lot=lot, expiry=expiry, is_gs1=True)
+        raw=f"]d2{raw}\r\n", text=raw, gtin14=gtin14, lot=lot, expiry=expiry, is_gs1=True
+    )
 
 
 @SETTINGS
 @given(gtins)
 def test_every_length_of_a_gtin_reads_as_one_key(gtin):
-    keys = {parse_scan(form).gtin14 for form in {gtin, gtin.zfill(13), gtin.zfill(14)}
-            if len(form) in (8, 12, 13, 14)}
+    keys = {
+        parse_scan(form).gtin14
+        for form in {gtin, gtin.zfill(13), gtin.zfill(14)}
+        if len(form) in (8, 12, 13, 14)
+    }
     assert keys == {gtin.zfill(14)}
 
 
@@ -230,8 +272,10 @@ def test_every_length_of_a_gtin_reads_as_one_key(gtin):
 
 
 @SETTINGS
-@given(st.text(max_size=80) | st.binary(max_size=40).map(
-    lambda b: __import__("base64").b64encode(b).decode()))
+@given(
+    st.text(max_size=80)
+    | st.binary(max_size=40).map(lambda b: __import__("base64").b64encode(b).decode())
+)
 @example("cD0xMjM=")  # p=123
 @example("cD0tMQ==")  # p=-1
 @example("cD1hYmM=")  # p=abc
@@ -272,9 +316,15 @@ def test_clean_text_is_nfc_idempotent_and_keeps_out_what_its_kind_refuses(raw, k
 
 
 @SETTINGS
-@given(st.recursive(st.text(max_size=6) | st.integers(),
-                    lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=12))
+@given(
+    st.recursive(
+        st.text(max_size=6) | st.integers(),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        ),
+        max_leaves=12,
+    )
+)
 def test_json_stored_values_are_cleaned_through_and_through_or_refused(value):
     field = f.JSONField(kind=text.IDENTIFIER)
     try:

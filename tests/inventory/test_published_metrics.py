@@ -25,17 +25,20 @@ def scrape() -> str:
 def test_a_gauge_set_by_another_process_is_served_here_once_per_series():
     # given: another process (as a worker would) sets the org's figure, twice
     database = connection.settings_dict
-    url = (f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
-           f"{database['PORT'] or 5432}/{database['NAME']}")
-    script = ("import django; django.setup();"
-              "from inventory.metrics import stock_out_of_sync_items as g;"
-              "g.set(5, org='acme', scope='all'); g.set(3, org='acme', scope='all')")
+    url = (
+        f"postgres://{database['USER']}@{database['HOST'] or '127.0.0.1'}:"
+        f"{database['PORT'] or 5432}/{database['NAME']}"
+    )
+    script = (
+        "import django; django.setup();"
+        "from inventory.metrics import stock_out_of_sync_items as g;"
+        "g.set(5, org='acme', scope='all'); g.set(3, org='acme', scope='all')"
+    )
     env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": "config.settings.base"}
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
 
     # then: this process serves the last value, in one series without a pid label
-    lines = [line for line in scrape().splitlines()
-             if line.startswith("stock_out_of_sync_items{")]
+    lines = [line for line in scrape().splitlines() if line.startswith("stock_out_of_sync_items{")]
     assert lines == ['stock_out_of_sync_items{org="acme",scope="all"} 3.0']
 
 

@@ -75,7 +75,8 @@ def quant_of(store, product, location="SF"):
 def break_quant(store, product, quantity, location="SF"):
     """Change a quant behind the ledger's back (bypasses the write path on purpose)."""
     StockQuant.objects.filter(pk=quant_of(store, product, location).pk).update(
-        quantity=D(str(quantity)))
+        quantity=D(str(quantity))
+    )
 
 
 def reconcile(*args) -> tuple[str, CommandError | None]:
@@ -120,18 +121,22 @@ def test_reconcile_reports_a_quant_changed_behind_the_ledger(org, stocked, gummy
         "location": {"id": sf.pk, "code": "SF"},
         "batch": {"id": gummy_batch.pk, "lot": "G1"},
         "product": {"id": gummy.pk, "sku": "GUMMY"},
-        "ledger_sum": D("7.0000"), "quant": D("9.0000"), "difference": D("2.0000"),
+        "ledger_sum": D("7.0000"),
+        "quant": D("9.0000"),
+        "difference": D("2.0000"),
     }
     assert [(m["product"]["sku"], m["ledger_sum"], m["quant"]) for m in report.mismatches] == [
-        ("FLOWER", D("100"), D("101")), ("GUMMY", D("7"), D("9"))]
+        ("FLOWER", D("100"), D("101")),
+        ("GUMMY", D("7"), D("9")),
+    ]
     # 2 of 9 on hand is over 5%; 1 of 101 is not
     assert report.flagged_products == [
-        {"product_id": gummy.pk, "sku": "GUMMY", "on_hand": D("9"), "mismatch": D("2")}]
+        {"product_id": gummy.pk, "sku": "GUMMY", "on_hand": D("9"), "mismatch": D("2")}
+    ]
     assert gauge() == 2
 
 
-def test_the_gauge_keeps_one_series_per_org_and_per_checked_store(org, other_org, stocked,
-                                                                  gummy):
+def test_the_gauge_keeps_one_series_per_org_and_per_checked_store(org, other_org, stocked, gummy):
     other_store = StoreFactory(org=org)
     break_quant(stocked, gummy, 9)
     stock_reconciliation_run(org=org)
@@ -143,8 +148,7 @@ def test_the_gauge_keeps_one_series_per_org_and_per_checked_store(org, other_org
     assert gauge(org=other_org.slug) == 0
 
 
-def test_reconcile_command_exits_non_zero_and_mails_only_active_admins(org, stocked, gummy,
-                                                                      people):
+def test_reconcile_command_exits_non_zero_and_mails_only_active_admins(org, stocked, gummy, people):
     break_quant(stocked, gummy, 9)
     out, error = reconcile("--org", org.slug)
     assert error is not None and error.returncode == 1
@@ -157,16 +161,25 @@ def test_reconcile_command_exits_non_zero_and_mails_only_active_admins(org, stoc
     assert gauge() == 1
 
 
-def test_reconcile_finds_a_quant_without_ledger_rows_and_rows_without_a_quant(org, stocked,
-                                                                             gummy, flower):
+def test_reconcile_finds_a_quant_without_ledger_rows_and_rows_without_a_quant(
+    org, stocked, gummy, flower
+):
     # given: the flower quant vanishes (its ledger rows stay) and a gummy quant appears in the
     # back room with no ledger row behind it
     StockQuant.objects.filter(pk=quant_of(stocked, flower).pk).delete()
-    StockQuant.objects.create(org=org, store=stocked, location=loc(stocked, "BR"), product=gummy,
-                              batch=quant_of(stocked, gummy).batch, quantity=D("4"))
+    StockQuant.objects.create(
+        org=org,
+        store=stocked,
+        location=loc(stocked, "BR"),
+        product=gummy,
+        batch=quant_of(stocked, gummy).batch,
+        quantity=D("4"),
+    )
     report = stock_reconciliation_get(org=org)
-    found = {(m["product"]["sku"], m["location"]["code"]): (m["ledger_sum"], m["quant"])
-             for m in report.mismatches}
+    found = {
+        (m["product"]["sku"], m["location"]["code"]): (m["ledger_sum"], m["quant"])
+        for m in report.mismatches
+    }
     assert found == {("FLOWER", "SF"): (D("100"), D("0")), ("GUMMY", "BR"): (D("0"), D("4"))}
     # flower has nothing on hand any more: any mismatch is flagged
     assert {p["sku"] for p in report.flagged_products} == {"FLOWER", "GUMMY"}
@@ -195,8 +208,9 @@ def test_database_refuses_a_negative_ordinary_quant(org, stocked, gummy):
     assert quant.quantity == 7
 
 
-def test_reconcile_lists_an_unallocated_shortfall_as_open_not_as_a_failure(org, store, gummy,
-                                                                           people):
+def test_reconcile_lists_an_unallocated_shortfall_as_open_not_as_a_failure(
+    org, store, gummy, people
+):
     # given: the real sale path in "record" mode sells 3 with only 1 in stock
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
     org.refresh_from_db()
@@ -209,7 +223,10 @@ def test_reconcile_lists_an_unallocated_shortfall_as_open_not_as_a_failure(org, 
     assert report.negative_quants == []
     [shortfall] = report.open_shortfalls
     assert (shortfall["product"]["sku"], shortfall["location"]["code"], shortfall["quantity"]) == (
-        "GUMMY", "SF", D("-2"))
+        "GUMMY",
+        "SF",
+        D("-2"),
+    )
     out, error = reconcile("--org", org.slug)
     assert error is None and "Open shortfalls" in out
     assert mail.outbox == []
@@ -218,13 +235,17 @@ def test_reconcile_lists_an_unallocated_shortfall_as_open_not_as_a_failure(org, 
 def test_reconcile_reports_a_negative_quant_of_an_ordinary_batch(org, stocked, gummy, people):
     # given: the quant's "unallocated" copy lies (the CHECK constraint trusts it), so an ordinary
     # lot went negative: invariant 2 must still catch it from the batch itself
-    StockQuant.objects.filter(pk=quant_of(stocked, gummy).pk).update(unallocated=True,
-                                                                     quantity=D("-1"))
+    StockQuant.objects.filter(pk=quant_of(stocked, gummy).pk).update(
+        unallocated=True, quantity=D("-1")
+    )
     report = stock_reconciliation_get(org=org)
     assert not report.ok
     [negative] = report.negative_quants
     assert (negative["product"]["sku"], negative["batch"]["lot"], negative["quantity"]) == (
-        "GUMMY", "G1", D("-1"))
+        "GUMMY",
+        "G1",
+        D("-1"),
+    )
     assert report.open_shortfalls == []
     _, error = reconcile("--org", org.slug)
     assert error is not None
@@ -264,21 +285,25 @@ def test_reconcile_without_org_checks_every_organisation(org, other_org, stocked
     out, error = reconcile("--json")
     assert error is not None and "acme" in str(error) and "rival" not in str(error)
     assert {r["org"]["slug"]: r["ok"] for r in json.loads(out)["reports"]} == {
-        "acme": False, "rival": True}
+        "acme": False,
+        "rival": True,
+    }
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--org", "nobody"], "No organisation"),
-    (["--org", "acme", "--store", "NOPE"], "No store"),
-    (["--store", "S1"], "--store needs --org"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--org", "nobody"], "No organisation"),
+        (["--org", "acme", "--store", "NOPE"], "No store"),
+        (["--store", "S1"], "--store needs --org"),
+    ],
+)
 def test_reconcile_unknown_org_or_store_is_an_error(org, store, args, message):
     _, error = reconcile(*args)
     assert error is not None and message in str(error)
 
 
-def test_reconcile_query_count_does_not_grow_with_quants(org, store,
-                                                          django_assert_max_num_queries):
+def test_reconcile_query_count_does_not_grow_with_quants(org, store, django_assert_max_num_queries):
     def measure() -> int:
         with CaptureQueriesContext(connection) as queries:
             stock_reconciliation_get(org=org)
@@ -309,16 +334,18 @@ def test_nightly_task_mails_admins_when_off(org, other_org, stocked, gummy, peop
     assert gauge() == 1
 
 
-def test_nightly_task_checks_every_org_and_stays_quiet_when_clean(org, other_org, stocked,
-                                                                  people):
+def test_nightly_task_checks_every_org_and_stays_quiet_when_clean(org, other_org, stocked, people):
     assert reconcile_inventory_nightly.delay().get() == {"acme": True, "rival": True}
     assert mail.outbox == []
     assert gauge() == 0
 
 
 def test_nightly_task_is_scheduled_at_half_past_three_utc():
-    [entry] = [e for e in settings.CELERY_BEAT_SCHEDULE.values()
-               if e["task"] == "inventory.reconcile_inventory_nightly"]
+    [entry] = [
+        e
+        for e in settings.CELERY_BEAT_SCHEDULE.values()
+        if e["task"] == "inventory.reconcile_inventory_nightly"
+    ]
     assert entry["schedule"] == crontab(hour=3, minute=30)
     assert settings.CELERY_TIMEZONE == "UTC"
 
@@ -347,10 +374,19 @@ def test_reconciliation_api_serves_the_report_with_ok_false(org, stocked, gummy,
     assert body["ok"] is False
     assert body["store"] == {"id": stocked.pk, "code": "S1"}
     assert [(m["product"]["sku"], m["ledger_sum"], m["quant"]) for m in body["mismatches"]] == [
-        ("GUMMY", "7.0000", "9.0000")]
+        ("GUMMY", "7.0000", "9.0000")
+    ]
     assert body["flagged_products"][0]["sku"] == "GUMMY"
-    assert set(body) == {"org", "store", "checked_at", "ok", "mismatches", "negative_quants",
-                         "open_shortfalls", "flagged_products"}
+    assert set(body) == {
+        "org",
+        "store",
+        "checked_at",
+        "ok",
+        "mismatches",
+        "negative_quants",
+        "open_shortfalls",
+        "flagged_products",
+    }
 
 
 @pytest.mark.parametrize("store_id", ["other", "missing"])
@@ -367,8 +403,7 @@ def test_reconciliation_api_rejects_a_malformed_store(org, client_for):
     assert response.json()["fields"] == {"store": ["A store id is a whole number."]}
 
 
-def test_reconciliation_api_member_limited_to_a_store_sees_only_it(org, stocked, gummy,
-                                                                   client_for):
+def test_reconciliation_api_member_limited_to_a_store_sees_only_it(org, stocked, gummy, client_for):
     second = StoreFactory(org=org, code="S2")
     receive(org, second, gummy, 5, lot="G2")
     break_quant(second, gummy, 6)
@@ -384,6 +419,7 @@ def test_reconciliation_api_member_limited_to_a_store_sees_only_it(org, stocked,
 @pytest.fixture
 def period(org, store, gummy):
     """Receipts on 1 and 2 March, a sale on 2 March, a receipt on 5 March (outside)."""
+
     def at(day):
         return datetime.datetime(2026, 3, day, 12, tzinfo=datetime.UTC)
 
@@ -396,8 +432,9 @@ def period(org, store, gummy):
 
 def test_ledger_summary_groups_by_ref_type_in_one_query(org, period, django_assert_num_queries):
     with django_assert_num_queries(1):
-        groups = ledger_ref_type_summary_list(org=org, date_from=datetime.date(2026, 3, 1),
-                                              date_to=datetime.date(2026, 3, 2))
+        groups = ledger_ref_type_summary_list(
+            org=org, date_from=datetime.date(2026, 3, 1), date_to=datetime.date(2026, 3, 2)
+        )
     assert groups == [
         # 10 of A at 2.50, then 2 of B at 3
         {"ref_type": "RECEIPT", "rows": 2, "quantity": D("14"), "value": D("37")},
@@ -407,8 +444,9 @@ def test_ledger_summary_groups_by_ref_type_in_one_query(org, period, django_asse
 
 def test_inventory_check_prints_the_period(org, period):
     out = io.StringIO()
-    call_command("inventory_check", "--org", "acme", "--from", "2026-03-01", "--to",
-                 "2026-03-02", stdout=out)
+    call_command(
+        "inventory_check", "--org", "acme", "--from", "2026-03-01", "--to", "2026-03-02", stdout=out
+    )
     text = out.getvalue()
     assert "RECEIPT" in text and "SALE" in text and "TOTAL" in text
     assert "37.0000" in text and "-31.0000" in text and "6.0000" in text
@@ -416,22 +454,39 @@ def test_inventory_check_prints_the_period(org, period):
 
 def test_inventory_check_json_and_store(org, period):
     out = io.StringIO()
-    call_command("inventory_check", "--org", "acme", "--store", "S1", "--from", "2026-03-05",
-                 "--to", "2026-03-05", "--json", stdout=out)
+    call_command(
+        "inventory_check",
+        "--org",
+        "acme",
+        "--store",
+        "S1",
+        "--from",
+        "2026-03-05",
+        "--to",
+        "2026-03-05",
+        "--json",
+        stdout=out,
+    )
     body = json.loads(out.getvalue())
     assert body["store"] == "S1"
     assert body["ref_types"] == [
-        {"ref_type": "RECEIPT", "rows": 1, "quantity": "100.0000", "value": "100.0000"}]
+        {"ref_type": "RECEIPT", "rows": 1, "quantity": "100.0000", "value": "100.0000"}
+    ]
     assert body["total"]["rows"] == 1
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--org", "nobody", "--from", "2026-03-01", "--to", "2026-03-02"], "No organisation"),
-    (["--org", "acme", "--from", "2026-03-01", "--to", "yesterday"], "not a date"),
-    (["--org", "acme", "--from", "2026-03-05", "--to", "2026-03-01"], "after"),
-    (["--org", "acme", "--store", "NOPE", "--from", "2026-03-01", "--to", "2026-03-02"],
-     "No store"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--org", "nobody", "--from", "2026-03-01", "--to", "2026-03-02"], "No organisation"),
+        (["--org", "acme", "--from", "2026-03-01", "--to", "yesterday"], "not a date"),
+        (["--org", "acme", "--from", "2026-03-05", "--to", "2026-03-01"], "after"),
+        (
+            ["--org", "acme", "--store", "NOPE", "--from", "2026-03-01", "--to", "2026-03-02"],
+            "No store",
+        ),
+    ],
+)
 def test_inventory_check_bad_input_is_an_error(org, store, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("inventory_check", *args, stdout=io.StringIO())
@@ -491,13 +546,20 @@ def test_reconcile_and_inventory_check_run_on_sqlite(tmp_path):
     [report] = outcome["reconcile"]["reports"]
     # L0 (0.1 + 0.2) and L1 (0.3 + 0.3 - 0.1) reconcile despite float sums; L2 does not
     assert [(m["batch"]["lot"], m["ledger_sum"], m["quant"]) for m in report["mismatches"]] == [
-        ("L2", "1.0000", "0.7000")]
+        ("L2", "1.0000", "0.7000")
+    ]
     assert report["flagged_products"] == [
-        {"product_id": report["mismatches"][0]["product"]["id"], "sku": "G",
-         "on_hand": "1.5000", "mismatch": "0.3000"}]
+        {
+            "product_id": report["mismatches"][0]["product"]["id"],
+            "sku": "G",
+            "on_hand": "1.5000",
+            "mismatch": "0.3000",
+        }
+    ]
     assert outcome["check"]["ref_types"] == [
         {"ref_type": "RECEIPT", "rows": 5, "quantity": "1.9000", "value": "3.8000"},
-        {"ref_type": "SALE", "rows": 1, "quantity": "-0.1000", "value": "-0.2000"}]
+        {"ref_type": "SALE", "rows": 1, "quantity": "-0.1000", "value": "-0.2000"},
+    ]
 
 
 SQLITE_WRITE_PATH = """
@@ -532,12 +594,14 @@ with scopes_disabled():
 
 
 def test_receipt_with_a_lot_works_on_sqlite(tmp_path):
-    result = sqlite_manage(migrated_sqlite_copy(tmp_path), "shell", "-v0",
-                           script="SELL = 0\n" + SQLITE_WRITE_PATH)
+    result = sqlite_manage(
+        migrated_sqlite_copy(tmp_path), "shell", "-v0", script="SELL = 0\n" + SQLITE_WRITE_PATH
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_sale_void_and_shortfall_work_on_sqlite(tmp_path):
-    result = sqlite_manage(migrated_sqlite_copy(tmp_path), "shell", "-v0",
-                           script="SELL = 1\n" + SQLITE_WRITE_PATH)
+    result = sqlite_manage(
+        migrated_sqlite_copy(tmp_path), "shell", "-v0", script="SELL = 1\n" + SQLITE_WRITE_PATH
+    )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -14,13 +14,16 @@ from tests.factories import MembershipFactory, ProductFactory, StoreFactory, Use
 PASSWORD = "correct horse battery"
 
 
-@pytest.mark.parametrize("query", [
-    lambda: list(Product.objects.all()),
-    lambda: Product.objects.count(),
-    lambda: Product.objects.filter(sku="x").exists(),
-    lambda: Store.objects.get(pk=1),
-    lambda: list(Membership.objects.values_list("id")),
-])
+@pytest.mark.parametrize(
+    "query",
+    [
+        lambda: list(Product.objects.all()),
+        lambda: Product.objects.count(),
+        lambda: Product.objects.filter(sku="x").exists(),
+        lambda: Store.objects.get(pk=1),
+        lambda: list(Membership.objects.values_list("id")),
+    ],
+)
 def test_unscoped_query_raises_instead_of_reading_every_tenant(query, org):
     with scope():  # scoping on, no organisation named
         with pytest.raises(ScopeError):
@@ -63,8 +66,10 @@ def admin_client(membership) -> Client:
     membership.user.set_password(PASSWORD)
     membership.user.save()
     client = Client()
-    response = client.post("/admin/login/", {"username": membership.user.username,
-                                             "password": PASSWORD, "next": "/admin/"})
+    response = client.post(
+        "/admin/login/",
+        {"username": membership.user.username, "password": PASSWORD, "next": "/admin/"},
+    )
     assert response.status_code == 302, response.content[:500]
     return client
 
@@ -95,8 +100,9 @@ def test_admin_refuses_operators_and_viewers(org, role):
     membership.user.set_password(PASSWORD)
     membership.user.save()
     client = Client()
-    response = client.post("/admin/login/", {"username": membership.user.username,
-                                             "password": PASSWORD})
+    response = client.post(
+        "/admin/login/", {"username": membership.user.username, "password": PASSWORD}
+    )
     assert response.status_code == 200  # the form again, with an error
     assert client.get("/admin/inventory/product/").status_code == 302
 
@@ -104,8 +110,10 @@ def test_admin_refuses_operators_and_viewers(org, role):
 def test_admin_manager_may_view_but_not_change_stores(org, store):
     client = admin_client(MembershipFactory(org=org, role=Role.MANAGER))
     assert client.get("/admin/inventory/store/").status_code == 200
-    response = client.post(f"/admin/inventory/store/{store.pk}/change/",
-                           {"code": "HACK", "name": "x", "time_zone": "UTC"})
+    response = client.post(
+        f"/admin/inventory/store/{store.pk}/change/",
+        {"code": "HACK", "name": "x", "time_zone": "UTC"},
+    )
     assert response.status_code == 403
     store.refresh_from_db()
     assert store.code == "S1"
@@ -113,8 +121,10 @@ def test_admin_manager_may_view_but_not_change_stores(org, store):
 
 def test_admin_new_rows_belong_to_the_session_organisation(org, other_org):
     client = admin_client(MembershipFactory(org=org, role=Role.MANAGER))
-    response = client.post("/admin/inventory/classificationmapping/add/", {
-        "classification": "Rosin", "category": "Extracts", "subcategory": "Rosin"})
+    response = client.post(
+        "/admin/inventory/classificationmapping/add/",
+        {"classification": "Rosin", "category": "Extracts", "subcategory": "Rosin"},
+    )
     assert response.status_code == 302
     from inventory.models import ClassificationMapping
 
@@ -151,8 +161,9 @@ def test_admin_token_is_issued_with_the_key_shown_once(org):
     admin = MembershipFactory(org=org, role=Role.ADMIN)
     other = MembershipFactory(org=org, role=Role.OPERATOR)
     client = admin_client(admin)
-    response = client.post("/admin/inventory/apitoken/add/",
-                           {"user": other.user.pk, "name": "Tablet 9"}, follow=True)
+    response = client.post(
+        "/admin/inventory/apitoken/add/", {"user": other.user.pk, "name": "Tablet 9"}, follow=True
+    )
     assert response.status_code == 200
     page = response.content.decode()
     assert "copy it now" in page
@@ -179,10 +190,16 @@ def test_admin_shows_ledger_and_quants_read_only(org, store):
     quant = StockQuant.objects.get()
     assert client.get("/admin/inventory/stockledger/").status_code == 200
     assert client.get(f"/admin/inventory/stockledger/{row.pk}/change/").status_code == 200
-    assert client.post(f"/admin/inventory/stockledger/{row.pk}/change/",
-                       {"qty_delta": "99"}).status_code == 403
+    assert (
+        client.post(
+            f"/admin/inventory/stockledger/{row.pk}/change/", {"qty_delta": "99"}
+        ).status_code
+        == 403
+    )
     assert client.get("/admin/inventory/stockledger/add/").status_code == 403
-    assert client.post(f"/admin/inventory/stockquant/{quant.pk}/delete/",
-                       {"post": "yes"}).status_code == 403
+    assert (
+        client.post(f"/admin/inventory/stockquant/{quant.pk}/delete/", {"post": "yes"}).status_code
+        == 403
+    )
     quant.refresh_from_db()
     assert quant.quantity == 3

@@ -36,12 +36,15 @@ def test_google_provider_reads_client_id_from_the_environment():
     assert set(app) >= {"client_id", "secret"}
 
 
-@pytest.mark.parametrize("domains,email,allowed", [
-    ([], "a@anything.example", True),
-    (["acme.example"], "a@acme.example", True),
-    (["acme.example"], "a@ACME.example", True),
-    (["acme.example"], "a@gmail.com", False),
-])
+@pytest.mark.parametrize(
+    "domains,email,allowed",
+    [
+        ([], "a@anything.example", True),
+        (["acme.example"], "a@acme.example", True),
+        (["acme.example"], "a@ACME.example", True),
+        (["acme.example"], "a@gmail.com", False),
+    ],
+)
 def test_email_domain_restriction(org, domains, email, allowed):
     Organization.objects.filter(pk=org.pk).update(allowed_email_domains=domains)
     membership = MembershipFactory(org=org, role=Role.VIEWER)

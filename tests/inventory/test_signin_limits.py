@@ -18,8 +18,9 @@ PASSWORD = "correct horse battery"
 def rates(settings):
     """Set the sign-in rates for one test, on an empty cache."""
 
-    def set_rates(*, login: str = "1000/min", login_account: str = "1000/min",
-                  num_proxies: int | None = 0) -> None:
+    def set_rates(
+        *, login: str = "1000/min", login_account: str = "1000/min", num_proxies: int | None = 0
+    ) -> None:
         settings.REST_FRAMEWORK = {
             **settings.REST_FRAMEWORK,
             "DEFAULT_THROTTLE_RATES": {"login": login, "login_account": login_account},
@@ -40,9 +41,12 @@ def operator(org):
 
 
 def sign_in(email: str, password: str = "wrong", **headers):
-    return APIClient().post("/api/v1/auth/token",
-                            {"email": email, "password": password, "device": "T"},
-                            format="json", **headers)
+    return APIClient().post(
+        "/api/v1/auth/token",
+        {"email": email, "password": password, "device": "T"},
+        format="json",
+        **headers,
+    )
 
 
 def test_settings_ignore_x_forwarded_for_by_default():
@@ -73,8 +77,10 @@ def test_one_account_is_limited_whatever_address_tries_it(operator, rates):
     rates(login_account="2/min", num_proxies=1)
     email = operator.user.email
     spellings = [email, f"  {email.upper()} ", email.title()]
-    answers = [sign_in(spelling, HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
-               for i, spelling in enumerate(spellings)]
+    answers = [
+        sign_in(spelling, HTTP_X_FORWARDED_FOR=f"203.0.113.{i}")
+        for i, spelling in enumerate(spellings)
+    ]
 
     assert [a.status_code for a in answers] == [401, 401, 429]
     assert answers[2].json()["code"] == "throttled"
@@ -106,8 +112,10 @@ def hashes(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("case", ["wrong_password", "unknown_email", "inactive_user",
-                                  "no_usable_password", "right_password"])
+@pytest.mark.parametrize(
+    "case",
+    ["wrong_password", "unknown_email", "inactive_user", "no_usable_password", "right_password"],
+)
 def test_each_sign_in_attempt_hashes_the_password_once(operator, hashes, case):
     email, password = operator.user.email, "wrong"
     if case == "unknown_email":

@@ -56,15 +56,23 @@ THEIR_GTIN = make_gtin(555)
 @pytest.fixture
 def gum(org):
     """Counted in units, with expiring lots."""
-    return ProductFactory(org=org, sku="GUM", name="Gummies", unit="each", tracks_expiry=True,
-                          default_cost=D("1.00"), barcodes=[{"code": UPC, "kind": "gtin"}])
+    return ProductFactory(
+        org=org,
+        sku="GUM",
+        name="Gummies",
+        unit="each",
+        tracks_expiry=True,
+        default_cost=D("1.00"),
+        barcodes=[{"code": UPC, "kind": "gtin"}],
+    )
 
 
 @pytest.fixture
 def flower(org):
     """Sold by the gram, no expiry."""
-    return ProductFactory(org=org, sku="FLW", name="Flower", unit="g", tracks_expiry=False,
-                          default_cost=D("4.00"))
+    return ProductFactory(
+        org=org, sku="FLW", name="Flower", unit="g", tracks_expiry=False, default_cost=D("4.00")
+    )
 
 
 @pytest.fixture
@@ -96,15 +104,26 @@ def world(org, other_org, store, gum, flower):
     receive(org, store, flower, 50, cost="4")
     sale = sell(org, store, (gum, 2))
     their_store = StoreFactory(org=other_org, code="R1")
-    their_product = ProductFactory(org=other_org, sku="RIVAL-1",
-                                   barcodes=[{"code": THEIR_GTIN, "kind": "gtin"}])
+    their_product = ProductFactory(
+        org=other_org, sku="RIVAL-1", barcodes=[{"code": THEIR_GTIN, "kind": "gtin"}]
+    )
     receive(other_org, their_store, their_product, 5, lot="R")
     their_sale = sell(other_org, their_store, (their_product, 1))
     return SimpleNamespace(
-        org=org, store=store, store2=store2, sf=loc(store, "SF"), br=loc(store, "BR"),
-        sf2=loc(store2, "SF"), br2=loc(store2, "BR"), gum=gum, flower=flower, sale=sale,
+        org=org,
+        store=store,
+        store2=store2,
+        sf=loc(store, "SF"),
+        br=loc(store, "BR"),
+        sf2=loc(store2, "SF"),
+        br2=loc(store2, "BR"),
+        gum=gum,
+        flower=flower,
+        sale=sale,
         their_store=their_store,
-        their_product=their_product, their_sale=their_sale, their_sf=loc(their_store, "SF"),
+        their_product=their_product,
+        their_sale=their_sale,
+        their_sf=loc(their_store, "SF"),
         their_br=loc(their_store, "BR"),
     )
 
@@ -115,17 +134,17 @@ def post(client, path, body):
 
 def state() -> dict:
     """Every stock row there is (all orgs), to prove a refused request wrote nothing."""
-    out = {model.__name__: model.objects.count()
-           for model in (StockLedger, Sale, SaleLine, Refund, StockDocument, Batch,
-                         StockShortfall)}
+    out = {
+        model.__name__: model.objects.count()
+        for model in (StockLedger, Sale, SaleLine, Refund, StockDocument, Batch, StockShortfall)
+    }
     out["quants"] = sorted(StockQuant.objects.values_list("id", "quantity"))
     out["sales"] = sorted(Sale.objects.values_list("id", "status"))
     return out
 
 
 def consumed(line: dict) -> list[tuple]:
-    return [(c["lot_code"], c["location"], c["quantity"], c["unit_cost"])
-            for c in line["consumed"]]
+    return [(c["lot_code"], c["location"], c["quantity"], c["unit_cost"]) for c in line["consumed"]]
 
 
 def quantity_of(batch_id, location) -> Decimal:
@@ -151,17 +170,30 @@ def _base(kind: str, w) -> tuple[dict, dict]:
     if kind == "sale":
         return {"product": w.gum.pk, "quantity": "1"}, {"store": w.store.pk}
     if kind == "receipt":
-        return ({"product": w.flower.pk, "location": w.sf.pk, "quantity": "5",
-                 "unit_cost": "3"}, {"store": w.store.pk})
+        return (
+            {"product": w.flower.pk, "location": w.sf.pk, "quantity": "5", "unit_cost": "3"},
+            {"store": w.store.pk},
+        )
     if kind == "move":
-        return ({"product": w.gum.pk, "from_location": w.sf.pk, "to_location": w.br.pk,
-                 "quantity": "1"}, {"store": w.store.pk})
+        return (
+            {
+                "product": w.gum.pk,
+                "from_location": w.sf.pk,
+                "to_location": w.br.pk,
+                "quantity": "1",
+            },
+            {"store": w.store.pk},
+        )
     if kind == "adjustment":
-        return ({"product": w.gum.pk, "location": w.sf.pk, "quantity": "1"},
-                {"store": w.store.pk, "reason": "count correction"})
+        return (
+            {"product": w.gum.pk, "location": w.sf.pk, "quantity": "1"},
+            {"store": w.store.pk, "reason": "count correction"},
+        )
     if kind == "write_off":
-        return ({"product": w.gum.pk, "location": w.sf.pk, "quantity": "1"},
-                {"store": w.store.pk, "type": "damage", "reason": "dropped"})
+        return (
+            {"product": w.gum.pk, "location": w.sf.pk, "quantity": "1"},
+            {"store": w.store.pk, "type": "damage", "reason": "dropped"},
+        )
     if kind == "refund":
         return {"line": 1, "quantity": "1"}, {}
     raise AssertionError(kind)
@@ -181,8 +213,13 @@ def build(kind: str, w, line: dict | None = None, top: dict | None = None) -> di
 def path_of(kind: str, w) -> str:
     if kind == "refund":
         return f"{SALES}/{w.sale.pk}/refunds"
-    return {"sale": SALES, "receipt": RECEIPTS, "move": MOVES, "adjustment": ADJUSTMENTS,
-            "write_off": WRITE_OFFS}[kind]
+    return {
+        "sale": SALES,
+        "receipt": RECEIPTS,
+        "move": MOVES,
+        "adjustment": ADJUSTMENTS,
+        "write_off": WRITE_OFFS,
+    }[kind]
 
 
 KINDS = ["sale", "receipt", "move", "adjustment", "write_off", "refund"]
@@ -195,16 +232,30 @@ DOCUMENT_KINDS = ["sale", "receipt", "move", "adjustment", "write_off"]
 def test_sale_by_product_id_lists_consumed_lots_and_cogs(org, store, gum, sf, operator):
     receive(org, store, gum, 3, lot="A", expiry=days(10), cost="2.50")
     receive(org, store, gum, 5, lot="B", expiry=days(30), cost="3")
-    response = post(operator, SALES, {"store": store.pk, "client_ref": "pos-1", "lines": [
-        {"product": gum.pk, "quantity": "4", "unit_price": "9.99"}]})
+    response = post(
+        operator,
+        SALES,
+        {
+            "store": store.pk,
+            "client_ref": "pos-1",
+            "lines": [{"product": gum.pk, "quantity": "4", "unit_price": "9.99"}],
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     line = body["lines"][0]
     assert (line["line"], line["product"], line["sku"], line["quantity"], line["unit_price"]) == (
-        1, gum.pk, "GUM", "4.0000", "9.9900")
+        1,
+        gum.pk,
+        "GUM",
+        "4.0000",
+        "9.9900",
+    )
     assert consumed(line) == [("A", sf.pk, "3.0000", "2.5000"), ("B", sf.pk, "1.0000", "3.0000")]
-    assert [c["expiry_date"] for c in line["consumed"]] == [days(10).isoformat(),
-                                                           days(30).isoformat()]
+    assert [c["expiry_date"] for c in line["consumed"]] == [
+        days(10).isoformat(),
+        days(30).isoformat(),
+    ]
     assert line["cost"] == "10.5000"  # 3 × 2.50 + 1 × 3
     assert body["cogs"] == "10.5000"
     assert (body["status"], body["warnings"], body["client_ref"]) == ("completed", [], "pos-1")
@@ -213,19 +264,26 @@ def test_sale_by_product_id_lists_consumed_lots_and_cogs(org, store, gum, sf, op
     assert_invariants()
 
 
-@pytest.mark.parametrize("ident", [
-    {"sku": "GUM"},
-    {"sku": " GUM "},
-    {"barcode": UPC},                          # GTIN-12 as stored
-    {"barcode": "0" + UPC},                    # the same item scanned as GTIN-13 (EAN)
-    {"barcode": "00" + UPC},                   # ... and as GTIN-14
-    {"barcode": f"(01)00{UPC}(10)A"},          # GS1 human-readable element string
-    {"barcode": f"0100{UPC}10A"},              # GS1 as the scanner sends it
-], ids=["sku", "sku-padded", "gtin12", "gtin13", "gtin14", "gs1-hri", "gs1-raw"])
+@pytest.mark.parametrize(
+    "ident",
+    [
+        {"sku": "GUM"},
+        {"sku": " GUM "},
+        {"barcode": UPC},  # GTIN-12 as stored
+        {"barcode": "0" + UPC},  # the same item scanned as GTIN-13 (EAN)
+        {"barcode": "00" + UPC},  # ... and as GTIN-14
+        {"barcode": f"(01)00{UPC}(10)A"},  # GS1 human-readable element string
+        {"barcode": f"0100{UPC}10A"},  # GS1 as the scanner sends it
+    ],
+    ids=["sku", "sku-padded", "gtin12", "gtin13", "gtin14", "gs1-hri", "gs1-raw"],
+)
 def test_sale_by_sku_or_barcode_finds_the_product(ident, org, store, gum, sf, operator):
     receive(org, store, gum, 5, lot="A", expiry=days(10), cost="2")
-    response = post(operator, SALES, {"store": store.pk, "client_ref": ref(),
-                                      "lines": [{**ident, "quantity": "2"}]})
+    response = post(
+        operator,
+        SALES,
+        {"store": store.pk, "client_ref": ref(), "lines": [{**ident, "quantity": "2"}]},
+    )
     assert response.status_code == 201, response.content
     line = response.json()["lines"][0]
     assert line["product"] == gum.pk
@@ -235,35 +293,57 @@ def test_sale_by_sku_or_barcode_finds_the_product(ident, org, store, gum, sf, op
 
 def test_sale_of_a_gram_product_accepts_fractions(org, store, flower, sf, operator):
     receive(org, store, flower, 10, cost="4")
-    response = post(operator, SALES, {"store": store.pk, "client_ref": ref(),
-                                      "lines": [{"sku": "FLW", "quantity": "1.5"}]})
+    response = post(
+        operator,
+        SALES,
+        {"store": store.pk, "client_ref": ref(), "lines": [{"sku": "FLW", "quantity": "1.5"}]},
+    )
     assert response.status_code == 201, response.content
     assert response.json()["lines"][0]["quantity"] == "1.5000"
     assert response.json()["cogs"] == "6.0000"
     assert on_hand(flower) == D("8.5")
 
 
-def test_sale_line_naming_a_sellable_location_consumes_only_there(org, store, gum, sf,
-                                                                   operator):
-    counter = location_create(org=org, store=store, code="SF2", name="Counter 2",
-                              kind=LocationKind.SALES_FLOOR, sellable=True, sort_order=5)
+def test_sale_line_naming_a_sellable_location_consumes_only_there(org, store, gum, sf, operator):
+    counter = location_create(
+        org=org,
+        store=store,
+        code="SF2",
+        name="Counter 2",
+        kind=LocationKind.SALES_FLOOR,
+        sellable=True,
+        sort_order=5,
+    )
     receive(org, store, gum, 5, lot="SOON", expiry=days(5), cost="1")
     receive(org, store, gum, 5, location="SF2", lot="LATER", expiry=days(50), cost="2")
-    response = post(operator, SALES, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": gum.pk, "quantity": "2", "location": counter.pk}]})
+    response = post(
+        operator,
+        SALES,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [{"product": gum.pk, "quantity": "2", "location": counter.pk}],
+        },
+    )
     assert response.status_code == 201, response.content
     assert consumed(response.json()["lines"][0]) == [("LATER", counter.pk, "2.0000", "2.0000")]
     # without a location the same sale would take the earliest expiry, on the sales floor
-    response = post(operator, SALES, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": gum.pk, "quantity": "2"}]})
+    response = post(
+        operator,
+        SALES,
+        {"store": store.pk, "client_ref": ref(), "lines": [{"product": gum.pk, "quantity": "2"}]},
+    )
     assert consumed(response.json()["lines"][0]) == [("SOON", sf.pk, "2.0000", "1.0000")]
     assert on_hand(gum, sf) == 3 and on_hand(gum, counter) == 3
 
 
 def test_sale_of_500_lines_is_accepted(org, store, flower, sf, operator):
     receive(org, store, flower, 500, cost="1")
-    response = post(operator, SALES, {"store": store.pk, "client_ref": ref(),
-                                      "lines": [{"sku": "FLW", "quantity": "1"}] * 500})
+    response = post(
+        operator,
+        SALES,
+        {"store": store.pk, "client_ref": ref(), "lines": [{"sku": "FLW", "quantity": "1"}] * 500},
+    )
     assert response.status_code == 201, response.content
     assert len(response.json()["lines"]) == 500
     assert response.json()["cogs"] == "500.0000"
@@ -275,12 +355,23 @@ def test_sale_in_the_past_sells_a_lot_that_has_expired_since(org, store, gum, sf
     """Expiry is judged on the store-local date of the sale's occurred_at, not today's."""
     receive(org, store, gum, 2, lot="GONE", expiry=days(-1), cost="1")
     then = (timezone.now() - datetime.timedelta(days=3)).isoformat()
-    response = post(operator, SALES, {"store": store.pk, "client_ref": ref(), "occurred_at": then,
-                                      "lines": [{"product": gum.pk, "quantity": "1"}]})
+    response = post(
+        operator,
+        SALES,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "occurred_at": then,
+            "lines": [{"product": gum.pk, "quantity": "1"}],
+        },
+    )
     assert response.status_code == 201, response.content
     assert consumed(response.json()["lines"][0]) == [("GONE", sf.pk, "1.0000", "1.0000")]
-    now = post(operator, SALES, {"store": store.pk, "client_ref": ref(),
-                                 "lines": [{"product": gum.pk, "quantity": "1"}]})
+    now = post(
+        operator,
+        SALES,
+        {"store": store.pk, "client_ref": ref(), "lines": [{"product": gum.pk, "quantity": "1"}]},
+    )
     assert now.status_code == 409
 
 
@@ -288,8 +379,11 @@ def test_sale_of_an_archived_product_is_refused(world, operator):
     world.flower.is_active = False
     world.flower.save(update_fields=["is_active"])
     before = state()
-    response = post(operator, SALES, {"store": world.store.pk, "client_ref": ref(),
-                                      "lines": [{"sku": "FLW", "quantity": "1"}]})
+    response = post(
+        operator,
+        SALES,
+        {"store": world.store.pk, "client_ref": ref(), "lines": [{"sku": "FLW", "quantity": "1"}]},
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "inactive_product"
     assert list(response.json()["fields"]) == ["lines.0.sku"]
@@ -305,7 +399,11 @@ def test_sales_are_listed_and_shown_to_a_viewer(world, client_for):
     assert detail.status_code == 200
     body = detail.json()
     assert (body["id"], body["status"], body["voided_at"], body["refunds"]) == (
-        world.sale.pk, "completed", None, [])
+        world.sale.pk,
+        "completed",
+        None,
+        [],
+    )
     assert consumed(body["lines"][0]) == [("A", world.sf.pk, "2.0000", "2.0000")]
 
 
@@ -317,8 +415,15 @@ def sold(org, store, gum, sf, operator):
     """A sale of 4 gummies: 3 from lot A (cost 2.50) then 1 from lot B (cost 3)."""
     receive(org, store, gum, 3, lot="A", expiry=days(10), cost="2.50")
     receive(org, store, gum, 5, lot="B", expiry=days(30), cost="3")
-    response = post(operator, SALES, {"store": store.pk, "client_ref": "pos-sold", "lines": [
-        {"product": gum.pk, "quantity": "4"}]})
+    response = post(
+        operator,
+        SALES,
+        {
+            "store": store.pk,
+            "client_ref": "pos-sold",
+            "lines": [{"product": gum.pk, "quantity": "4"}],
+        },
+    )
     assert response.status_code == 201
     return Sale.objects.get(pk=response.json()["id"])
 
@@ -329,8 +434,7 @@ def test_void_restores_every_batch_and_voiding_twice_posts_nothing(sold, gum, sf
     body = response.json()
     assert body["status"] == "voided" and body["voided_at"]
     assert quantity_of(batch(gum, "A"), sf) == 3 and quantity_of(batch(gum, "B"), sf) == 5
-    assert sorted(ledger_of(RefType.VOID, sold.pk)) == [("A", sf.pk, D("3")),
-                                                        ("B", sf.pk, D("1"))]
+    assert sorted(ledger_of(RefType.VOID, sold.pk)) == [("A", sf.pk, D("3")), ("B", sf.pk, D("1"))]
     rows = StockLedger.objects.count()
     again = post(manager, f"{SALES}/{sold.pk}/void", {})
     assert again.status_code == 200
@@ -368,40 +472,67 @@ def test_void_or_refund_dated_before_the_sale_is_refused(kind, sold, manager):
 
 
 def test_partial_refund_returns_latest_consumed_lot_first(sold, gum, sf, manager):
-    response = post(manager, f"{SALES}/{sold.pk}/refunds", {
-        "client_ref": "rf-1", "reason": "unopened", "lines": [{"line": 1, "quantity": "2"}]})
+    response = post(
+        manager,
+        f"{SALES}/{sold.pk}/refunds",
+        {"client_ref": "rf-1", "reason": "unopened", "lines": [{"line": 1, "quantity": "2"}]},
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["sale"], body["location"], body["client_ref"]) == (sold.pk, None, "rf-1")
     b, a = batch(gum, "B"), batch(gum, "A")
-    assert [(r["line"], r["batch"], r["location"], r["quantity"], r["unit_cost"])
-            for r in body["lines"]] == [(1, b.pk, sf.pk, "1.0000", "3.0000"),
-                                        (1, a.pk, sf.pk, "1.0000", "2.5000")]
+    assert [
+        (r["line"], r["batch"], r["location"], r["quantity"], r["unit_cost"]) for r in body["lines"]
+    ] == [(1, b.pk, sf.pk, "1.0000", "3.0000"), (1, a.pk, sf.pk, "1.0000", "2.5000")]
     assert quantity_of(a, sf) == 1 and quantity_of(b, sf) == 5
     detail = manager.get(f"{SALES}/{sold.pk}").json()
     assert [r["id"] for r in detail["refunds"]] == [body["id"]]
     # what is left (2 of lot A) can still be refunded, not more
-    refused = post(manager, f"{SALES}/{sold.pk}/refunds", {
-        "client_ref": "rf-2", "lines": [{"line": 1, "quantity": "3"}]})
+    refused = post(
+        manager,
+        f"{SALES}/{sold.pk}/refunds",
+        {"client_ref": "rf-2", "lines": [{"line": 1, "quantity": "3"}]},
+    )
     assert refused.status_code == 400
     assert refused.json()["code"] == "refund_exceeds_sold"
     assert "lines.0.quantity" in refused.json()["fields"]
-    assert post(manager, f"{SALES}/{sold.pk}/refunds", {
-        "client_ref": "rf-3", "lines": [{"line": 1, "quantity": "2"}]}).status_code == 201
+    assert (
+        post(
+            manager,
+            f"{SALES}/{sold.pk}/refunds",
+            {"client_ref": "rf-3", "lines": [{"line": 1, "quantity": "2"}]},
+        ).status_code
+        == 201
+    )
     assert quantity_of(a, sf) == 3
     assert_invariants()
 
 
 def test_refund_into_another_location_puts_stock_there(org, store, sold, gum, sf, manager):
-    quarantine = location_create(org=org, store=store, code="QA", name="Quarantine",
-                                 kind=LocationKind.QUARANTINE, sellable=False, sort_order=90)
-    response = post(manager, f"{SALES}/{sold.pk}/refunds", {
-        "client_ref": ref(), "location": quarantine.pk, "reason": "damaged return",
-        "lines": [{"line": 1, "quantity": "1"}]})
+    quarantine = location_create(
+        org=org,
+        store=store,
+        code="QA",
+        name="Quarantine",
+        kind=LocationKind.QUARANTINE,
+        sellable=False,
+        sort_order=90,
+    )
+    response = post(
+        manager,
+        f"{SALES}/{sold.pk}/refunds",
+        {
+            "client_ref": ref(),
+            "location": quarantine.pk,
+            "reason": "damaged return",
+            "lines": [{"line": 1, "quantity": "1"}],
+        },
+    )
     assert response.status_code == 201, response.content
     b = batch(gum, "B")
     assert [(r["batch"], r["location"], r["quantity"]) for r in response.json()["lines"]] == [
-        (b.pk, quarantine.pk, "1.0000")]
+        (b.pk, quarantine.pk, "1.0000")
+    ]
     assert quantity_of(b, quarantine) == 1
     assert on_hand(gum, sf) == 4  # the floor is unchanged
     # a later void puts back only what is still out, where it was taken from
@@ -413,8 +544,11 @@ def test_refund_into_another_location_puts_stock_there(org, store, sold, gum, sf
 def test_refund_of_a_voided_sale_is_a_conflict_and_writes_nothing(sold, manager):
     post(manager, f"{SALES}/{sold.pk}/void", {})
     before = state()
-    response = post(manager, f"{SALES}/{sold.pk}/refunds", {
-        "client_ref": ref(), "lines": [{"line": 1, "quantity": "1"}]})
+    response = post(
+        manager,
+        f"{SALES}/{sold.pk}/refunds",
+        {"client_ref": ref(), "lines": [{"line": 1, "quantity": "1"}]},
+    )
     assert response.status_code == 409
     assert response.json()["code"] == "sale_voided"
     assert state() == before
@@ -422,8 +556,14 @@ def test_refund_of_a_voided_sale_is_a_conflict_and_writes_nothing(sold, manager)
 
 def test_two_refund_lines_for_one_sale_line_may_not_exceed_it_together(sold, manager):
     before = state()
-    response = post(manager, f"{SALES}/{sold.pk}/refunds", {
-        "client_ref": ref(), "lines": [{"line": 1, "quantity": "3"}, {"line": 1, "quantity": "2"}]})
+    response = post(
+        manager,
+        f"{SALES}/{sold.pk}/refunds",
+        {
+            "client_ref": ref(),
+            "lines": [{"line": 1, "quantity": "3"}, {"line": 1, "quantity": "2"}],
+        },
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "refund_exceeds_sold"
     assert list(response.json()["fields"]) == ["lines.1.quantity"]
@@ -434,21 +574,49 @@ def test_two_refund_lines_for_one_sale_line_may_not_exceed_it_together(sold, man
 
 
 def test_receipt_creates_lots_with_expiry_and_cost(store, gum, flower, sf, br, manager):
-    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": "po-17", "reason": "PO 17",
-                                        "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "12", "lot_code": "L-1",
-         "expiry_date": days(90).isoformat(), "unit_cost": "1.25"},
-        {"sku": "FLW", "location": br.pk, "quantity": "28.5", "unit_cost": "4"},
-    ]})
+    response = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": "po-17",
+            "reason": "PO 17",
+            "lines": [
+                {
+                    "product": gum.pk,
+                    "location": sf.pk,
+                    "quantity": "12",
+                    "lot_code": "L-1",
+                    "expiry_date": days(90).isoformat(),
+                    "unit_cost": "1.25",
+                },
+                {"sku": "FLW", "location": br.pk, "quantity": "28.5", "unit_cost": "4"},
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["kind"], body["store"], body["reason"], body["client_ref"]) == (
-        "receipt", store.pk, "PO 17", "po-17")
+        "receipt",
+        store.pk,
+        "PO 17",
+        "po-17",
+    )
     lot = batch(gum, "L-1")
     assert (lot.expiry_date, lot.unit_cost) == (days(90), D("1.25"))
     loose = Batch.objects.get(product=flower)
-    assert [(r["line"], r["ref_type"], r["product"], r["location"], r["batch"], r["quantity"],
-             r["unit_cost"]) for r in body["rows"]] == [
+    assert [
+        (
+            r["line"],
+            r["ref_type"],
+            r["product"],
+            r["location"],
+            r["batch"],
+            r["quantity"],
+            r["unit_cost"],
+        )
+        for r in body["rows"]
+    ] == [
         (1, "RECEIPT", gum.pk, sf.pk, lot.pk, "12.0000", "1.2500"),
         (2, "RECEIPT", flower.pk, br.pk, loose.pk, "28.5000", "4.0000"),
     ]
@@ -459,9 +627,24 @@ def test_receipt_creates_lots_with_expiry_and_cost(store, gum, flower, sf, br, m
 
 def test_receipt_into_an_existing_lot_adds_to_that_batch(org, store, gum, sf, manager):
     receive(org, store, gum, 10, lot="L-1", expiry=days(90), cost="2")
-    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "5", "lot_code": "L-1",
-         "expiry_date": days(90).isoformat(), "unit_cost": "2"}]})
+    response = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {
+                    "product": gum.pk,
+                    "location": sf.pk,
+                    "quantity": "5",
+                    "lot_code": "L-1",
+                    "expiry_date": days(90).isoformat(),
+                    "unit_cost": "2",
+                }
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
     lot = batch(gum, "L-1")
     assert Batch.objects.filter(product=gum).count() == 1
@@ -471,14 +654,36 @@ def test_receipt_into_an_existing_lot_adds_to_that_batch(org, store, gum, sf, ma
 
 
 def test_receipt_naming_a_known_lot_with_another_expiry_is_refused_and_writes_nothing(
-        org, store, gum, sf, br, manager):
+    org, store, gum, sf, br, manager
+):
     receive(org, store, gum, 10, lot="L-1", expiry=days(90), cost="2")
     before = state()
-    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": gum.pk, "location": br.pk, "quantity": "2", "lot_code": "L-2",
-         "expiry_date": days(30).isoformat(), "unit_cost": "2"},
-        {"product": gum.pk, "location": sf.pk, "quantity": "5", "lot_code": "L-1",
-         "expiry_date": days(60).isoformat(), "unit_cost": "2"}]})
+    response = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {
+                    "product": gum.pk,
+                    "location": br.pk,
+                    "quantity": "2",
+                    "lot_code": "L-2",
+                    "expiry_date": days(30).isoformat(),
+                    "unit_cost": "2",
+                },
+                {
+                    "product": gum.pk,
+                    "location": sf.pk,
+                    "quantity": "5",
+                    "lot_code": "L-1",
+                    "expiry_date": days(60).isoformat(),
+                    "unit_cost": "2",
+                },
+            ],
+        },
+    )
     assert response.status_code == 400, response.content
     body = response.json()
     assert body["code"] == "lot_expiry_mismatch"
@@ -488,58 +693,124 @@ def test_receipt_naming_a_known_lot_with_another_expiry_is_refused_and_writes_no
     assert batch(gum, "L-1").expiry_date == days(90)
 
 
-def test_receipt_without_expiry_into_a_known_lot_keeps_its_date(org, store, flower, sf,
-                                                                 manager):
+def test_receipt_without_expiry_into_a_known_lot_keeps_its_date(org, store, flower, sf, manager):
     receive(org, store, flower, 10, lot="F-1", expiry=days(40), cost="2")
-    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": flower.pk, "location": sf.pk, "quantity": "5", "lot_code": "F-1"}]})
+    response = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {"product": flower.pk, "location": sf.pk, "quantity": "5", "lot_code": "F-1"}
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
     assert batch(flower, "F-1").expiry_date == days(40)
     assert quantity_of(batch(flower, "F-1"), sf) == 15
 
 
 def test_a_lot_received_without_expiry_takes_the_date_a_later_receipt_gives(
-        org, store, flower, sf, manager):
+    org, store, flower, sf, manager
+):
     receive(org, store, flower, 10, lot="F-2", cost="2")
-    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": flower.pk, "location": sf.pk, "quantity": "1", "lot_code": "F-2",
-         "expiry_date": days(20).isoformat()}]})
+    response = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {
+                    "product": flower.pk,
+                    "location": sf.pk,
+                    "quantity": "1",
+                    "lot_code": "F-2",
+                    "expiry_date": days(20).isoformat(),
+                }
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
     assert batch(flower, "F-2").expiry_date == days(20)
     assert Batch.objects.filter(product=flower).count() == 1
 
 
 def test_positive_adjustment_naming_a_known_lot_with_another_expiry_is_refused(
-        org, store, gum, sf, manager):
+    org, store, gum, sf, manager
+):
     receive(org, store, gum, 4, lot="L-7", expiry=days(10), cost="2")
     before = state()
-    response = post(manager, ADJUSTMENTS, {"store": store.pk, "client_ref": ref(),
-                                           "reason": "found a box", "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "L-7",
-         "expiry_date": days(11).isoformat()}]})
+    response = post(
+        manager,
+        ADJUSTMENTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "reason": "found a box",
+            "lines": [
+                {
+                    "product": gum.pk,
+                    "location": sf.pk,
+                    "quantity": "3",
+                    "lot_code": "L-7",
+                    "expiry_date": days(11).isoformat(),
+                }
+            ],
+        },
+    )
     assert response.status_code == 400, response.content
     assert response.json()["code"] == "lot_expiry_mismatch"
     assert list(response.json()["fields"]) == ["lines.0.expiry_date"]
     assert state() == before
 
 
-def test_receipt_of_an_already_expired_lot_is_allowed_but_never_sells(store, gum, sf, manager,
-                                                                      operator):
-    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "OLD",
-         "expiry_date": days(-2).isoformat(), "unit_cost": "1"}]})
+def test_receipt_of_an_already_expired_lot_is_allowed_but_never_sells(
+    store, gum, sf, manager, operator
+):
+    response = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {
+                    "product": gum.pk,
+                    "location": sf.pk,
+                    "quantity": "3",
+                    "lot_code": "OLD",
+                    "expiry_date": days(-2).isoformat(),
+                    "unit_cost": "1",
+                }
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
-    refused = post(operator, SALES, {"store": store.pk, "client_ref": ref(),
-                                     "lines": [{"product": gum.pk, "quantity": "1"}]})
+    refused = post(
+        operator,
+        SALES,
+        {"store": store.pk, "client_ref": ref(), "lines": [{"product": gum.pk, "quantity": "1"}]},
+    )
     assert refused.status_code == 409
     assert refused.json()["lines"][0]["expired"] == "3.0000"
 
 
 def test_receipt_of_one_lot_into_two_rooms_in_one_document(store, flower, sf, br, manager):
     manager.raise_request_exception = False
-    response = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": flower.pk, "location": sf.pk, "quantity": "1", "lot_code": "L-9"},
-        {"product": flower.pk, "location": br.pk, "quantity": "2", "lot_code": "L-9"}]})
+    response = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {"product": flower.pk, "location": sf.pk, "quantity": "1", "lot_code": "L-9"},
+                {"product": flower.pk, "location": br.pk, "quantity": "2", "lot_code": "L-9"},
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
     lot = batch(flower, "L-9")
     assert (quantity_of(lot, sf), quantity_of(lot, br)) == (1, 2)
@@ -548,29 +819,58 @@ def test_receipt_of_one_lot_into_two_rooms_in_one_document(store, flower, sf, br
 def test_move_takes_earliest_expiry_first(org, store, gum, sf, br, manager):
     receive(org, store, gum, 3, lot="A", expiry=days(10), cost="2")
     receive(org, store, gum, 5, lot="B", expiry=days(30), cost="3")
-    response = post(manager, MOVES, {"store": store.pk, "client_ref": ref(), "reason": "restock",
-                                     "lines": [{"product": gum.pk, "from_location": sf.pk,
-                                                "to_location": br.pk, "quantity": "4"}]})
+    response = post(
+        manager,
+        MOVES,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "reason": "restock",
+            "lines": [
+                {"product": gum.pk, "from_location": sf.pk, "to_location": br.pk, "quantity": "4"}
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
     a, b = batch(gum, "A"), batch(gum, "B")
-    assert [(r["ref_type"], r["location"], r["batch"], r["quantity"], r["unit_cost"])
-            for r in response.json()["rows"]] == [
+    assert [
+        (r["ref_type"], r["location"], r["batch"], r["quantity"], r["unit_cost"])
+        for r in response.json()["rows"]
+    ] == [
         ("MOVE_OUT", sf.pk, a.pk, "-3.0000", "2.0000"),
         ("MOVE_IN", br.pk, a.pk, "3.0000", "2.0000"),
         ("MOVE_OUT", sf.pk, b.pk, "-1.0000", "3.0000"),
         ("MOVE_IN", br.pk, b.pk, "1.0000", "3.0000"),
     ]
     assert (quantity_of(a, sf), quantity_of(a, br), quantity_of(b, sf), quantity_of(b, br)) == (
-        0, 3, 4, 1)
+        0,
+        3,
+        4,
+        1,
+    )
     assert_invariants()
 
 
 def test_move_of_a_named_lot_takes_only_that_lot(org, store, gum, sf, br, manager):
     receive(org, store, gum, 3, lot="A", expiry=days(10), cost="2")
     receive(org, store, gum, 5, lot="B", expiry=days(30), cost="3")
-    response = post(manager, MOVES, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"sku": "GUM", "from_location": sf.pk, "to_location": br.pk, "quantity": "2",
-         "lot_code": "B"}]})
+    response = post(
+        manager,
+        MOVES,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {
+                    "sku": "GUM",
+                    "from_location": sf.pk,
+                    "to_location": br.pk,
+                    "quantity": "2",
+                    "lot_code": "B",
+                }
+            ],
+        },
+    )
     assert response.status_code == 201, response.content
     b = batch(gum, "B")
     assert {r["batch"] for r in response.json()["rows"]} == {b.pk}
@@ -579,34 +879,76 @@ def test_move_of_a_named_lot_takes_only_that_lot(org, store, gum, sf, br, manage
 
 
 def test_positive_adjustment_without_lot_goes_to_newest_batch_at_that_location(
-        org, store, gum, sf, br, manager):
+    org, store, gum, sf, br, manager
+):
     now = timezone.now()
-    receive(org, store, gum, 2, lot="OLD", expiry=days(10), cost="1",
-            occurred_at=now - datetime.timedelta(days=3))
-    receive(org, store, gum, 2, lot="NEW", expiry=days(40), cost="2",
-            occurred_at=now - datetime.timedelta(days=2))
+    receive(
+        org,
+        store,
+        gum,
+        2,
+        lot="OLD",
+        expiry=days(10),
+        cost="1",
+        occurred_at=now - datetime.timedelta(days=3),
+    )
+    receive(
+        org,
+        store,
+        gum,
+        2,
+        lot="NEW",
+        expiry=days(40),
+        cost="2",
+        occurred_at=now - datetime.timedelta(days=2),
+    )
     # newer still, but in the back room: not a candidate for the sales floor
-    receive(org, store, gum, 2, location="BR", lot="BACK", expiry=days(50), cost="3",
-            occurred_at=now - datetime.timedelta(days=1))
-    response = post(manager, ADJUSTMENTS, {"store": store.pk, "client_ref": ref(),
-                                           "reason": "found behind the till", "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "3"}]})
+    receive(
+        org,
+        store,
+        gum,
+        2,
+        location="BR",
+        lot="BACK",
+        expiry=days(50),
+        cost="3",
+        occurred_at=now - datetime.timedelta(days=1),
+    )
+    response = post(
+        manager,
+        ADJUSTMENTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "reason": "found behind the till",
+            "lines": [{"product": gum.pk, "location": sf.pk, "quantity": "3"}],
+        },
+    )
     assert response.status_code == 201, response.content
     new = batch(gum, "NEW")
-    assert [(r["ref_type"], r["batch"], r["quantity"], r["unit_cost"], r["reason"])
-            for r in response.json()["rows"]] == [
-        ("ADJUSTMENT", new.pk, "3.0000", "2.0000", "found behind the till")]
+    assert [
+        (r["ref_type"], r["batch"], r["quantity"], r["unit_cost"], r["reason"])
+        for r in response.json()["rows"]
+    ] == [("ADJUSTMENT", new.pk, "3.0000", "2.0000", "found behind the till")]
     assert quantity_of(new, sf) == 5
     assert_invariants()
 
 
 def test_positive_adjustment_where_the_product_never_was_makes_a_batch_at_last_cost(
-        org, store, flower, sf, br, manager):
+    org, store, flower, sf, br, manager
+):
     receive(org, store, flower, 10, cost="3.40")  # default cost is 4.00: last known is 3.40
     batches = Batch.objects.filter(product=flower).count()
-    response = post(manager, ADJUSTMENTS, {"store": store.pk, "client_ref": ref(),
-                                           "reason": "found in the back room", "lines": [
-        {"product": flower.pk, "location": br.pk, "quantity": "2.5"}]})
+    response = post(
+        manager,
+        ADJUSTMENTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "reason": "found in the back room",
+            "lines": [{"product": flower.pk, "location": br.pk, "quantity": "2.5"}],
+        },
+    )
     assert response.status_code == 201, response.content
     assert Batch.objects.filter(product=flower).count() == batches + 1
     row = response.json()["rows"][0]
@@ -617,26 +959,38 @@ def test_positive_adjustment_where_the_product_never_was_makes_a_batch_at_last_c
 
 
 def test_positive_adjustment_starting_a_lot_of_an_expiring_product_needs_its_expiry(
-        org, store, gum, flower, sf, manager):
+    org, store, gum, flower, sf, manager
+):
     receive(org, store, gum, 2, lot="KNOWN", expiry=days(15), cost="2")
 
     def adjust(*lines):
-        return post(manager, ADJUSTMENTS, {"store": store.pk, "client_ref": ref(),
-                                           "reason": "found a box", "lines": list(lines)})
+        return post(
+            manager,
+            ADJUSTMENTS,
+            {"store": store.pk, "client_ref": ref(), "reason": "found a box", "lines": list(lines)},
+        )
 
     before = state()
-    refused = adjust({"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "NEW"},
-                     {"product": gum.pk, "location": sf.pk, "quantity": "1",
-                      "lot_code": "KNOWN"})
+    refused = adjust(
+        {"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "NEW"},
+        {"product": gum.pk, "location": sf.pk, "quantity": "1", "lot_code": "KNOWN"},
+    )
     assert refused.status_code == 400, refused.content
     assert refused.json()["code"] == "expiry_required"
     assert list(refused.json()["fields"]) == ["lines.0.expiry_date"]
     assert state() == before
     # a known lot has its date; a new one with a date is fine; flower does not track expiry
-    ok = adjust({"product": gum.pk, "location": sf.pk, "quantity": "1", "lot_code": "KNOWN"},
-                {"product": gum.pk, "location": sf.pk, "quantity": "3", "lot_code": "NEW",
-                 "expiry_date": days(60).isoformat()},
-                {"product": flower.pk, "location": sf.pk, "quantity": "2", "lot_code": "F-NEW"})
+    ok = adjust(
+        {"product": gum.pk, "location": sf.pk, "quantity": "1", "lot_code": "KNOWN"},
+        {
+            "product": gum.pk,
+            "location": sf.pk,
+            "quantity": "3",
+            "lot_code": "NEW",
+            "expiry_date": days(60).isoformat(),
+        },
+        {"product": flower.pk, "location": sf.pk, "quantity": "2", "lot_code": "F-NEW"},
+    )
     assert ok.status_code == 201, ok.content
     assert batch(gum, "NEW").expiry_date == days(60)
     assert batch(gum, "KNOWN").expiry_date == days(15)
@@ -644,33 +998,54 @@ def test_positive_adjustment_starting_a_lot_of_an_expiring_product_needs_its_exp
     assert_invariants()
 
 
-def test_negative_adjustment_takes_earliest_expiry_first_with_its_reason(org, store, gum, sf,
-                                                                        manager):
+def test_negative_adjustment_takes_earliest_expiry_first_with_its_reason(
+    org, store, gum, sf, manager
+):
     receive(org, store, gum, 3, lot="A", expiry=days(10), cost="2")
     receive(org, store, gum, 5, lot="B", expiry=days(30), cost="3")
-    response = post(manager, ADJUSTMENTS, {"store": store.pk, "client_ref": ref(),
-                                           "reason": "count: missing", "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "-4"}]})
+    response = post(
+        manager,
+        ADJUSTMENTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "reason": "count: missing",
+            "lines": [{"product": gum.pk, "location": sf.pk, "quantity": "-4"}],
+        },
+    )
     assert response.status_code == 201, response.content
     assert sorted(ledger_of(RefType.ADJUSTMENT, response.json()["id"])) == [
-        ("A", sf.pk, D("-3")), ("B", sf.pk, D("-1"))]
+        ("A", sf.pk, D("-3")),
+        ("B", sf.pk, D("-1")),
+    ]
     assert {r["reason"] for r in response.json()["rows"]} == {"count: missing"}
     assert on_hand(gum, sf) == 4
     assert_invariants()
 
 
-@pytest.mark.parametrize("kind,ref_type", [("damage", RefType.DAMAGE), ("waste", RefType.WASTE),
-                                           ("expiry", RefType.EXPIRY)])
+@pytest.mark.parametrize(
+    "kind,ref_type",
+    [("damage", RefType.DAMAGE), ("waste", RefType.WASTE), ("expiry", RefType.EXPIRY)],
+)
 def test_write_off_posts_its_type(kind, ref_type, org, store, gum, sf, manager):
     receive(org, store, gum, 5, lot="A", expiry=days(10), cost="2")
-    response = post(manager, WRITE_OFFS, {"store": store.pk, "client_ref": ref(), "type": kind,
-                                          "reason": "dropped a box", "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "2"}]})
+    response = post(
+        manager,
+        WRITE_OFFS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "type": kind,
+            "reason": "dropped a box",
+            "lines": [{"product": gum.pk, "location": sf.pk, "quantity": "2"}],
+        },
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["kind"], body["type"], body["reason"]) == ("write_off", kind, "dropped a box")
     assert [(r["ref_type"], r["quantity"], r["unit_cost"]) for r in body["rows"]] == [
-        (ref_type, "-2.0000", "2.0000")]
+        (ref_type, "-2.0000", "2.0000")
+    ]
     assert on_hand(gum) == 3
     assert_invariants()
 
@@ -678,9 +1053,17 @@ def test_write_off_posts_its_type(kind, ref_type, org, store, gum, sf, manager):
 def test_write_off_of_an_expired_lot(org, store, gum, sf, manager):
     receive(org, store, gum, 4, lot="OLD", expiry=days(-3), cost="2")
     receive(org, store, gum, 4, lot="NEW", expiry=days(20), cost="2")
-    response = post(manager, WRITE_OFFS, {"store": store.pk, "client_ref": ref(),
-                                          "type": "expiry", "reason": "expired", "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "4", "lot_code": "OLD"}]})
+    response = post(
+        manager,
+        WRITE_OFFS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "type": "expiry",
+            "reason": "expired",
+            "lines": [{"product": gum.pk, "location": sf.pk, "quantity": "4", "lot_code": "OLD"}],
+        },
+    )
     assert response.status_code == 201, response.content
     assert quantity_of(batch(gum, "OLD"), sf) == 0
     assert quantity_of(batch(gum, "NEW"), sf) == 4
@@ -724,8 +1107,11 @@ def test_same_client_ref_with_another_request_is_a_conflict(kind, world, manager
 
 def test_retry_after_a_refused_sale_goes_through_once_stock_arrives(org, store, gum, operator):
     """A refusal creates no sale, so the device's retry with the same key is a new attempt."""
-    body = {"store": store.pk, "client_ref": "pos-retry",
-            "lines": [{"product": gum.pk, "quantity": "2"}]}
+    body = {
+        "store": store.pk,
+        "client_ref": "pos-retry",
+        "lines": [{"product": gum.pk, "quantity": "2"}],
+    }
     assert post(operator, SALES, body).status_code == 409
     receive(org, store, gum, 5, lot="A", expiry=days(10), cost="2")
     first = post(operator, SALES, body)
@@ -737,11 +1123,25 @@ def test_retry_after_a_refused_sale_goes_through_once_stock_arrives(org, store, 
 
 def test_replay_of_a_sale_named_by_barcode_matches_the_same_sale_by_id(world, operator):
     """The key fingerprints what was sold, not how the POS spelled it."""
-    first = post(operator, SALES, {"store": world.store.pk, "client_ref": "same",
-                                   "lines": [{"barcode": UPC, "quantity": "1"}]})
+    first = post(
+        operator,
+        SALES,
+        {
+            "store": world.store.pk,
+            "client_ref": "same",
+            "lines": [{"barcode": UPC, "quantity": "1"}],
+        },
+    )
     assert first.status_code == 201
-    replay = post(operator, SALES, {"store": world.store.pk, "client_ref": "same",
-                                    "lines": [{"product": world.gum.pk, "quantity": "1.0"}]})
+    replay = post(
+        operator,
+        SALES,
+        {
+            "store": world.store.pk,
+            "client_ref": "same",
+            "lines": [{"product": world.gum.pk, "quantity": "1.0"}],
+        },
+    )
     assert replay.status_code == 200
     assert replay.json() == first.json()
 
@@ -760,8 +1160,17 @@ ENDPOINTS = [
     ("post", lambda w: ADJUSTMENTS, "adjustment", Role.MANAGER, 201),
     ("post", lambda w: WRITE_OFFS, "write_off", Role.MANAGER, 201),
 ]
-ENDPOINT_IDS = ["list-sales", "sale-detail", "sale-create", "void", "refund", "receipt", "move",
-                "adjustment", "write-off"]
+ENDPOINT_IDS = [
+    "list-sales",
+    "sale-detail",
+    "sale-create",
+    "void",
+    "refund",
+    "receipt",
+    "move",
+    "adjustment",
+    "write-off",
+]
 
 
 def call(client, endpoint, w):
@@ -801,8 +1210,9 @@ def test_endpoint_refuses_anonymous_callers(endpoint, world):
 @pytest.mark.parametrize("kind", DOCUMENT_KINDS)
 def test_another_orgs_store_does_not_exist(kind, world, manager):
     before = state()
-    response = post(manager, path_of(kind, world),
-                    build(kind, world, top={"store": world.their_store.pk}))
+    response = post(
+        manager, path_of(kind, world), build(kind, world, top={"store": world.their_store.pk})
+    )
     assert response.status_code == 400, response.content
     assert "does not exist" in response.json()["fields"]["store"][0]
     assert state() == before
@@ -821,9 +1231,11 @@ def test_another_orgs_sale_is_not_found(suffix, method, world, manager):
 
 
 @pytest.mark.parametrize("kind", DOCUMENT_KINDS)
-@pytest.mark.parametrize("ident", [
-    {"product": lambda w: w.their_product.pk}, {"sku": "RIVAL-1"}, {"barcode": THEIR_GTIN}],
-    ids=["product", "sku", "barcode"])
+@pytest.mark.parametrize(
+    "ident",
+    [{"product": lambda w: w.their_product.pk}, {"sku": "RIVAL-1"}, {"barcode": THEIR_GTIN}],
+    ids=["product", "sku", "barcode"],
+)
 def test_another_orgs_product_is_unknown(ident, kind, world, manager):
     field = next(iter(ident))
     line = {"product": DROP, **ident}
@@ -835,15 +1247,19 @@ def test_another_orgs_product_is_unknown(ident, kind, world, manager):
     assert state() == before
 
 
-@pytest.mark.parametrize("kind,line,top,field", [
-    ("sale", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
-    ("receipt", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
-    ("move", {"from_location": lambda w: w.their_sf.pk}, {}, "lines.0.from_location"),
-    ("move", {"to_location": lambda w: w.their_br.pk}, {}, "lines.0.to_location"),
-    ("adjustment", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
-    ("write_off", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
-    ("refund", {}, {"location": lambda w: w.their_br.pk}, "location"),
-], ids=["sale", "receipt", "move-from", "move-to", "adjustment", "write-off", "refund"])
+@pytest.mark.parametrize(
+    "kind,line,top,field",
+    [
+        ("sale", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
+        ("receipt", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
+        ("move", {"from_location": lambda w: w.their_sf.pk}, {}, "lines.0.from_location"),
+        ("move", {"to_location": lambda w: w.their_br.pk}, {}, "lines.0.to_location"),
+        ("adjustment", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
+        ("write_off", {"location": lambda w: w.their_sf.pk}, {}, "lines.0.location"),
+        ("refund", {}, {"location": lambda w: w.their_br.pk}, "location"),
+    ],
+    ids=["sale", "receipt", "move-from", "move-to", "adjustment", "write-off", "refund"],
+)
 def test_another_orgs_location_is_unknown(kind, line, top, field, world, manager):
     before = state()
     response = post(manager, path_of(kind, world), build(kind, world, line=line, top=top))
@@ -857,8 +1273,11 @@ def test_another_orgs_location_is_unknown(kind, line, top, field, world, manager
 def test_store_limited_member_cannot_write_to_another_store(kind, world, client_for):
     client = client_for(Role.ADMIN, stores=[world.store])
     before = state()
-    rooms = ({"from_location": world.sf2.pk, "to_location": world.br2.pk} if kind == "move"
-             else {"location": world.sf2.pk})
+    rooms = (
+        {"from_location": world.sf2.pk, "to_location": world.br2.pk}
+        if kind == "move"
+        else {"location": world.sf2.pk}
+    )
     body = build(kind, world, line=rooms, top={"store": world.store2.pk})
     response = post(client, path_of(kind, world), body)
     assert response.status_code == 400, response.content
@@ -881,122 +1300,372 @@ def test_store_limited_member_sees_only_sales_of_its_stores(org, world, client_f
 # --- bad input --------------------------------------------------------------------------------
 
 MANY_LINES = [{"sku": "GUM", "quantity": "1"}] * 501
+
+
 def AHEAD(**delta) -> str:  # noqa: N802 - reads as a constant in the table below
     return (timezone.now() + datetime.timedelta(**delta)).isoformat()
 
 
 BAD_INPUTS = [
     # kind, line overrides, top overrides, status, code, field
-    pytest.param("sale", {"quantity": "-1"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="sale-negative"),
-    pytest.param("sale", {"quantity": "0"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="sale-zero"),
-    pytest.param("sale", {"quantity": "1.00001"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="sale-five-decimals"),
-    pytest.param("sale", {"quantity": "1.5"}, {}, 400, "fractional_quantity", "lines.0.quantity",
-                 id="sale-fractional-each"),
-    pytest.param("sale", {"quantity": "abc"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="sale-quantity-not-a-number"),
-    pytest.param("sale", {"product": 987654}, {}, 400, "unknown_product", "lines.0.product",
-                 id="sale-unknown-product-id"),
-    pytest.param("sale", {"product": DROP, "sku": "NOPE"}, {}, 400, "unknown_product",
-                 "lines.0.sku", id="sale-unknown-sku"),
-    pytest.param("sale", {"product": DROP, "barcode": make_gtin(4242)}, {}, 400,
-                 "unknown_product", "lines.0.barcode", id="sale-unknown-gtin"),
-    pytest.param("sale", {"product": DROP, "barcode": "NO-SUCH-TAG"}, {}, 400,
-                 "unknown_product", "lines.0.barcode", id="sale-unknown-tag"),
-    pytest.param("sale", {"product": DROP, "barcode": BAD_UPC}, {}, 400, "invalid_check_digit",
-                 "lines.0.barcode", id="sale-bad-check-digit"),
-    pytest.param("sale", {"product": DROP, "barcode": f"(01)00{BAD_UPC}(10)A"}, {}, 400,
-                 "invalid_check_digit", "lines.0.barcode", id="sale-gs1-bad-check-digit"),
-    pytest.param("sale", {"sku": "GUM"}, {}, 400, "invalid", "lines.0.product",
-                 id="sale-two-identifiers"),
-    pytest.param("sale", {"product": DROP}, {}, 400, "invalid", "lines.0.product",
-                 id="sale-no-identifier"),
-    pytest.param("sale", {}, {"client_ref": DROP}, 400, "invalid", "client_ref",
-                 id="sale-missing-client-ref"),
-    pytest.param("sale", {}, {"client_ref": ""}, 400, "invalid", "client_ref",
-                 id="sale-blank-client-ref"),
+    pytest.param(
+        "sale", {"quantity": "-1"}, {}, 400, "invalid", "lines.0.quantity", id="sale-negative"
+    ),
+    pytest.param("sale", {"quantity": "0"}, {}, 400, "invalid", "lines.0.quantity", id="sale-zero"),
+    pytest.param(
+        "sale",
+        {"quantity": "1.00001"},
+        {},
+        400,
+        "invalid",
+        "lines.0.quantity",
+        id="sale-five-decimals",
+    ),
+    pytest.param(
+        "sale",
+        {"quantity": "1.5"},
+        {},
+        400,
+        "fractional_quantity",
+        "lines.0.quantity",
+        id="sale-fractional-each",
+    ),
+    pytest.param(
+        "sale",
+        {"quantity": "abc"},
+        {},
+        400,
+        "invalid",
+        "lines.0.quantity",
+        id="sale-quantity-not-a-number",
+    ),
+    pytest.param(
+        "sale",
+        {"product": 987654},
+        {},
+        400,
+        "unknown_product",
+        "lines.0.product",
+        id="sale-unknown-product-id",
+    ),
+    pytest.param(
+        "sale",
+        {"product": DROP, "sku": "NOPE"},
+        {},
+        400,
+        "unknown_product",
+        "lines.0.sku",
+        id="sale-unknown-sku",
+    ),
+    pytest.param(
+        "sale",
+        {"product": DROP, "barcode": make_gtin(4242)},
+        {},
+        400,
+        "unknown_product",
+        "lines.0.barcode",
+        id="sale-unknown-gtin",
+    ),
+    pytest.param(
+        "sale",
+        {"product": DROP, "barcode": "NO-SUCH-TAG"},
+        {},
+        400,
+        "unknown_product",
+        "lines.0.barcode",
+        id="sale-unknown-tag",
+    ),
+    pytest.param(
+        "sale",
+        {"product": DROP, "barcode": BAD_UPC},
+        {},
+        400,
+        "invalid_check_digit",
+        "lines.0.barcode",
+        id="sale-bad-check-digit",
+    ),
+    pytest.param(
+        "sale",
+        {"product": DROP, "barcode": f"(01)00{BAD_UPC}(10)A"},
+        {},
+        400,
+        "invalid_check_digit",
+        "lines.0.barcode",
+        id="sale-gs1-bad-check-digit",
+    ),
+    pytest.param(
+        "sale", {"sku": "GUM"}, {}, 400, "invalid", "lines.0.product", id="sale-two-identifiers"
+    ),
+    pytest.param(
+        "sale", {"product": DROP}, {}, 400, "invalid", "lines.0.product", id="sale-no-identifier"
+    ),
+    pytest.param(
+        "sale", {}, {"client_ref": DROP}, 400, "invalid", "client_ref", id="sale-missing-client-ref"
+    ),
+    pytest.param(
+        "sale", {}, {"client_ref": ""}, 400, "invalid", "client_ref", id="sale-blank-client-ref"
+    ),
     pytest.param("sale", {}, {"store": DROP}, 400, "invalid", "store", id="sale-missing-store"),
     pytest.param("sale", {}, {"lines": []}, 400, "invalid", "lines", id="sale-empty-lines"),
-    pytest.param("sale", {}, {"lines": MANY_LINES}, 400, "invalid", "lines",
-                 id="sale-501-lines"),
-    pytest.param("sale", {"location": lambda w: w.br.pk}, {}, 400, "not_sellable",
-                 "lines.0.location", id="sale-location-not-sellable"),
-    pytest.param("sale", {"location": lambda w: w.sf2.pk}, {}, 400, "unknown_location",
-                 "lines.0.location", id="sale-location-of-other-store"),
-    pytest.param("sale", {"unit_price": "-1"}, {}, 400, "invalid", "lines.0.unit_price",
-                 id="sale-negative-price"),
-    pytest.param("sale", {}, {"occurred_at": lambda w: AHEAD(hours=5)}, 400, "invalid",
-                 "occurred_at", id="sale-dated-hours-ahead"),
-    pytest.param("sale", {}, {"occurred_at": "2026-13-01T10:00:00Z"}, 400, "invalid",
-                 "occurred_at", id="sale-bad-time"),
-    pytest.param("receipt", {}, {"occurred_at": lambda w: AHEAD(days=400)}, 400, "invalid",
-                 "occurred_at", id="receipt-dated-next-year"),
-    pytest.param("receipt", {"product": lambda w: w.gum.pk, "lot_code": "X"}, {}, 400,
-                 "expiry_required", "lines.0.expiry_date", id="receipt-expiry-required"),
-    pytest.param("receipt", {"quantity": "-5"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="receipt-negative"),
-    pytest.param("receipt", {"product": lambda w: w.gum.pk, "quantity": "1.5",
-                             "expiry_date": days(30).isoformat()}, {}, 400,
-                 "fractional_quantity", "lines.0.quantity", id="receipt-fractional-each"),
-    pytest.param("receipt", {"unit_cost": "-1"}, {}, 400, "invalid", "lines.0.unit_cost",
-                 id="receipt-negative-cost"),
-    pytest.param("receipt", {"location": DROP}, {}, 400, "invalid", "lines.0.location",
-                 id="receipt-missing-location"),
-    pytest.param("receipt", {"location": lambda w: w.sf2.pk}, {}, 400, "unknown_location",
-                 "lines.0.location", id="receipt-location-of-other-store"),
-    pytest.param("receipt", {"expiry_date": "31/12/2030"}, {}, 400, "invalid",
-                 "lines.0.expiry_date", id="receipt-bad-date"),
-    pytest.param("move", {"to_location": lambda w: w.sf.pk}, {}, 400, "invalid",
-                 "lines.0.to_location", id="move-from-equals-to"),
-    pytest.param("move", {"lot_code": "NOPE"}, {}, 400, "unknown_lot", "lines.0.lot_code",
-                 id="move-unknown-lot"),
-    pytest.param("move", {"quantity": "0"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="move-zero"),
-    pytest.param("move", {"quantity": "0.5"}, {}, 400, "fractional_quantity",
-                 "lines.0.quantity", id="move-fractional-each"),
-    pytest.param("move", {"to_location": lambda w: w.sf2.pk}, {}, 400, "unknown_location",
-                 "lines.0.to_location", id="move-to-other-store"),
-    pytest.param("adjustment", {"quantity": "0"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="adjustment-zero"),
-    pytest.param("adjustment", {"quantity": "-0.5"}, {}, 400, "fractional_quantity",
-                 "lines.0.quantity", id="adjustment-fractional-each"),
-    pytest.param("adjustment", {}, {"reason": DROP}, 400, "invalid", "reason",
-                 id="adjustment-missing-reason"),
-    pytest.param("adjustment", {}, {"reason": ""}, 400, "invalid", "reason",
-                 id="adjustment-blank-reason"),
-    pytest.param("adjustment", {"quantity": "-1", "lot_code": "NOPE"}, {}, 400, "unknown_lot",
-                 "lines.0.lot_code", id="adjustment-unknown-lot"),
-    pytest.param("write_off", {}, {"type": "theft"}, 400, "invalid", "type",
-                 id="write-off-unknown-type"),
-    pytest.param("write_off", {}, {"type": DROP}, 400, "invalid", "type",
-                 id="write-off-missing-type"),
-    pytest.param("write_off", {}, {"reason": DROP}, 400, "invalid", "reason",
-                 id="write-off-missing-reason"),
-    pytest.param("write_off", {"quantity": "-1"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="write-off-negative"),
-    pytest.param("write_off", {"quantity": "1.5"}, {}, 400, "fractional_quantity",
-                 "lines.0.quantity", id="write-off-fractional-each"),
-    pytest.param("refund", {"quantity": "3"}, {}, 400, "refund_exceeds_sold",
-                 "lines.0.quantity", id="refund-more-than-sold"),
-    pytest.param("refund", {"line": 2}, {}, 400, "unknown_line", "lines.0.line",
-                 id="refund-line-not-in-sale"),
-    pytest.param("refund", {"quantity": "0"}, {}, 400, "invalid", "lines.0.quantity",
-                 id="refund-zero"),
-    pytest.param("refund", {}, {"client_ref": DROP}, 400, "invalid", "client_ref",
-                 id="refund-missing-client-ref"),
+    pytest.param("sale", {}, {"lines": MANY_LINES}, 400, "invalid", "lines", id="sale-501-lines"),
+    pytest.param(
+        "sale",
+        {"location": lambda w: w.br.pk},
+        {},
+        400,
+        "not_sellable",
+        "lines.0.location",
+        id="sale-location-not-sellable",
+    ),
+    pytest.param(
+        "sale",
+        {"location": lambda w: w.sf2.pk},
+        {},
+        400,
+        "unknown_location",
+        "lines.0.location",
+        id="sale-location-of-other-store",
+    ),
+    pytest.param(
+        "sale",
+        {"unit_price": "-1"},
+        {},
+        400,
+        "invalid",
+        "lines.0.unit_price",
+        id="sale-negative-price",
+    ),
+    pytest.param(
+        "sale",
+        {},
+        {"occurred_at": lambda w: AHEAD(hours=5)},
+        400,
+        "invalid",
+        "occurred_at",
+        id="sale-dated-hours-ahead",
+    ),
+    pytest.param(
+        "sale",
+        {},
+        {"occurred_at": "2026-13-01T10:00:00Z"},
+        400,
+        "invalid",
+        "occurred_at",
+        id="sale-bad-time",
+    ),
+    pytest.param(
+        "receipt",
+        {},
+        {"occurred_at": lambda w: AHEAD(days=400)},
+        400,
+        "invalid",
+        "occurred_at",
+        id="receipt-dated-next-year",
+    ),
+    pytest.param(
+        "receipt",
+        {"product": lambda w: w.gum.pk, "lot_code": "X"},
+        {},
+        400,
+        "expiry_required",
+        "lines.0.expiry_date",
+        id="receipt-expiry-required",
+    ),
+    pytest.param(
+        "receipt", {"quantity": "-5"}, {}, 400, "invalid", "lines.0.quantity", id="receipt-negative"
+    ),
+    pytest.param(
+        "receipt",
+        {"product": lambda w: w.gum.pk, "quantity": "1.5", "expiry_date": days(30).isoformat()},
+        {},
+        400,
+        "fractional_quantity",
+        "lines.0.quantity",
+        id="receipt-fractional-each",
+    ),
+    pytest.param(
+        "receipt",
+        {"unit_cost": "-1"},
+        {},
+        400,
+        "invalid",
+        "lines.0.unit_cost",
+        id="receipt-negative-cost",
+    ),
+    pytest.param(
+        "receipt",
+        {"location": DROP},
+        {},
+        400,
+        "invalid",
+        "lines.0.location",
+        id="receipt-missing-location",
+    ),
+    pytest.param(
+        "receipt",
+        {"location": lambda w: w.sf2.pk},
+        {},
+        400,
+        "unknown_location",
+        "lines.0.location",
+        id="receipt-location-of-other-store",
+    ),
+    pytest.param(
+        "receipt",
+        {"expiry_date": "31/12/2030"},
+        {},
+        400,
+        "invalid",
+        "lines.0.expiry_date",
+        id="receipt-bad-date",
+    ),
+    pytest.param(
+        "move",
+        {"to_location": lambda w: w.sf.pk},
+        {},
+        400,
+        "invalid",
+        "lines.0.to_location",
+        id="move-from-equals-to",
+    ),
+    pytest.param(
+        "move",
+        {"lot_code": "NOPE"},
+        {},
+        400,
+        "unknown_lot",
+        "lines.0.lot_code",
+        id="move-unknown-lot",
+    ),
+    pytest.param("move", {"quantity": "0"}, {}, 400, "invalid", "lines.0.quantity", id="move-zero"),
+    pytest.param(
+        "move",
+        {"quantity": "0.5"},
+        {},
+        400,
+        "fractional_quantity",
+        "lines.0.quantity",
+        id="move-fractional-each",
+    ),
+    pytest.param(
+        "move",
+        {"to_location": lambda w: w.sf2.pk},
+        {},
+        400,
+        "unknown_location",
+        "lines.0.to_location",
+        id="move-to-other-store",
+    ),
+    pytest.param(
+        "adjustment",
+        {"quantity": "0"},
+        {},
+        400,
+        "invalid",
+        "lines.0.quantity",
+        id="adjustment-zero",
+    ),
+    pytest.param(
+        "adjustment",
+        {"quantity": "-0.5"},
+        {},
+        400,
+        "fractional_quantity",
+        "lines.0.quantity",
+        id="adjustment-fractional-each",
+    ),
+    pytest.param(
+        "adjustment", {}, {"reason": DROP}, 400, "invalid", "reason", id="adjustment-missing-reason"
+    ),
+    pytest.param(
+        "adjustment", {}, {"reason": ""}, 400, "invalid", "reason", id="adjustment-blank-reason"
+    ),
+    pytest.param(
+        "adjustment",
+        {"quantity": "-1", "lot_code": "NOPE"},
+        {},
+        400,
+        "unknown_lot",
+        "lines.0.lot_code",
+        id="adjustment-unknown-lot",
+    ),
+    pytest.param(
+        "write_off", {}, {"type": "theft"}, 400, "invalid", "type", id="write-off-unknown-type"
+    ),
+    pytest.param(
+        "write_off", {}, {"type": DROP}, 400, "invalid", "type", id="write-off-missing-type"
+    ),
+    pytest.param(
+        "write_off", {}, {"reason": DROP}, 400, "invalid", "reason", id="write-off-missing-reason"
+    ),
+    pytest.param(
+        "write_off",
+        {"quantity": "-1"},
+        {},
+        400,
+        "invalid",
+        "lines.0.quantity",
+        id="write-off-negative",
+    ),
+    pytest.param(
+        "write_off",
+        {"quantity": "1.5"},
+        {},
+        400,
+        "fractional_quantity",
+        "lines.0.quantity",
+        id="write-off-fractional-each",
+    ),
+    pytest.param(
+        "refund",
+        {"quantity": "3"},
+        {},
+        400,
+        "refund_exceeds_sold",
+        "lines.0.quantity",
+        id="refund-more-than-sold",
+    ),
+    pytest.param(
+        "refund", {"line": 2}, {}, 400, "unknown_line", "lines.0.line", id="refund-line-not-in-sale"
+    ),
+    pytest.param(
+        "refund", {"quantity": "0"}, {}, 400, "invalid", "lines.0.quantity", id="refund-zero"
+    ),
+    pytest.param(
+        "refund",
+        {},
+        {"client_ref": DROP},
+        400,
+        "invalid",
+        "client_ref",
+        id="refund-missing-client-ref",
+    ),
     pytest.param("refund", {}, {"lines": []}, 400, "invalid", "lines", id="refund-empty-lines"),
-    pytest.param("refund", {}, {"location": lambda w: w.sf2.pk}, 400, "unknown_location",
-                 "location", id="refund-location-of-other-store"),
-    pytest.param("refund", {"quantity": "0.5"}, {}, 400, "fractional_quantity",
-                 "lines.0.quantity", id="refund-fractional-each"),
+    pytest.param(
+        "refund",
+        {},
+        {"location": lambda w: w.sf2.pk},
+        400,
+        "unknown_location",
+        "location",
+        id="refund-location-of-other-store",
+    ),
+    pytest.param(
+        "refund",
+        {"quantity": "0.5"},
+        {},
+        400,
+        "fractional_quantity",
+        "lines.0.quantity",
+        id="refund-fractional-each",
+    ),
 ]
 
 
 @pytest.mark.parametrize("kind,line,top,status,code,field", BAD_INPUTS)
 def test_bad_input_is_refused_with_code_and_field_and_writes_nothing(
-        kind, line, top, status, code, field, world, manager):
+    kind, line, top, status, code, field, world, manager
+):
     before = state()
     response = post(manager, path_of(kind, world), build(kind, world, line=line, top=top))
     assert response.status_code == status, response.content
@@ -1006,31 +1675,58 @@ def test_bad_input_is_refused_with_code_and_field_and_writes_nothing(
     assert state() == before
 
 
-def test_a_device_clock_a_little_fast_is_accepted_and_any_past_time_too(org, store, gum, sf,
-                                                                          operator):
+def test_a_device_clock_a_little_fast_is_accepted_and_any_past_time_too(
+    org, store, gum, sf, operator
+):
     receive(org, store, gum, 5, lot="A", expiry=days(30), cost="1")
-    for n, when in enumerate((timezone.now() + datetime.timedelta(minutes=5),
-                              timezone.now() - datetime.timedelta(days=3))):
-        response = post(operator, SALES, {"store": store.pk, "client_ref": f"skew-{n}",
-                                          "occurred_at": when.isoformat(),
-                                          "lines": [{"product": gum.pk, "quantity": "1"}]})
+    for n, when in enumerate(
+        (
+            timezone.now() + datetime.timedelta(minutes=5),
+            timezone.now() - datetime.timedelta(days=3),
+        )
+    ):
+        response = post(
+            operator,
+            SALES,
+            {
+                "store": store.pk,
+                "client_ref": f"skew-{n}",
+                "occurred_at": when.isoformat(),
+                "lines": [{"product": gum.pk, "quantity": "1"}],
+            },
+        )
         assert response.status_code == 201, response.content
     late = timezone.now() + datetime.timedelta(minutes=30)
-    refused = post(operator, SALES, {"store": store.pk, "client_ref": "skew-late",
-                                     "occurred_at": late.isoformat(),
-                                     "lines": [{"product": gum.pk, "quantity": "1"}]})
+    refused = post(
+        operator,
+        SALES,
+        {
+            "store": store.pk,
+            "client_ref": "skew-late",
+            "occurred_at": late.isoformat(),
+            "lines": [{"product": gum.pk, "quantity": "1"}],
+        },
+    )
     assert refused.status_code == 400
     assert "clock" in refused.json()["fields"]["occurred_at"][0]
 
 
 def test_every_bad_line_is_reported_at_once(world, manager):
     before = state()
-    response = post(manager, SALES, {"store": world.store.pk, "client_ref": ref(), "lines": [
-        {"sku": "NOPE", "quantity": "1"},
-        {"product": world.gum.pk, "quantity": "1"},
-        {"product": world.gum.pk, "quantity": "0.5"},
-        {"product": world.gum.pk, "quantity": "1", "location": world.br.pk},
-    ]})
+    response = post(
+        manager,
+        SALES,
+        {
+            "store": world.store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {"sku": "NOPE", "quantity": "1"},
+                {"product": world.gum.pk, "quantity": "1"},
+                {"product": world.gum.pk, "quantity": "0.5"},
+                {"product": world.gum.pk, "quantity": "1", "location": world.br.pk},
+            ],
+        },
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid"  # several codes: the fields say which line is what
@@ -1041,8 +1737,9 @@ def test_every_bad_line_is_reported_at_once(world, manager):
 @pytest.mark.parametrize("kind", KINDS)
 def test_malformed_json_is_a_parse_error(kind, world, manager):
     before = state()
-    response = manager.post(path_of(kind, world), data='{"store": 1, "lines": [',
-                            content_type="application/json")
+    response = manager.post(
+        path_of(kind, world), data='{"store": 1, "lines": [', content_type="application/json"
+    )
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
     assert state() == before
@@ -1052,63 +1749,82 @@ def test_malformed_json_is_a_parse_error(kind, world, manager):
 
 
 def test_short_sale_is_refused_listing_every_short_line_and_keeps_the_attempt(
-        org, store, gum, flower, sf, operator):
+    org, store, gum, flower, sf, operator
+):
     receive(org, store, gum, 2, lot="A", expiry=days(10))
     receive(org, store, gum, 1, lot="OLD", expiry=days(-1))
     receive(org, store, gum, 50, location="BR", lot="B", expiry=days(30))  # not sellable
     receive(org, store, flower, 10)
     nothing = ProductFactory(org=org, sku="NONE")
     before = state()
-    response = post(operator, SALES, {"store": store.pk, "client_ref": "pos-short", "lines": [
-        {"product": gum.pk, "quantity": "5"},
-        {"product": flower.pk, "quantity": "3"},
-        {"product": nothing.pk, "quantity": "1"},
-    ]})
+    response = post(
+        operator,
+        SALES,
+        {
+            "store": store.pk,
+            "client_ref": "pos-short",
+            "lines": [
+                {"product": gum.pk, "quantity": "5"},
+                {"product": flower.pk, "quantity": "3"},
+                {"product": nothing.pk, "quantity": "1"},
+            ],
+        },
+    )
     assert response.status_code == 409, response.content
     body = response.json()
     assert body["code"] == "insufficient_stock"
-    assert [(ln["line"], ln["product"], ln["requested"], ln["available"], ln["expired"])
-            for ln in body["lines"]] == [(1, gum.pk, "5.0000", "2.0000", "1.0000"),
-                                         (3, nothing.pk, "1.0000", "0.0000", "0.0000")]
+    assert [
+        (ln["line"], ln["product"], ln["requested"], ln["available"], ln["expired"])
+        for ln in body["lines"]
+    ] == [(1, gum.pk, "5.0000", "2.0000", "1.0000"), (3, nothing.pk, "1.0000", "0.0000", "0.0000")]
     after = state()
     shortfalls = after.pop("StockShortfall") - before.pop("StockShortfall")
     assert after == before  # no sale, no ledger row, no quant change
     assert shortfalls == 2
     kept = StockShortfall.objects.order_by("product_id")
-    assert {(s.product_id, s.requested, s.available, s.outcome, s.ref_type, s.client_ref,
-             s.location_id) for s in kept} == {
+    assert {
+        (s.product_id, s.requested, s.available, s.outcome, s.ref_type, s.client_ref, s.location_id)
+        for s in kept
+    } == {
         (gum.pk, D("5"), D("2"), ShortfallOutcome.BLOCKED, RefType.SALE, "pos-short", sf.pk),
-        (nothing.pk, D("1"), D("0"), ShortfallOutcome.BLOCKED, RefType.SALE, "pos-short",
-         sf.pk)}
+        (nothing.pk, D("1"), D("0"), ShortfallOutcome.BLOCKED, RefType.SALE, "pos-short", sf.pk),
+    }
 
 
-@pytest.mark.parametrize("kind,line", [
-    ("move", {"quantity": "50"}),
-    ("adjustment", {"quantity": "-50"}),
-    ("write_off", {"quantity": "50"}),
-], ids=["move", "adjustment", "write-off"])
+@pytest.mark.parametrize(
+    "kind,line",
+    [
+        ("move", {"quantity": "50"}),
+        ("adjustment", {"quantity": "-50"}),
+        ("write_off", {"quantity": "50"}),
+    ],
+    ids=["move", "adjustment", "write-off"],
+)
 def test_short_document_is_refused_and_writes_nothing(kind, line, world, manager):
     before = state()
     response = post(manager, path_of(kind, world), build(kind, world, line=line))
     assert response.status_code == 409, response.content
     body = response.json()
     assert body["code"] == "insufficient_stock"
-    assert [(ln["requested"], ln["available"]) for ln in body["lines"]] == [
-        ("50.0000", "8.0000")]
+    assert [(ln["requested"], ln["available"]) for ln in body["lines"]] == [("50.0000", "8.0000")]
     after = state()
     after.pop("StockShortfall")
     before.pop("StockShortfall")
     assert after == before
 
 
-@pytest.mark.parametrize("kind,line", [("move", {"quantity": "50"}),
-                                       ("write_off", {"quantity": "50"})],
-                         ids=["move", "write-off"])
+@pytest.mark.parametrize(
+    "kind,line",
+    [("move", {"quantity": "50"}), ("write_off", {"quantity": "50"})],
+    ids=["move", "write-off"],
+)
 def test_short_document_keeps_the_attempt_as_a_blocked_shortfall(kind, line, world, manager):
     response = post(manager, path_of(kind, world), build(kind, world, line=line))
     assert response.status_code == 409
-    assert StockShortfall.objects.filter(outcome=ShortfallOutcome.BLOCKED,
-                                         product=world.gum).count() == 1
+    assert (
+        StockShortfall.objects.filter(outcome=ShortfallOutcome.BLOCKED, product=world.gum).count()
+        == 1
+    )
 
 
 # --- negative-stock modes ---------------------------------------------------------------------
@@ -1116,30 +1832,54 @@ def test_short_document_keeps_the_attempt_as_a_blocked_shortfall(kind, line, wor
 
 @pytest.mark.parametrize("mode,warned", [("warn", True), ("record", False)])
 def test_sale_without_stock_is_booked_to_the_unallocated_batch_and_settled_by_a_receipt(
-        mode, warned, org, store, gum, sf, operator, manager):
+    mode, warned, org, store, gum, sf, operator, manager
+):
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode=mode)
     receive(org, store, gum, 1, lot="A", expiry=days(10), cost="2")
-    response = post(operator, SALES, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": gum.pk, "quantity": "4"}]})
+    response = post(
+        operator,
+        SALES,
+        {"store": store.pk, "client_ref": ref(), "lines": [{"product": gum.pk, "quantity": "4"}]},
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     if warned:
-        assert [(w["code"], w["line"], w["requested"], w["available"])
-                for w in body["warnings"]] == [("sold_without_stock", 1, "4.0000", "1.0000")]
+        assert [
+            (w["code"], w["line"], w["requested"], w["available"]) for w in body["warnings"]
+        ] == [("sold_without_stock", 1, "4.0000", "1.0000")]
     else:
         assert body["warnings"] == []
     consumed_ = body["lines"][0]["consumed"]
     assert [(c["unallocated"], c["location"], c["quantity"]) for c in consumed_] == [
-        (False, sf.pk, "1.0000"), (True, sf.pk, "3.0000")]
+        (False, sf.pk, "1.0000"),
+        (True, sf.pk, "3.0000"),
+    ]
     spare = Batch.objects.get(product=gum, unallocated_store=store)
     assert quantity_of(spare, sf) == -3
-    assert StockShortfall.objects.filter(outcome=ShortfallOutcome.BOOKED,
-                                         ref_id=body["id"]).count() == 1
+    assert (
+        StockShortfall.objects.filter(outcome=ShortfallOutcome.BOOKED, ref_id=body["id"]).count()
+        == 1
+    )
     assert_invariants()
 
-    receipt = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(), "lines": [
-        {"product": gum.pk, "location": sf.pk, "quantity": "5", "lot_code": "C",
-         "expiry_date": days(40).isoformat(), "unit_cost": "2"}]})
+    receipt = post(
+        manager,
+        RECEIPTS,
+        {
+            "store": store.pk,
+            "client_ref": ref(),
+            "lines": [
+                {
+                    "product": gum.pk,
+                    "location": sf.pk,
+                    "quantity": "5",
+                    "lot_code": "C",
+                    "expiry_date": days(40).isoformat(),
+                    "unit_cost": "2",
+                }
+            ],
+        },
+    )
     assert receipt.status_code == 201, receipt.content
     assert quantity_of(spare, sf) == 0
     assert quantity_of(batch(gum, "C"), sf) == 2
@@ -1161,46 +1901,83 @@ def _stocked_products(org, store, n: int) -> list:
     products = [ProductFactory(org=org, sku=f"Q-{i:02d}") for i in range(n)]
     for product in products:
         for k in range(3):
-            receive(org, store, product, 2, lot=f"{product.sku}-L{k}", expiry=days(10 + k),
-                    cost=str(k + 1))
+            receive(
+                org,
+                store,
+                product,
+                2,
+                lot=f"{product.sku}-L{k}",
+                expiry=days(10 + k),
+                cost=str(k + 1),
+            )
     return products
 
 
-def test_sale_query_count_does_not_grow_with_lines_or_lots(org, store, operator,
-                                                           django_assert_num_queries):
+def test_sale_query_count_does_not_grow_with_lines_or_lots(
+    org, store, operator, django_assert_num_queries
+):
     products = _stocked_products(org, store, 11)
     operator.get("/api/v1/me")  # the token's once-a-minute last-used write happens here
     with django_assert_num_queries(SALE_QUERIES):
-        one = post(operator, SALES, {"store": store.pk, "client_ref": ref(), "lines": [
-            {"product": products[0].pk, "quantity": "3"}]})
+        one = post(
+            operator,
+            SALES,
+            {
+                "store": store.pk,
+                "client_ref": ref(),
+                "lines": [{"product": products[0].pk, "quantity": "3"}],
+            },
+        )
     assert one.status_code == 201
     assert len(one.json()["lines"][0]["consumed"]) == 2
     with django_assert_num_queries(SALE_QUERIES):
-        ten = post(operator, SALES, {"store": store.pk, "client_ref": ref(), "lines": [
-            {"product": p.pk, "quantity": "5"} for p in products[1:]]})
+        ten = post(
+            operator,
+            SALES,
+            {
+                "store": store.pk,
+                "client_ref": ref(),
+                "lines": [{"product": p.pk, "quantity": "5"} for p in products[1:]],
+            },
+        )
     assert ten.status_code == 201
     assert sum(len(ln["consumed"]) for ln in ten.json()["lines"]) == 30
     assert_invariants()
 
 
-def test_receipt_query_count_does_not_grow_with_lines_or_lots(org, store, sf, br, manager,
-                                                              django_assert_num_queries):
+def test_receipt_query_count_does_not_grow_with_lines_or_lots(
+    org, store, sf, br, manager, django_assert_num_queries
+):
     products = _stocked_products(org, store, 10)
     manager.get("/api/v1/me")
 
     def line(product, n):
         # new lots and existing ones, two rooms
-        return {"product": product.pk, "location": (sf if n % 2 else br).pk, "quantity": "4",
-                "lot_code": f"{product.sku}-L{n % 4}", "unit_cost": "2"}
+        return {
+            "product": product.pk,
+            "location": (sf if n % 2 else br).pk,
+            "quantity": "4",
+            "lot_code": f"{product.sku}-L{n % 4}",
+            "unit_cost": "2",
+        }
 
     with django_assert_num_queries(RECEIPT_QUERIES):
-        one = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(),
-                                       "lines": [line(products[0], 1)]})
+        one = post(
+            manager,
+            RECEIPTS,
+            {"store": store.pk, "client_ref": ref(), "lines": [line(products[0], 1)]},
+        )
     assert one.status_code == 201, one.content
     with django_assert_num_queries(RECEIPT_QUERIES):
-        ten = post(manager, RECEIPTS, {"store": store.pk, "client_ref": ref(),
-                                       "lines": [line(p, n) for n, p in enumerate(products)]})
+        ten = post(
+            manager,
+            RECEIPTS,
+            {
+                "store": store.pk,
+                "client_ref": ref(),
+                "lines": [line(p, n) for n, p in enumerate(products)],
+            },
+        )
     assert ten.status_code == 201, ten.content
     assert len(ten.json()["rows"]) == 10
     assert_invariants()
-

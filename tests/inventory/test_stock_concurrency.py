@@ -51,8 +51,10 @@ JOIN_TIMEOUT = 90
 def _open_connections() -> int:
     """Other sessions on this test database (the threads' connections, until they close)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity"
-                       " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         return cursor.fetchone()[0]
 
 
@@ -77,8 +79,9 @@ def run_concurrently(org, jobs) -> list[tuple[object, BaseException | None]]:
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker, args=(i, job), daemon=True)
-               for i, job in enumerate(jobs)]
+    threads = [
+        threading.Thread(target=worker, args=(i, job), daemon=True) for i, job in enumerate(jobs)
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + JOIN_TIMEOUT
@@ -105,8 +108,9 @@ def assert_no_deadlock(outcomes) -> None:
 
 
 def product_total(product) -> Decimal:
-    return StockQuant.objects.filter(product=product).aggregate(
-        total=Sum("quantity"))["total"] or D(0)
+    return StockQuant.objects.filter(product=product).aggregate(total=Sum("quantity"))[
+        "total"
+    ] or D(0)
 
 
 def sale_job(org, store, items, client_ref):
@@ -114,8 +118,7 @@ def sale_job(org, store, items, client_ref):
     lines = [sales.SaleLineInput(product, D(str(quantity))) for product, quantity in items]
 
     def job():
-        sale, created = sales.sale_record(org=org, store=store, lines=lines,
-                                          client_ref=client_ref)
+        sale, created = sales.sale_record(org=org, store=store, lines=lines, client_ref=client_ref)
         return sale.pk, created
 
     return job
@@ -124,8 +127,15 @@ def sale_job(org, store, items, client_ref):
 @pytest.fixture
 def display(org, store) -> Location:
     """A second sellable room, sorted before the sales floor."""
-    return location_create(org=org, store=store, code="DSP", name="Display case",
-                           kind="sales_floor", sellable=True, sort_order=5)
+    return location_create(
+        org=org,
+        store=store,
+        code="DSP",
+        name="Display case",
+        kind="sales_floor",
+        sellable=True,
+        sort_order=5,
+    )
 
 
 def test_sixteen_tills_selling_the_last_ten_units_never_oversell(org, store, display):
@@ -134,9 +144,9 @@ def test_sixteen_tills_selling_the_last_ten_units_never_oversell(org, store, dis
     receive(org, store, product, 3, lot="B", expiry=days(9), cost=2, location="DSP")
     receive(org, store, product, 4, lot="C", cost=3)
 
-    outcomes = run_concurrently(org, [
-        sale_job(org, store, [(product, 1)], f"till-{n}") for n in range(16)
-    ])
+    outcomes = run_concurrently(
+        org, [sale_job(org, store, [(product, 1)], f"till-{n}") for n in range(16)]
+    )
 
     assert_no_deadlock(outcomes)
     sold = [result for result, error in outcomes if error is None]
@@ -162,18 +172,21 @@ def test_sixteen_tills_selling_two_units_each_lose_no_update(org, store):
     receive(org, store, product, 60, lot="A", expiry=days(30))
     receive(org, store, product, 40, lot="B", expiry=days(60))
 
-    outcomes = run_concurrently(org, [
-        sale_job(org, store, [(product, 2)], f"till-{n}") for n in range(16)
-    ])
+    outcomes = run_concurrently(
+        org, [sale_job(org, store, [(product, 2)], f"till-{n}") for n in range(16)]
+    )
 
     assert errors_of(outcomes) == []
     assert len({pk for (pk, _), _ in outcomes}) == 16
     assert product_total(product) == 68
-    lots = {q.batch.lot_code: q.quantity
-            for q in StockQuant.objects.filter(product=product).select_related("batch")}
+    lots = {
+        q.batch.lot_code: q.quantity
+        for q in StockQuant.objects.filter(product=product).select_related("batch")
+    }
     assert lots == {"A": 28, "B": 40}  # earliest expiry first, even under contention
-    assert StockLedger.objects.filter(ref_type=RefType.SALE).aggregate(
-        t=Sum("qty_delta"))["t"] == -32
+    assert (
+        StockLedger.objects.filter(ref_type=RefType.SALE).aggregate(t=Sum("qty_delta"))["t"] == -32
+    )
     assert_invariants()
 
 
@@ -187,8 +200,15 @@ def test_overlapping_baskets_in_opposite_order_do_not_deadlock(org, store, displ
     rounds, tills = 6, 16
     per_product = rounds * tills
     for n, product in enumerate((c, a, b, a, c, b)):
-        receive(org, store, product, per_product // 2 + 5, lot=f"{product.sku}-{n}",
-                expiry=days(10 + n), location="SF" if n % 2 else "DSP")
+        receive(
+            org,
+            store,
+            product,
+            per_product // 2 + 5,
+            lot=f"{product.sku}-{n}",
+            expiry=days(10 + n),
+            location="SF" if n % 2 else "DSP",
+        )
 
     def till(n):
         basket = [(a, 1), (b, 1), (c, 1)] if n % 2 == 0 else [(c, 1), (b, 1), (a, 1)]
@@ -205,8 +225,10 @@ def test_overlapping_baskets_in_opposite_order_do_not_deadlock(org, store, displ
     assert Sale.objects.count() == per_product
     for product in (a, b, c):
         assert product_total(product) == 2 * (per_product // 2 + 5) - per_product
-    assert StockLedger.objects.filter(ref_type=RefType.SALE).aggregate(
-        t=Sum("qty_delta"))["t"] == -3 * per_product
+    assert (
+        StockLedger.objects.filter(ref_type=RefType.SALE).aggregate(t=Sum("qty_delta"))["t"]
+        == -3 * per_product
+    )
     assert_invariants()
 
 
@@ -216,9 +238,9 @@ def test_same_client_ref_from_eight_tills_posts_one_sale(org, store):
     receive(org, store, product, 3, lot="A", expiry=days(5))
     receive(org, store, product, 10, lot="B", expiry=days(50))
 
-    outcomes = run_concurrently(org, [
-        sale_job(org, store, [(product, 4)], "till-7-000123") for _ in range(8)
-    ])
+    outcomes = run_concurrently(
+        org, [sale_job(org, store, [(product, 4)], "till-7-000123") for _ in range(8)]
+    )
 
     assert errors_of(outcomes) == []
     ids = {pk for (pk, _), _ in outcomes}
@@ -246,24 +268,38 @@ def test_receipts_during_sales_do_not_deadlock(org, store):
     def receiver(n):
         def job():
             for r in range(rounds):
-                for lot, location in ((f"NEW-{n}-{r}", "SF"), ("SHARED", "BR"), ("OPEN", "SF"),
-                                      ("", "SF")):
+                for lot, location in (
+                    (f"NEW-{n}-{r}", "SF"),
+                    ("SHARED", "BR"),
+                    ("OPEN", "SF"),
+                    ("", "SF"),
+                ):
                     expiry = (days(20) if lot == "OPEN" else days(40)) if lot else None
                     line = stock_service.ReceiveLine(
-                        1, product, loc(store, location), D(1), lot_code=lot,
-                        expiry_date=expiry, unit_cost=D("2.50"))
-                    documents.receipt_record(org=org, store=store, lines=[line],
-                                             client_ref=f"rcv-{n}-{r}-{lot}")
+                        1,
+                        product,
+                        loc(store, location),
+                        D(1),
+                        lot_code=lot,
+                        expiry_date=expiry,
+                        unit_cost=D("2.50"),
+                    )
+                    documents.receipt_record(
+                        org=org, store=store, lines=[line], client_ref=f"rcv-{n}-{r}-{lot}"
+                    )
+
         return job
 
     def seller(n):
         def job():
             for r in range(rounds):
                 sale_job(org, store, [(product, 1)], f"till-{n}-{r}")()
+
         return job
 
-    outcomes = run_concurrently(org, [receiver(n) for n in range(4)]
-                                + [seller(n) for n in range(8)])
+    outcomes = run_concurrently(
+        org, [receiver(n) for n in range(4)] + [seller(n) for n in range(8)]
+    )
 
     assert_no_deadlock(outcomes)
     assert errors_of(outcomes) == []
@@ -271,9 +307,14 @@ def test_receipts_during_sales_do_not_deadlock(org, store):
     assert product_total(product) == 45 + received - 8 * rounds
     shared = StockQuant.objects.filter(product=product, batch__lot_code="SHARED")
     assert shared.count() == 1 and shared.get().quantity == 4 * rounds
-    assert StockQuant.objects.filter(product=product, batch__lot_code="OPEN",
-                                     location=loc(store, "SF")).get().quantity == \
-        40 + 4 * rounds - 8 * rounds  # the tills sell OPEN first (earliest expiry)
+    assert (
+        StockQuant.objects.filter(
+            product=product, batch__lot_code="OPEN", location=loc(store, "SF")
+        )
+        .get()
+        .quantity
+        == 40 + 4 * rounds - 8 * rounds
+    )  # the tills sell OPEN first (earliest expiry)
     assert_invariants()
 
 
@@ -281,30 +322,37 @@ def test_moves_and_adjustments_during_sales_do_not_deadlock(org, store):
     """Sales, restocking moves both ways and count adjustments on the same quants at once."""
     product = ProductFactory(org=org, sku="MIXED")
     other = ProductFactory(org=org, sku="MIXED-2")
-    for n, (item, location) in enumerate(((product, "BR"), (other, "SF"), (product, "SF"),
-                                          (other, "BR"), (product, "SF"))):
+    for n, (item, location) in enumerate(
+        ((product, "BR"), (other, "SF"), (product, "SF"), (other, "BR"), (product, "SF"))
+    ):
         receive(org, store, item, 50, lot=f"L{n}", expiry=days(10 + n), location=location)
     rounds = 5
 
     def mover(n, source, target):
         def job():
             for r in range(rounds):
-                lines = [stock_service.MoveLine(1, product, loc(store, source), loc(store, target),
-                                                D(1)),
-                         stock_service.MoveLine(2, other, loc(store, source), loc(store, target),
-                                                D(1))]
-                documents.move_record(org=org, store=store, lines=lines,
-                                      client_ref=f"mv-{n}-{r}")
+                lines = [
+                    stock_service.MoveLine(
+                        1, product, loc(store, source), loc(store, target), D(1)
+                    ),
+                    stock_service.MoveLine(2, other, loc(store, source), loc(store, target), D(1)),
+                ]
+                documents.move_record(org=org, store=store, lines=lines, client_ref=f"mv-{n}-{r}")
+
         return job
 
     def adjuster(n):
         def job():
             for r in range(rounds):
                 sign = 1 if (n + r) % 2 else -1
-                lines = [stock_service.ReceiveLine(1, other, loc(store, "SF"), D(sign)),
-                         stock_service.ReceiveLine(2, product, loc(store, "SF"), D(sign))]
-                documents.adjustment_record(org=org, store=store, lines=lines,
-                                            client_ref=f"adj-{n}-{r}", reason="count")
+                lines = [
+                    stock_service.ReceiveLine(1, other, loc(store, "SF"), D(sign)),
+                    stock_service.ReceiveLine(2, product, loc(store, "SF"), D(sign)),
+                ]
+                documents.adjustment_record(
+                    org=org, store=store, lines=lines, client_ref=f"adj-{n}-{r}", reason="count"
+                )
+
         return job
 
     def seller(n):
@@ -313,10 +361,15 @@ def test_moves_and_adjustments_during_sales_do_not_deadlock(org, store):
         def job():
             for r in range(rounds):
                 sale_job(org, store, basket, f"till-{n}-{r}")()
+
         return job
 
-    jobs = ([mover(n, "BR", "SF") for n in range(3)] + [mover(n + 3, "SF", "BR") for n in range(3)]
-            + [adjuster(n) for n in range(4)] + [seller(n) for n in range(6)])
+    jobs = (
+        [mover(n, "BR", "SF") for n in range(3)]
+        + [mover(n + 3, "SF", "BR") for n in range(3)]
+        + [adjuster(n) for n in range(4)]
+        + [seller(n) for n in range(6)]
+    )
     outcomes = run_concurrently(org, jobs)
 
     assert_no_deadlock(outcomes)
@@ -342,8 +395,7 @@ def test_concurrent_voids_restore_stock_once(org, store):
 
     assert errors_of(outcomes) == []
     assert {status for status, _ in outcomes} == {SaleStatus.VOIDED}
-    assert StockLedger.objects.filter(ref_type=RefType.VOID).aggregate(
-        t=Sum("qty_delta"))["t"] == 5
+    assert StockLedger.objects.filter(ref_type=RefType.VOID).aggregate(t=Sum("qty_delta"))["t"] == 5
     assert product_total(product) == 10
     assert_invariants()
 
@@ -356,22 +408,25 @@ def test_concurrent_refunds_never_exceed_what_was_sold(org, store):
 
     def refund(n):
         def job():
-            refunded, _ = sales.sale_refund(org=org, sale=sale,
-                                            lines=[sales.RefundLineInput(1, D(1))],
-                                            client_ref=f"ret-{n}")
+            refunded, _ = sales.sale_refund(
+                org=org, sale=sale, lines=[sales.RefundLineInput(1, D(1))], client_ref=f"ret-{n}"
+            )
             return refunded.pk
+
         return job
 
     outcomes = run_concurrently(org, [refund(n) for n in range(8)])
 
     refused = errors_of(outcomes)
     assert len(refused) == 3, refused
-    assert all(isinstance(e, ValidationFailed) and e.code == "refund_exceeds_sold"
-               for e in refused)
-    assert StockLedger.objects.filter(ref_type=RefType.REFUND).aggregate(
-        t=Sum("qty_delta"))["t"] == 5
-    lots = {q.batch.lot_code: q.quantity
-            for q in StockQuant.objects.filter(product=product).select_related("batch")}
+    assert all(isinstance(e, ValidationFailed) and e.code == "refund_exceeds_sold" for e in refused)
+    assert (
+        StockLedger.objects.filter(ref_type=RefType.REFUND).aggregate(t=Sum("qty_delta"))["t"] == 5
+    )
+    lots = {
+        q.batch.lot_code: q.quantity
+        for q in StockQuant.objects.filter(product=product).select_related("batch")
+    }
     assert lots == {"A": 3, "B": 7}
     assert_invariants()
 
@@ -383,17 +438,21 @@ def test_void_racing_refunds_returns_exactly_what_was_sold(org, store):
     sale = sell(org, store, (product, 4))
 
     def refund(n):
-        return lambda: sales.sale_refund(org=org, sale=sale,
-                                         lines=[sales.RefundLineInput(1, D(1))],
-                                         client_ref=f"ret-{n}")[0].pk
+        return lambda: (
+            sales.sale_refund(
+                org=org, sale=sale, lines=[sales.RefundLineInput(1, D(1))], client_ref=f"ret-{n}"
+            )[0].pk
+        )
 
-    outcomes = run_concurrently(org, [refund(n) for n in range(3)]
-                                + [lambda: sales.sale_void(org=org, sale=sale).pk])
+    outcomes = run_concurrently(
+        org, [refund(n) for n in range(3)] + [lambda: sales.sale_void(org=org, sale=sale).pk]
+    )
 
     for error in errors_of(outcomes):  # refunds that came after the void are refused
         assert isinstance(error, InvalidState) and error.code == "sale_voided", error
     returned = StockLedger.objects.filter(ref_type__in=[RefType.REFUND, RefType.VOID]).aggregate(
-        t=Sum("qty_delta"))["t"]
+        t=Sum("qty_delta")
+    )["t"]
     assert returned == 4
     assert product_total(product) == 6
     assert Sale.objects.get().status == SaleStatus.VOIDED
@@ -412,9 +471,9 @@ def test_record_mode_books_every_missing_unit_and_receipts_settle_it_once(org, s
     receive(org, store, product, 4, lot="A", expiry=days(5))
     receive(org, store, product, 6, lot="B", expiry=days(9))
 
-    outcomes = run_concurrently(org, [
-        sale_job(org, store, [(product, 1)], f"till-{n}") for n in range(16)
-    ])
+    outcomes = run_concurrently(
+        org, [sale_job(org, store, [(product, 1)], f"till-{n}") for n in range(16)]
+    )
 
     assert errors_of(outcomes) == []
     spare = Batch.objects.get(unallocated_store=store, product=product)
@@ -423,10 +482,20 @@ def test_record_mode_books_every_missing_unit_and_receipts_settle_it_once(org, s
     assert_invariants()
 
     def receipt(n):
-        line = stock_service.ReceiveLine(1, product, loc(store, "SF"), D(3), lot_code=f"R{n}",
-                                         expiry_date=days(30), unit_cost=D(2))
-        return lambda: documents.receipt_record(org=org, store=store, lines=[line],
-                                                client_ref=f"delivery-{n}")[0].pk
+        line = stock_service.ReceiveLine(
+            1,
+            product,
+            loc(store, "SF"),
+            D(3),
+            lot_code=f"R{n}",
+            expiry_date=days(30),
+            unit_cost=D(2),
+        )
+        return lambda: (
+            documents.receipt_record(
+                org=org, store=store, lines=[line], client_ref=f"delivery-{n}"
+            )[0].pk
+        )
 
     outcomes = run_concurrently(org, [receipt(n) for n in range(4)])
 
@@ -455,11 +524,16 @@ def test_receipts_naming_the_same_lots_in_opposite_order_do_not_deadlock(org, st
 
         def job():
             for r in range(rounds):
-                lines = [stock_service.ReceiveLine(i, product, loc(store, "SF"), D(1),
-                                                   lot_code=lot, expiry_date=days(30))
-                         for i, (product, lot) in enumerate(order, start=1)]
-                documents.receipt_record(org=org, store=store, lines=lines,
-                                         client_ref=f"delivery-{n}-{r}")
+                lines = [
+                    stock_service.ReceiveLine(
+                        i, product, loc(store, "SF"), D(1), lot_code=lot, expiry_date=days(30)
+                    )
+                    for i, (product, lot) in enumerate(order, start=1)
+                ]
+                documents.receipt_record(
+                    org=org, store=store, lines=lines, client_ref=f"delivery-{n}-{r}"
+                )
+
         return job
 
     outcomes = run_concurrently(org, [receiver(n) for n in range(8)])
@@ -483,23 +557,30 @@ def test_adjustments_into_a_lot_during_receipts_of_it_do_not_deadlock(org, store
     def receiver(n):
         def job():
             for r in range(rounds):
-                line = stock_service.ReceiveLine(1, product, loc(store, "SF"), D(1), lot_code="X",
-                                                 expiry_date=days(30))
-                documents.receipt_record(org=org, store=store, lines=[line],
-                                         client_ref=f"delivery-{n}-{r}")
+                line = stock_service.ReceiveLine(
+                    1, product, loc(store, "SF"), D(1), lot_code="X", expiry_date=days(30)
+                )
+                documents.receipt_record(
+                    org=org, store=store, lines=[line], client_ref=f"delivery-{n}-{r}"
+                )
+
         return job
 
     def adjuster(n):
         def job():
             for r in range(rounds):
-                line = stock_service.ReceiveLine(1, product, loc(store, "SF"), D(1), lot_code="X",
-                                                 expiry_date=days(30))
-                documents.adjustment_record(org=org, store=store, lines=[line],
-                                            client_ref=f"found-{n}-{r}", reason="found")
+                line = stock_service.ReceiveLine(
+                    1, product, loc(store, "SF"), D(1), lot_code="X", expiry_date=days(30)
+                )
+                documents.adjustment_record(
+                    org=org, store=store, lines=[line], client_ref=f"found-{n}-{r}", reason="found"
+                )
+
         return job
 
-    outcomes = run_concurrently(org, [receiver(n) for n in range(4)]
-                                + [adjuster(n) for n in range(4)])
+    outcomes = run_concurrently(
+        org, [receiver(n) for n in range(4)] + [adjuster(n) for n in range(4)]
+    )
 
     assert_no_deadlock(outcomes)
     assert errors_of(outcomes) == []
@@ -517,11 +598,18 @@ def test_first_shortfalls_of_a_basket_in_opposite_order_do_not_deadlock(org, sto
     org.refresh_from_db()
     for r in range(3):
         basket = [ProductFactory(org=org, sku=f"NEW-{r}-{k}") for k in range(4)]
-        outcomes = run_concurrently(org, [
-            sale_job(org, store, [(p, 1) for p in (basket if n % 2 else basket[::-1])],
-                     f"till-{n}-{r}")
-            for n in range(16)
-        ])
+        outcomes = run_concurrently(
+            org,
+            [
+                sale_job(
+                    org,
+                    store,
+                    [(p, 1) for p in (basket if n % 2 else basket[::-1])],
+                    f"till-{n}-{r}",
+                )
+                for n in range(16)
+            ],
+        )
         assert_no_deadlock(outcomes)
         assert errors_of(outcomes) == []
         for product in basket:

@@ -51,8 +51,15 @@ def test_sale_consumes_earliest_expiry_first_and_no_expiry_last(org, store, prod
 
 def test_same_expiry_goes_by_earliest_received(org, store, product):
     early = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
-    receive(org, store, product, 3, lot="B", expiry=days(30), occurred_at=early
-            + datetime.timedelta(days=5))
+    receive(
+        org,
+        store,
+        product,
+        3,
+        lot="B",
+        expiry=days(30),
+        occurred_at=early + datetime.timedelta(days=5),
+    )
     receive(org, store, product, 3, lot="A", expiry=days(30), occurred_at=early)
     assert consumed_lots(sell(org, store, (product, 4))) == [("A", "3.0000"), ("B", "1.0000")]
 
@@ -89,8 +96,9 @@ def test_sale_is_all_or_nothing_and_lists_every_short_line(org, store, product):
     receive(org, store, other, 1)
     with pytest.raises(InsufficientStock) as error:
         sell(org, store, (product, 2), (other, 3), (third, 1))
-    short = {(line["sku"], line["requested"], line["available"])
-             for line in error.value.extra["lines"]}
+    short = {
+        (line["sku"], line["requested"], line["available"]) for line in error.value.extra["lines"]
+    }
     assert short == {("OTHER", "3.0000", "1.0000"), ("THIRD", "1.0000", "0.0000")}
     assert on_hand(product) == 5 and on_hand(other) == 1
     assert not StockLedger.objects.filter(ref_type=RefType.SALE).exists()
@@ -126,13 +134,15 @@ def test_partial_refunds_then_void(org, store, product):
     receive(org, store, product, 2, lot="A", expiry=days(5))
     receive(org, store, product, 5, lot="B", expiry=days(9))
     sale = sell(org, store, (product, 5))  # A:2, B:3
-    sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(2))],
-                      client_ref=ref("r"))
+    sales.sale_refund(
+        org=org, sale=sale, lines=[sales.RefundLineInput(1, D(2))], client_ref=ref("r")
+    )
     lots = {q.batch.lot_code: q.quantity for q in StockQuant.objects.select_related("batch")}
     assert lots == {"A": 0, "B": 4}  # latest consumed (B) comes back first
     with pytest.raises(ValidationFailed) as error:
-        sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(4))],
-                          client_ref=ref("r"))
+        sales.sale_refund(
+            org=org, sale=sale, lines=[sales.RefundLineInput(1, D(4))], client_ref=ref("r")
+        )
     assert error.value.code == "refund_exceeds_sold"
     sales.sale_void(org=org, sale=sale)
     lots = {q.batch.lot_code: q.quantity for q in StockQuant.objects.select_related("batch")}
@@ -141,12 +151,19 @@ def test_partial_refunds_then_void(org, store, product):
 
 
 def test_refund_into_quarantine(org, store, product):
-    quarantine = Location.objects.create(org=org, store=store, code="QRN", name="Quarantine",
-                                         kind="quarantine")
+    quarantine = Location.objects.create(
+        org=org, store=store, code="QRN", name="Quarantine", kind="quarantine"
+    )
     receive(org, store, product, 3)
     sale = sell(org, store, (product, 2))
-    sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(1))],
-                      client_ref=ref("r"), location=quarantine, reason="damaged")
+    sales.sale_refund(
+        org=org,
+        sale=sale,
+        lines=[sales.RefundLineInput(1, D(1))],
+        client_ref=ref("r"),
+        location=quarantine,
+        reason="damaged",
+    )
     assert on_hand(product, quarantine) == 1
     assert on_hand(product, loc(store, "SF")) == 1
     assert_invariants()
@@ -157,8 +174,9 @@ def test_refund_of_a_voided_sale_is_refused(org, store, product):
     sale = sell(org, store, (product, 1))
     sales.sale_void(org=org, sale=sale)
     with pytest.raises(Exception) as error:
-        sales.sale_refund(org=org, sale=sale, lines=[sales.RefundLineInput(1, D(1))],
-                          client_ref=ref("r"))
+        sales.sale_refund(
+            org=org, sale=sale, lines=[sales.RefundLineInput(1, D(1))], client_ref=ref("r")
+        )
     assert error.value.code == "sale_voided"
 
 
@@ -174,8 +192,9 @@ def test_replay_returns_the_first_sale_and_posts_nothing(org, store, product):
 
 
 @pytest.mark.parametrize("mode", ["warn", "record"])
-def test_negative_modes_book_the_shortfall_and_the_next_receipt_settles_it(org, store, product,
-                                                                          mode):
+def test_negative_modes_book_the_shortfall_and_the_next_receipt_settles_it(
+    org, store, product, mode
+):
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode=mode)
     org.refresh_from_db()
     receive(org, store, product, 1, lot="A")
@@ -216,10 +235,14 @@ def test_write_path_takes_at_most_four_queries_for_a_whole_document(org, store):
     lines = [stock_service.ConsumeLine(n, p, D(5)) for n, p in enumerate(products, start=1)]
     floor = stock_service.first_sellable_location(store)
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
-        outcome = stock_service.consume(posting=posting, lines=lines, ref_type=RefType.SALE,
-                                        selling_location=floor)
-    statements = [q["sql"] for q in queries.captured_queries
-                  if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))]
+        outcome = stock_service.consume(
+            posting=posting, lines=lines, ref_type=RefType.SALE, selling_location=floor
+        )
+    statements = [
+        q["sql"]
+        for q in queries.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE", "ROLLBACK"))
+    ]
     assert len(outcome.rows) == 18
     assert len(statements) <= 4, statements
     lock = next(i for i, s in enumerate(statements) if "FOR UPDATE" in s)
@@ -246,8 +269,9 @@ def test_lock_quants_loads_what_the_orm_would(org, store, product, django_assert
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
     org.refresh_from_db()
     sell(org, store, (product, 5, "SF"))  # 3 from lot A, 2 booked to the unallocated batch
-    expected = list(StockQuant.objects.filter(product=product).select_related("batch")
-                    .order_by("id"))
+    expected = list(
+        StockQuant.objects.filter(product=product).select_related("batch").order_by("id")
+    )
     with transaction.atomic(), django_assert_num_queries(1):
         locked = lock_quants(org=org, where="q.product_id = %s", params=[product.pk])
         batches = [quant.batch for quant in locked]  # loaded with the quants: no query
@@ -273,20 +297,26 @@ def test_sale_service_statements_do_not_grow_with_lines_or_lots(org, store):
         lines = [sales.SaleLineInput(product, D(n), location=at) for product, n, at in items]
         with CaptureQueriesContext(connection) as queries:
             sale, _ = sales.sale_record(org=org, store=store, lines=lines, client_ref=client_ref)
-        return sale, [q["sql"] for q in queries.captured_queries
-                      if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+        return sale, [
+            q["sql"]
+            for q in queries.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+        ]
 
     one, one_sql = statements((products[0], 1, None), client_ref="s-1")
-    many, many_sql = statements((products[1], 5, floor), *[(p, 5, None) for p in products[2:]],
-                                client_ref="s-2")
+    many, many_sql = statements(
+        (products[1], 5, floor), *[(p, 5, None) for p in products[2:]], client_ref="s-2"
+    )
     assert len(one_sql) == len(many_sql) == 5, many_sql
     assert sum(len(ln["consumed"]) for ln in many.result["lines"]) == 12
     stored = type(many).objects.get(pk=many.pk)
     assert stored.result == many.result and stored.warnings == many.warnings == []
-    assert list(stored.lines.values_list("line_no", "product_id", "location_id", "quantity",
-                                         "unit_price")) == [
+    assert list(
+        stored.lines.values_list("line_no", "product_id", "location_id", "quantity", "unit_price")
+    ) == [
         (n, p.pk, floor.pk if n == 1 else None, D(5), None)
-        for n, p in enumerate(products[1:], start=1)]
+        for n, p in enumerate(products[1:], start=1)
+    ]
 
     rows = StockLedger.objects.count()
     again, again_sql = statements((products[0], 1, None), client_ref="s-1")
@@ -297,8 +327,15 @@ def test_sale_service_statements_do_not_grow_with_lines_or_lots(org, store):
 
 
 def test_a_deactivated_sellable_room_no_longer_feeds_sales(org, store, product):
-    kiosk = Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk",
-                                    kind="sales_floor", sellable=True, sort_order=1)
+    kiosk = Location.objects.create(
+        org=org,
+        store=store,
+        code="KIOSK",
+        name="Kiosk",
+        kind="sales_floor",
+        sellable=True,
+        sort_order=1,
+    )
     receive(org, store, product, 2, location="KIOSK", lot="K", expiry=days(1))
     receive(org, store, product, 5, location="SF", lot="F", expiry=days(30))
     sale = sell(org, store, (product, 3))  # the kiosk sorts first and its lot expires first
@@ -314,13 +351,19 @@ def test_a_deactivated_sellable_room_no_longer_feeds_sales(org, store, product):
     assert_invariants()
 
 
-def test_shortfalls_book_at_the_first_sellable_room_in_at_most_four_statements(
-        org, store, product):
+def test_shortfalls_book_at_the_first_sellable_room_in_at_most_four_statements(org, store, product):
     """The first shortfall of a product in a store creates its spare batch (lock, batch,
     quants, ledger); later ones find that batch among the locked quants (lock, quants, ledger).
     """
-    Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk", kind="sales_floor",
-                            sellable=True, sort_order=20)  # sorts after the floor (10)
+    Location.objects.create(
+        org=org,
+        store=store,
+        code="KIOSK",
+        name="Kiosk",
+        kind="sales_floor",
+        sellable=True,
+        sort_order=20,
+    )  # sorts after the floor (10)
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode="record")
     org.refresh_from_db()
     floor = stock_service.first_sellable_location(store)
@@ -330,16 +373,24 @@ def test_shortfalls_book_at_the_first_sellable_room_in_at_most_four_statements(
         posting = stock_service.Posting(org, store, ref_id, datetime.datetime.now(datetime.UTC))
         with transaction.atomic(), CaptureQueriesContext(connection) as queries:
             outcome = stock_service.consume(
-                posting=posting, lines=[stock_service.ConsumeLine(1, product, D(quantity))],
-                ref_type=RefType.SALE, selling_location=floor, negative_mode="record")
-        return outcome, [q["sql"] for q in queries.captured_queries
-                         if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+                posting=posting,
+                lines=[stock_service.ConsumeLine(1, product, D(quantity))],
+                ref_type=RefType.SALE,
+                selling_location=floor,
+                negative_mode="record",
+            )
+        return outcome, [
+            q["sql"]
+            for q in queries.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+        ]
 
     first, first_sql = short_sale(2, 997)
     assert len(first_sql) == 4, first_sql
     spare = Batch.objects.get(unallocated_store=store, product=product)
     assert [(r.batch_id, r.location_id, r.qty_delta) for r in first.rows] == [
-        (spare.pk, floor, D(-2))]
+        (spare.pk, floor, D(-2))
+    ]
     again, again_sql = short_sale(3, 998)
     assert len(again_sql) == 3, again_sql
     assert [(r.batch_id, r.qty_delta) for r in again.rows] == [(spare.pk, D(-3))]
@@ -351,8 +402,15 @@ def test_a_sale_books_its_shortfall_where_the_sale_insert_said(org, store, produ
     Organization.objects.filter(pk=org.pk).update(negative_stock_mode="warn")
     org.refresh_from_db()
     Location.objects.filter(store=store, code="SF").update(sort_order=30)
-    kiosk = Location.objects.create(org=org, store=store, code="KIOSK", name="Kiosk",
-                                    kind="sales_floor", sellable=True, sort_order=5)
+    kiosk = Location.objects.create(
+        org=org,
+        store=store,
+        code="KIOSK",
+        name="Kiosk",
+        kind="sales_floor",
+        sellable=True,
+        sort_order=5,
+    )
     sale = sell(org, store, (product, 2))
     assert sale.result["warnings"][0]["code"] == "sold_without_stock"
     spare = Batch.objects.get(unallocated_store=store, product=product)
@@ -361,6 +419,7 @@ def test_a_sale_books_its_shortfall_where_the_sale_insert_said(org, store, produ
     with pytest.raises(InsufficientStock):  # a store that sells nowhere cannot book it
         sell(org, store, (product, 1))
     assert_invariants()
+
 
 def test_a_sale_without_lines_is_refused_and_writes_nothing(org, store):
     with pytest.raises(ValidationFailed) as error:

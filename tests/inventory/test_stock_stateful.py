@@ -112,8 +112,10 @@ class StockMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.org = OrganizationFactory()
-        self.products = [ProductFactory(org=self.org, sku=f"P{i}", unit=unit, tracks_expiry=True)
-                         for i, unit in enumerate(UNITS)]
+        self.products = [
+            ProductFactory(org=self.org, sku=f"P{i}", unit=unit, tracks_expiry=True)
+            for i, unit in enumerate(UNITS)
+        ]
         self.store: Store | None = None
         # (location code, batch id) -> quantity; an entry at zero is a quant that exists
         self.qty: dict[tuple[str, int], Decimal] = {}
@@ -129,10 +131,18 @@ class StockMachine(RuleBasedStateMachine):
         """A store with a display case and a quarantine room, and some opening stock."""
         with tenant_scope(self.org):
             self.store = store_create(org=self.org, code="S1", name="Store", time_zone=time_zone)
-            location_create(org=self.org, store=self.store, code="DSP", name="Display case",
-                            kind="sales_floor", sellable=True, sort_order=5)
-            location_create(org=self.org, store=self.store, code="QRN", name="Quarantine",
-                            kind="quarantine")
+            location_create(
+                org=self.org,
+                store=self.store,
+                code="DSP",
+                name="Display case",
+                kind="sales_floor",
+                sellable=True,
+                sort_order=5,
+            )
+            location_create(
+                org=self.org, store=self.store, code="QRN", name="Quarantine", kind="quarantine"
+            )
             self.locations = {x.code: x for x in Location.objects.filter(store=self.store)}
         self.location_code = {x.pk: code for code, x in self.locations.items()}
         for product in range(len(self.products)):
@@ -150,12 +160,20 @@ class StockMachine(RuleBasedStateMachine):
         """The write path's order: expiry (none last), received, batch id, room sort order."""
         location, batch_id = key
         batch = self.batches[batch_id]
-        return (batch.expiry or NEVER, batch.received_at, batch_id,
-                self.locations[location].sort_order, self.locations[location].pk)
+        return (
+            batch.expiry or NEVER,
+            batch.received_at,
+            batch_id,
+            self.locations[location].sort_order,
+            self.locations[location].pk,
+        )
 
     def held(self, product: int, location: str) -> list[tuple[str, int]]:
-        return [key for key, q in self.qty.items()
-                if key[0] == location and self.batches[key[1]].product == product and q > 0]
+        return [
+            key
+            for key, q in self.qty.items()
+            if key[0] == location and self.batches[key[1]].product == product and q > 0
+        ]
 
     def amount(self, data, product: int, choices: list[Decimal]) -> Decimal:
         """A quantity from ``choices``; whole numbers only for a product sold by the unit."""
@@ -165,8 +183,13 @@ class StockMachine(RuleBasedStateMachine):
 
     def pick_stock(self, data, rooms=STOCK_ROOMS) -> tuple[int, str]:
         """Mostly a (product, room) that holds stock, sometimes any (to be refused)."""
-        stocked = sorted({(self.batches[b].product, room) for (room, b), q in self.qty.items()
-                          if q > 0 and room in rooms})
+        stocked = sorted(
+            {
+                (self.batches[b].product, room)
+                for (room, b), q in self.qty.items()
+                if q > 0 and room in rooms
+            }
+        )
         if stocked and data.draw(st.integers(0, 3), label="stocked?"):
             return data.draw(st.sampled_from(stocked), label="stocked product and room")
         return data.draw(products, label="product"), data.draw(st.sampled_from(rooms), "room")
@@ -177,10 +200,12 @@ class StockMachine(RuleBasedStateMachine):
         if new:
             with tenant_scope(self.org):
                 for batch in Batch.objects.filter(pk__in=new):
-                    product = next(i for i, p in enumerate(self.products)
-                                   if p.pk == batch.product_id)
-                    self.batches[batch.pk] = ModelBatch(product, batch.lot_code,
-                                                        batch.expiry_date, batch.received_at)
+                    product = next(
+                        i for i, p in enumerate(self.products) if p.pk == batch.product_id
+                    )
+                    self.batches[batch.pk] = ModelBatch(
+                        product, batch.lot_code, batch.expiry_date, batch.received_at
+                    )
                     if batch.lot_code:
                         self.lots[(product, batch.lot_code)] = batch.pk
 
@@ -206,8 +231,16 @@ class StockMachine(RuleBasedStateMachine):
         return taken, need
 
     def rows_of(self, result: dict) -> list[tuple]:
-        return sorted((r["line"], r["ref_type"], self.location_code[r["location"]], r["batch"],
-                       D(r["quantity"])) for r in result["rows"])
+        return sorted(
+            (
+                r["line"],
+                r["ref_type"],
+                self.location_code[r["location"]],
+                r["batch"],
+                D(r["quantity"]),
+            )
+            for r in result["rows"]
+        )
 
     def pick_lot(self, data, product: int, used: dict) -> tuple[str, datetime.date | None]:
         """A lot code for a document line: none, an existing lot of the product, one an earlier
@@ -229,8 +262,10 @@ class StockMachine(RuleBasedStateMachine):
             offset = data.draw(expiry_offsets, label="expiry in days")
             return "", None if offset is None else self.today() + datetime.timedelta(offset)
         offset = data.draw(expiry_offsets, label="expiry in days")
-        return (f"LOT-{product}-{next(self.numbers)}",
-                None if offset is None else self.today() + datetime.timedelta(offset))
+        return (
+            f"LOT-{product}-{next(self.numbers)}",
+            None if offset is None else self.today() + datetime.timedelta(offset),
+        )
 
     # --- rules ----------------------------------------------------------------------------------
 
@@ -245,15 +280,24 @@ class StockMachine(RuleBasedStateMachine):
             lot, expiry = self.pick_lot(data, product, used)
             if lot:
                 used.setdefault((product, lot), expiry)
-            lines.append(stock_service.ReceiveLine(
-                n, self.products[product], self.locations[data.draw(stock_rooms)],
-                self.amount(data, product, quantities), lot_code=lot, expiry_date=expiry,
-                unit_cost=data.draw(st.sampled_from([None, D("3.10"), D("7")]), label="cost")))
-        known_lots = {ln.line: self.lots.get((self.product_index(ln.product), ln.lot_code))
-                      for ln in lines}
+            lines.append(
+                stock_service.ReceiveLine(
+                    n,
+                    self.products[product],
+                    self.locations[data.draw(stock_rooms)],
+                    self.amount(data, product, quantities),
+                    lot_code=lot,
+                    expiry_date=expiry,
+                    unit_cost=data.draw(st.sampled_from([None, D("3.10"), D("7")]), label="cost"),
+                )
+            )
+        known_lots = {
+            ln.line: self.lots.get((self.product_index(ln.product), ln.lot_code)) for ln in lines
+        }
         with tenant_scope(self.org):
             document, created = documents.receipt_record(
-                org=self.org, store=self.store, lines=lines, client_ref=ref("rcv"))
+                org=self.org, store=self.store, lines=lines, client_ref=ref("rcv")
+            )
         assert created
         rows = document.result["rows"]
         assert [r["line"] for r in rows] == [ln.line for ln in lines]
@@ -263,8 +307,10 @@ class StockMachine(RuleBasedStateMachine):
                 assert row["batch"] == known_lots[ln.line], "an existing lot keeps its batch"
             batch = self.batches[row["batch"]]
             assert (batch.lot_code, batch.expiry) == (ln.lot_code, ln.expiry_date)
-        self.apply((ln.location.code, row["batch"], ln.quantity)
-                   for ln, row in zip(lines, rows, strict=True))
+        self.apply(
+            (ln.location.code, row["batch"], ln.quantity)
+            for ln, row in zip(lines, rows, strict=True)
+        )
 
     def product_index(self, product) -> int:
         return next(i for i, p in enumerate(self.products) if p.pk == product.pk)
@@ -290,47 +336,70 @@ class StockMachine(RuleBasedStateMachine):
         wanted = []
         for _ in range(data.draw(st.integers(1, 3), label="sale lines")):
             product = data.draw(products, label="product")
-            wanted.append((product, self.amount(data, product, SOLD),
-                           data.draw(st.sampled_from([None, None, None, "SF", "DSP"]),
-                                     label="named room")))
+            wanted.append(
+                (
+                    product,
+                    self.amount(data, product, SOLD),
+                    data.draw(st.sampled_from([None, None, None, "SF", "DSP"]), label="named room"),
+                )
+            )
         now = timezone.now()
         today = self.today(now)
         left = dict(self.qty)
         planned, short = [], []
         for n, (product, quantity, room) in enumerate(wanted, start=1):
-            keys = [k for k in self.qty if self.batches[k[1]].product == product
-                    and k[0] in ((room,) if room else SELLABLE)]
+            keys = [
+                k
+                for k in self.qty
+                if self.batches[k[1]].product == product and k[0] in ((room,) if room else SELLABLE)
+            ]
             taken, need = self.take_fefo(left, keys, quantity, on=today)
             planned += [(n, key, q) for key, q in taken]
             if need:
                 short.append((n, quantity - need))
 
         client_ref = ref("sale")
-        lines = [sales.SaleLineInput(self.products[p], q, D("9.99"),
-                                     self.locations[room] if room else None)
-                 for p, q, room in wanted]
+        lines = [
+            sales.SaleLineInput(
+                self.products[p], q, D("9.99"), self.locations[room] if room else None
+            )
+            for p, q, room in wanted
+        ]
         with tenant_scope(self.org):
             if short:
                 with pytest.raises(InsufficientStock) as error:
-                    sales.sale_record(org=self.org, store=self.store, lines=lines,
-                                      client_ref=client_ref, occurred_at=now)
+                    sales.sale_record(
+                        org=self.org,
+                        store=self.store,
+                        lines=lines,
+                        client_ref=client_ref,
+                        occurred_at=now,
+                    )
                 got = sorted((x["line"], D(x["available"])) for x in error.value.extra["lines"])
                 assert got == short
                 assert not Sale.objects.filter(client_ref=client_ref).exists()
-                kept = StockShortfall.objects.filter(store=self.store, client_ref=client_ref,
-                                                     outcome="blocked")
+                kept = StockShortfall.objects.filter(
+                    store=self.store, client_ref=client_ref, outcome="blocked"
+                )
                 assert sorted(kept.values_list("requested", "available")) == sorted(
-                    (wanted[n - 1][1], available) for n, available in short), "kept"
+                    (wanted[n - 1][1], available) for n, available in short
+                ), "kept"
                 return None
-            sale, created = sales.sale_record(org=self.org, store=self.store, lines=lines,
-                                              client_ref=client_ref, occurred_at=now)
+            sale, created = sales.sale_record(
+                org=self.org, store=self.store, lines=lines, client_ref=client_ref, occurred_at=now
+            )
         assert created
-        consumed = sorted((line["line"], self.location_code[c["location"]], c["batch"],
-                           D(c["quantity"]))
-                          for line in sale.result["lines"] for c in line["consumed"])
+        consumed = sorted(
+            (line["line"], self.location_code[c["location"]], c["batch"], D(c["quantity"]))
+            for line in sale.result["lines"]
+            for c in line["consumed"]
+        )
         assert consumed == sorted((n, *key, q) for n, key, q in planned), "FEFO order"
-        model = ModelSale(sale.pk, [SoldRow(n, key[0], key[1], q) for n, key, q in planned],
-                          [product for product, _, _ in wanted])
+        model = ModelSale(
+            sale.pk,
+            [SoldRow(n, key[0], key[1], q) for n, key, q in planned],
+            [product for product, _, _ in wanted],
+        )
         self.sales.append(model)
         self.apply((key[0], key[1], -q) for _, key, q in planned)
         return model
@@ -350,8 +419,11 @@ class StockMachine(RuleBasedStateMachine):
 
     def post_void(self, sale: ModelSale):
         with tenant_scope(self.org):
-            voided = sales.sale_void(org=self.org, sale=Sale.objects.get(pk=sale.pk),
-                                     reason="customer changed their mind")
+            voided = sales.sale_void(
+                org=self.org,
+                sale=Sale.objects.get(pk=sale.pk),
+                reason="customer changed their mind",
+            )
         assert voided.status == "voided"
         if not sale.voided:  # voiding twice posts nothing
             self.apply((row.location, row.batch, row.outstanding) for row in sale.rows)
@@ -371,9 +443,16 @@ class StockMachine(RuleBasedStateMachine):
                 wanted.append(sales.RefundLineInput(line, D(1)))
                 continue
             outstanding = sale.outstanding(line)
-            wanted.append(sales.RefundLineInput(line, self.amount(
-                data, sale.line_products[line - 1],
-                [q for q in (outstanding, outstanding + 1, D(1), D("0.5")) if q > 0])))
+            wanted.append(
+                sales.RefundLineInput(
+                    line,
+                    self.amount(
+                        data,
+                        sale.line_products[line - 1],
+                        [q for q in (outstanding, outstanding + 1, D(1), D("0.5")) if q > 0],
+                    ),
+                )
+            )
         self.post_refund(data, sale, wanted)
 
     @precondition(lambda self: self.still_out())
@@ -383,12 +462,18 @@ class StockMachine(RuleBasedStateMachine):
         self.return_some(data, data.draw(st.sampled_from(self.still_out()), label="sale"))
 
     def return_some(self, data, sale: ModelSale):
-        line = data.draw(st.sampled_from([n for n in range(1, len(sale.line_products) + 1)
-                                          if sale.outstanding(n)]), label="line")
+        line = data.draw(
+            st.sampled_from(
+                [n for n in range(1, len(sale.line_products) + 1) if sale.outstanding(n)]
+            ),
+            label="line",
+        )
         outstanding = sale.outstanding(line)
-        quantity = self.amount(data, sale.line_products[line - 1],
-                               [q for q in (outstanding, D(1), D(1), D("0.5"))
-                                if q <= outstanding])
+        quantity = self.amount(
+            data,
+            sale.line_products[line - 1],
+            [q for q in (outstanding, D(1), D(1), D("0.5")) if q <= outstanding],
+        )
         self.post_refund(data, sale, [sales.RefundLineInput(line, quantity)])
 
     def post_refund(self, data, sale: ModelSale, wanted: list[sales.RefundLineInput]):
@@ -399,13 +484,24 @@ class StockMachine(RuleBasedStateMachine):
         unknown = any(line > len(sale.line_products) for line in per_line)
         too_much = any(q > sale.outstanding(line) for line, q in per_line.items())
 
-        call = dict(org=self.org, lines=wanted, client_ref=ref("refund"), reason="returned",
-                    location=self.locations[room] if room else None)
+        call = dict(
+            org=self.org,
+            lines=wanted,
+            client_ref=ref("refund"),
+            reason="returned",
+            location=self.locations[room] if room else None,
+        )
         with tenant_scope(self.org):
             call["sale"] = Sale.objects.get(pk=sale.pk)
-            expected = ((InvalidState, "sale_voided") if sale.voided else
-                        (ValidationFailed, "unknown_line") if unknown else
-                        (ValidationFailed, "refund_exceeds_sold") if too_much else None)
+            expected = (
+                (InvalidState, "sale_voided")
+                if sale.voided
+                else (ValidationFailed, "unknown_line")
+                if unknown
+                else (ValidationFailed, "refund_exceeds_sold")
+                if too_much
+                else None
+            )
             if expected:
                 with pytest.raises(expected[0]) as error:
                     sales.sale_refund(**call)
@@ -433,20 +529,32 @@ class StockMachine(RuleBasedStateMachine):
             taken, need = self.take_fefo(left, self.held(product, source), quantity)
             short |= need > 0
             for (_, batch_id), q in taken:
-                planned += [(n, RefType.MOVE_OUT, source, batch_id, -q),
-                            (n, RefType.MOVE_IN, target, batch_id, q)]
-        move_lines = [stock_service.MoveLine(n, self.products[p], self.locations[s],
-                                             self.locations[t], q)
-                      for n, p, s, t, q in lines]
+                planned += [
+                    (n, RefType.MOVE_OUT, source, batch_id, -q),
+                    (n, RefType.MOVE_IN, target, batch_id, q),
+                ]
+        move_lines = [
+            stock_service.MoveLine(n, self.products[p], self.locations[s], self.locations[t], q)
+            for n, p, s, t, q in lines
+        ]
         with tenant_scope(self.org):
             if short:
                 with pytest.raises(InsufficientStock):
-                    documents.move_record(org=self.org, store=self.store, lines=move_lines,
-                                          client_ref=ref("move"), reason="restock")
+                    documents.move_record(
+                        org=self.org,
+                        store=self.store,
+                        lines=move_lines,
+                        client_ref=ref("move"),
+                        reason="restock",
+                    )
                 return
-            document, _ = documents.move_record(org=self.org, store=self.store,
-                                                lines=move_lines, client_ref=ref("move"),
-                                                reason="restock")
+            document, _ = documents.move_record(
+                org=self.org,
+                store=self.store,
+                lines=move_lines,
+                client_ref=ref("move"),
+                reason="restock",
+            )
         assert self.rows_of(document.result) == sorted(planned)
         self.apply((location, batch_id, q) for _, _, location, batch_id, q in planned)
 
@@ -466,27 +574,42 @@ class StockMachine(RuleBasedStateMachine):
                 lot, expiry = self.pick_lot(data, product, used)
                 if lot:
                     used.setdefault((product, lot), expiry)
-            lines.append(stock_service.ReceiveLine(n, self.products[product],
-                                                   self.locations[room], quantity,
-                                                   lot_code=lot, expiry_date=expiry))
+            lines.append(
+                stock_service.ReceiveLine(
+                    n,
+                    self.products[product],
+                    self.locations[room],
+                    quantity,
+                    lot_code=lot,
+                    expiry_date=expiry,
+                )
+            )
         left = dict(self.qty)
         planned, short, newest_of = [], False, {}
         for ln in lines:
             product, room = self.product_index(ln.product), ln.location.code
             if ln.quantity < 0:
-                rows, is_short = self.plan_removal(left, ln.line, product, room, -ln.quantity,
-                                                   RefType.ADJUSTMENT)
+                rows, is_short = self.plan_removal(
+                    left, ln.line, product, room, -ln.quantity, RefType.ADJUSTMENT
+                )
                 planned += rows
                 short |= is_short
             elif not ln.lot_code:
                 # the product's newest batch already at that room (even at zero), else new
-                here = [k[1] for k in self.qty
-                        if k[0] == room and self.batches[k[1]].product == product]
+                here = [
+                    k[1] for k in self.qty if k[0] == room and self.batches[k[1]].product == product
+                ]
                 newest_of[ln.line] = max(
-                    here, key=lambda b: (self.batches[b].received_at, b), default=None)
+                    here, key=lambda b: (self.batches[b].received_at, b), default=None
+                )
         with tenant_scope(self.org):
-            call = dict(org=self.org, store=self.store, lines=lines, client_ref=ref("adj"),
-                        reason="count correction")
+            call = dict(
+                org=self.org,
+                store=self.store,
+                lines=lines,
+                client_ref=ref("adj"),
+                reason="count correction",
+            )
             if short:
                 with pytest.raises(InsufficientStock):
                     documents.adjustment_record(**call)
@@ -503,8 +626,9 @@ class StockMachine(RuleBasedStateMachine):
                 assert (batch.lot_code, batch.expiry) == (ln.lot_code, ln.expiry_date)
             elif newest_of[ln.line] is not None:
                 assert row["batch"] == newest_of[ln.line], "goes to the newest batch there"
-            planned.append((ln.line, RefType.ADJUSTMENT, ln.location.code, row["batch"],
-                            ln.quantity))
+            planned.append(
+                (ln.line, RefType.ADJUSTMENT, ln.location.code, row["batch"], ln.quantity)
+            )
         assert self.rows_of(document.result) == sorted(planned)
         self.apply((location, batch_id, q) for _, _, location, batch_id, q in planned)
 
@@ -520,13 +644,21 @@ class StockMachine(RuleBasedStateMachine):
             product, room = self.pick_stock(data, STOCK_ROOMS + ("QRN",))
             quantity, batch_id = self.amount(data, product, ASKED), None
         ref_type = documents.WRITE_OFF_REF_TYPES[kind]
-        planned, short = self.plan_removal(dict(self.qty), 1, product, room, quantity,
-                                           ref_type, batch_id)
-        line = stock_service.ReceiveLine(1, self.products[product], self.locations[room],
-                                         quantity, batch_id=batch_id)
+        planned, short = self.plan_removal(
+            dict(self.qty), 1, product, room, quantity, ref_type, batch_id
+        )
+        line = stock_service.ReceiveLine(
+            1, self.products[product], self.locations[room], quantity, batch_id=batch_id
+        )
         with tenant_scope(self.org):
-            call = dict(org=self.org, store=self.store, lines=[line], write_off_type=kind,
-                        client_ref=ref("wo"), reason=f"{kind} found on the shelf")
+            call = dict(
+                org=self.org,
+                store=self.store,
+                lines=[line],
+                write_off_type=kind,
+                client_ref=ref("wo"),
+                reason=f"{kind} found on the shelf",
+            )
             if short:
                 with pytest.raises(InsufficientStock):
                     documents.write_off_record(**call)
@@ -544,9 +676,16 @@ class StockMachine(RuleBasedStateMachine):
         assert_invariants()
         today = self.today()
         with tenant_scope(self.org):
-            quants = list(StockQuant.objects.filter(store=self.store).values_list(
-                "location_id", "batch_id", "quantity", "unallocated", "location__sellable",
-                "batch__expiry_date"))
+            quants = list(
+                StockQuant.objects.filter(store=self.store).values_list(
+                    "location_id",
+                    "batch_id",
+                    "quantity",
+                    "unallocated",
+                    "location__sellable",
+                    "batch__expiry_date",
+                )
+            )
         assert not any(q[3] for q in quants), "block mode books nothing to unallocated batches"
         assert not any(q[2] < 0 for q in quants)
 
@@ -579,18 +718,27 @@ class StockMachine(RuleBasedStateMachine):
                 f" JOIN {Store._meta.db_table} s ON s.id = l.store_id"
                 f" WHERE l.org_id = %s AND l.ref_type = %s"
                 f" AND b.expiry_date < (l.occurred_at AT TIME ZONE s.time_zone)::date",
-                [self.org.pk, RefType.SALE])
+                [self.org.pk, RefType.SALE],
+            )
             assert cursor.fetchall() == [], "a sale consumed an expired lot"
 
 
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_random_documents_keep_every_invariant():
-    run_state_machine_as_test(StockMachine, settings=settings(
-        max_examples=25, stateful_step_count=30, deadline=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                               HealthCheck.filter_too_much],
-    ))
+    run_state_machine_as_test(
+        StockMachine,
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=30,
+            deadline=None,
+            suppress_health_check=[
+                HealthCheck.too_slow,
+                HealthCheck.function_scoped_fixture,
+                HealthCheck.filter_too_much,
+            ],
+        ),
+    )
 
 
 @pytest.mark.parametrize("kind", ["receipt", "adjustment"])
@@ -601,14 +749,17 @@ def test_one_document_may_name_the_same_lot_on_two_lines(org, store, kind):
     ``ON CONFLICT DO UPDATE`` that touches one row twice (that was a 500).
     """
     product = ProductFactory(org=org, sku="SPLIT")
-    lines = [stock_service.ReceiveLine(1, product, loc(store, "SF"), D(2), lot_code="L1"),
-             stock_service.ReceiveLine(2, product, loc(store, "BR"), D(3), lot_code="L1")]
+    lines = [
+        stock_service.ReceiveLine(1, product, loc(store, "SF"), D(2), lot_code="L1"),
+        stock_service.ReceiveLine(2, product, loc(store, "BR"), D(3), lot_code="L1"),
+    ]
     with tenant_scope(org):
         if kind == "receipt":
             documents.receipt_record(org=org, store=store, lines=lines, client_ref=ref())
         else:
-            documents.adjustment_record(org=org, store=store, lines=lines, client_ref=ref(),
-                                        reason="found in the back")
+            documents.adjustment_record(
+                org=org, store=store, lines=lines, client_ref=ref(), reason="found in the back"
+            )
     assert Batch.objects.filter(product=product, lot_code="L1").count() == 1
     assert StockQuant.objects.filter(product=product).count() == 2
     assert_invariants()

@@ -33,7 +33,10 @@ def test_token_is_accepted_with_token_or_bearer(org, operator, scheme):
     _, key = api_token_create(org=org, user=operator.user, name="Tablet 2")
     body = token_client(key, scheme).get("/api/v1/me").json()
     assert (body["email"], body["organization"], body["token"]) == (
-        operator.user.email, "acme", "Tablet 2")
+        operator.user.email,
+        "acme",
+        "Tablet 2",
+    )
 
 
 @pytest.mark.parametrize("header", ["Token", "Token a b", "Token nope", "Bearer "])
@@ -97,26 +100,35 @@ def test_last_used_is_written_at_most_once_a_minute(org, operator, django_assert
 def test_device_sign_in_with_password_issues_a_personal_device_token(org, operator):
     operator.user.set_password(PASSWORD)
     operator.user.save()
-    response = APIClient().post("/api/v1/auth/token", {
-        "email": operator.user.email.upper(), "password": PASSWORD, "device": "Tablet 4"},
-        format="json")
+    response = APIClient().post(
+        "/api/v1/auth/token",
+        {"email": operator.user.email.upper(), "password": PASSWORD, "device": "Tablet 4"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert (body["organization"], body["name"], body["user_email"]) == (
-        "acme", "Tablet 4", operator.user.email)
+        "acme",
+        "Tablet 4",
+        operator.user.email,
+    )
     assert token_client(body["key"]).get("/api/v1/me").json()["role"] == "operator"
 
 
 @pytest.mark.parametrize("case", ["wrong_password", "unknown_email", "no_membership"])
 def test_device_sign_in_refusals_look_the_same(org, operator, case):
     stranger = UserFactory()
-    email = {"wrong_password": operator.user.email, "unknown_email": "ghost@example.com",
-             "no_membership": stranger.email}[case]
+    email = {
+        "wrong_password": operator.user.email,
+        "unknown_email": "ghost@example.com",
+        "no_membership": stranger.email,
+    }[case]
     password = "wrong" if case == "wrong_password" else PASSWORD
     operator.user.set_password(PASSWORD)
     operator.user.save()
-    response = APIClient().post("/api/v1/auth/token", {
-        "email": email, "password": password, "device": "T"}, format="json")
+    response = APIClient().post(
+        "/api/v1/auth/token", {"email": email, "password": password, "device": "T"}, format="json"
+    )
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_credentials"
     assert not ApiToken.objects.exists()
@@ -129,8 +141,9 @@ def test_device_sign_in_for_a_person_in_two_orgs_needs_the_org(org, other_org, o
     body = {"email": operator.user.email, "password": PASSWORD, "device": "T"}
     response = APIClient().post("/api/v1/auth/token", body, format="json")
     assert response.json()["code"] == "organization_required"
-    response = APIClient().post("/api/v1/auth/token", {**body, "organization": "rival"},
-                                format="json")
+    response = APIClient().post(
+        "/api/v1/auth/token", {**body, "organization": "rival"}, format="json"
+    )
     assert response.json()["organization"] == "rival"
 
 
@@ -142,25 +155,36 @@ def test_device_sign_in_rejects_missing_fields(db):
 
 def test_admin_issues_a_token_for_another_member(org, operator, client_for):
     admin = client_for(Role.ADMIN)
-    response = admin.post("/api/v1/tokens", {"name": "Counter 1", "email": operator.user.email},
-                          format="json")
+    response = admin.post(
+        "/api/v1/tokens", {"name": "Counter 1", "email": operator.user.email}, format="json"
+    )
     assert response.status_code == 201
     assert token_client(response.json()["key"]).get("/api/v1/me").json()["email"] == (
-        operator.user.email)
+        operator.user.email
+    )
 
 
 def test_non_admin_cannot_issue_tokens_for_others(org, operator, client_for):
     manager = client_for(Role.MANAGER)
-    response = manager.post("/api/v1/tokens", {"name": "x", "email": operator.user.email},
-                            format="json")
+    response = manager.post(
+        "/api/v1/tokens", {"name": "x", "email": operator.user.email}, format="json"
+    )
     assert response.status_code == 403
     assert ApiToken.objects.filter(user=operator.user).count() == 0
 
 
 def test_create_api_token_command_prints_a_working_key(org, operator):
     out = io.StringIO()
-    call_command("create_api_token", "--org", "acme", "--email", operator.user.email,
-                 "--name", "POS", stdout=out)
+    call_command(
+        "create_api_token",
+        "--org",
+        "acme",
+        "--email",
+        operator.user.email,
+        "--name",
+        "POS",
+        stdout=out,
+    )
     key = out.getvalue().strip()
     assert token_client(key).get("/api/v1/me").json()["token"] == "POS"
 
@@ -168,34 +192,79 @@ def test_create_api_token_command_prints_a_working_key(org, operator):
 def test_create_api_token_command_refuses_non_members(org, other_org):
     outsider = MembershipFactory(org=other_org)
     with pytest.raises(CommandError):
-        call_command("create_api_token", "--org", "acme", "--email", outsider.user.email,
-                     stdout=io.StringIO())
+        call_command(
+            "create_api_token",
+            "--org",
+            "acme",
+            "--email",
+            outsider.user.email,
+            stdout=io.StringIO(),
+        )
 
 
 def test_create_org_and_add_member_bootstrap_a_tenant(db):
-    call_command("create_org", "--slug", "green-leaf", "--name", "Green Leaf",
-                 "--time-zone", "America/Edmonton", stdout=io.StringIO())
-    call_command("add_member", "--org", "green-leaf", "--email", "Boss@GreenLeaf.example",
-                 "--role", "admin", stdout=io.StringIO())
+    call_command(
+        "create_org",
+        "--slug",
+        "green-leaf",
+        "--name",
+        "Green Leaf",
+        "--time-zone",
+        "America/Edmonton",
+        stdout=io.StringIO(),
+    )
+    call_command(
+        "add_member",
+        "--org",
+        "green-leaf",
+        "--email",
+        "Boss@GreenLeaf.example",
+        "--role",
+        "admin",
+        stdout=io.StringIO(),
+    )
     membership = Membership.objects.get(org__slug="green-leaf")
     assert (membership.user.email, membership.role) == ("boss@greenleaf.example", "admin")
     assert not membership.user.has_usable_password()  # signs in with Google
 
 
 def test_add_member_limits_to_stores_and_rejects_unknown_codes(org, store):
-    call_command("add_member", "--org", "acme", "--email", "op@x.example", "--role", "operator",
-                 "--stores", "S1", stdout=io.StringIO())
+    call_command(
+        "add_member",
+        "--org",
+        "acme",
+        "--email",
+        "op@x.example",
+        "--role",
+        "operator",
+        "--stores",
+        "S1",
+        stdout=io.StringIO(),
+    )
     membership = Membership.objects.get(user__email="op@x.example")
     assert list(membership.stores.values_list("code", flat=True)) == ["S1"]
     with pytest.raises(CommandError, match="NOPE"):
-        call_command("add_member", "--org", "acme", "--email", "op2@x.example", "--role",
-                     "viewer", "--stores", "NOPE", stdout=io.StringIO())
+        call_command(
+            "add_member",
+            "--org",
+            "acme",
+            "--email",
+            "op2@x.example",
+            "--role",
+            "viewer",
+            "--stores",
+            "NOPE",
+            stdout=io.StringIO(),
+        )
 
 
-@pytest.mark.parametrize("args", [
-    ["--slug", "Bad Slug", "--name", "x"],
-    ["--slug", "ok-slug", "--name", "x", "--time-zone", "Nowhere/Land"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--slug", "Bad Slug", "--name", "x"],
+        ["--slug", "ok-slug", "--name", "x", "--time-zone", "Nowhere/Land"],
+    ],
+)
 def test_create_org_rejects_bad_input(db, args):
     with pytest.raises(CommandError):
         call_command("create_org", *args, stdout=io.StringIO())
@@ -215,16 +284,22 @@ def test_device_token_from_a_headless_google_session(org, operator):
     browser = APIClient()
     browser.force_login(operator.user)
     session_token = browser.session.session_key
-    response = APIClient().post("/api/v1/auth/token", {"device": "Tablet 7"}, format="json",
-                                HTTP_X_SESSION_TOKEN=session_token)
+    response = APIClient().post(
+        "/api/v1/auth/token",
+        {"device": "Tablet 7"},
+        format="json",
+        HTTP_X_SESSION_TOKEN=session_token,
+    )
     assert response.status_code == 201, response.content
     assert token_client(response.json()["key"]).get("/api/v1/me").json()["email"] == (
-        operator.user.email)
+        operator.user.email
+    )
 
 
 def test_device_token_needs_password_without_a_session(org, operator):
-    response = APIClient().post("/api/v1/auth/token", {"device": "T"}, format="json",
-                                HTTP_X_SESSION_TOKEN="no-such-session")
+    response = APIClient().post(
+        "/api/v1/auth/token", {"device": "T"}, format="json", HTTP_X_SESSION_TOKEN="no-such-session"
+    )
     assert response.status_code in {400, 401}
     assert not ApiToken.objects.exists()
 
@@ -232,8 +307,9 @@ def test_device_token_needs_password_without_a_session(org, operator):
 # --- tokens follow the membership ----------------------------------------------------------------
 
 
-def test_removing_a_member_revokes_their_tokens_in_that_org_only(org, other_org, operator,
-                                                                 client_for):
+def test_removing_a_member_revokes_their_tokens_in_that_org_only(
+    org, other_org, operator, client_for
+):
     token, key = api_token_create(org=org, user=operator.user, name="Tablet 1")
     elsewhere = MembershipFactory(org=other_org, user=operator.user, role=Role.MANAGER)
     _, other_key = api_token_create(org=other_org, user=operator.user, name="Other shop")
@@ -254,21 +330,24 @@ def test_re_adding_a_removed_member_does_not_bring_the_old_token_back(org, opera
     admin = client_for(Role.ADMIN)
     assert admin.delete(f"/api/v1/memberships/{operator.pk}").status_code == 204
 
-    response = admin.post("/api/v1/memberships",
-                          {"email": operator.user.email, "role": "manager"}, format="json")
+    response = admin.post(
+        "/api/v1/memberships", {"email": operator.user.email, "role": "manager"}, format="json"
+    )
 
     assert response.status_code == 201, response.content
     assert token_client(key).get("/api/v1/me").status_code == 401
 
 
-def test_re_adding_revokes_tokens_left_from_a_membership_ended_before_the_fix(org, operator,
-                                                                               client_for):
+def test_re_adding_revokes_tokens_left_from_a_membership_ended_before_the_fix(
+    org, operator, client_for
+):
     # A membership deactivated without revoking its tokens (data older than the rule).
     _, key = api_token_create(org=org, user=operator.user, name="Tablet 1")
     Membership.objects.filter(pk=operator.pk).update(is_active=False)
 
     response = client_for(Role.ADMIN).post(
-        "/api/v1/memberships", {"email": operator.user.email, "role": "admin"}, format="json")
+        "/api/v1/memberships", {"email": operator.user.email, "role": "admin"}, format="json"
+    )
 
     assert response.status_code == 201, response.content
     assert token_client(key).get("/api/v1/me").status_code == 401
@@ -284,8 +363,9 @@ def test_a_refused_removal_revokes_nothing(org, client_for):
     assert not ApiToken.objects.filter(revoked_at__isnull=False).exists()
 
 
-def test_a_role_or_store_change_applies_to_existing_tokens_at_once(org, store, operator,
-                                                                   client_for):
+def test_a_role_or_store_change_applies_to_existing_tokens_at_once(
+    org, store, operator, client_for
+):
     _, key = api_token_create(org=org, user=operator.user, name="Tablet 1")
     device = token_client(key)
     me = device.get("/api/v1/me").json()
@@ -293,8 +373,10 @@ def test_a_role_or_store_change_applies_to_existing_tokens_at_once(org, store, o
     assert "sale.record" in me["capabilities"]
 
     response = client_for(Role.ADMIN).patch(
-        f"/api/v1/memberships/{operator.pk}", {"role": "viewer", "stores": [store.pk]},
-        format="json")
+        f"/api/v1/memberships/{operator.pk}",
+        {"role": "viewer", "stores": [store.pk]},
+        format="json",
+    )
 
     assert response.status_code == 200, response.content
     me = device.get("/api/v1/me").json()

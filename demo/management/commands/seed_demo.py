@@ -45,14 +45,28 @@ class Command(BaseCommand):
     help = "Build demo organisations, stores, products, members and device tokens."
 
     def add_arguments(self, parser):
-        parser.add_argument("--reset", action="store_true",
-                            help="delete the demo organisations and their users first")
-        parser.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                            help=f"random seed for the catalog and stock (default {DEFAULT_SEED})")
-        parser.add_argument("--days", type=int, default=DEFAULT_DAYS,
-                            help=f"days of POS sales (default {DEFAULT_DAYS}; 0: no stock)")
-        parser.add_argument("--no-stock", action="store_true",
-                            help="organisations, catalog, people and tokens only (--days 0)")
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="delete the demo organisations and their users first",
+        )
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=DEFAULT_SEED,
+            help=f"random seed for the catalog and stock (default {DEFAULT_SEED})",
+        )
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=DEFAULT_DAYS,
+            help=f"days of POS sales (default {DEFAULT_DAYS}; 0: no stock)",
+        )
+        parser.add_argument(
+            "--no-stock",
+            action="store_true",
+            help="organisations, catalog, people and tokens only (--days 0)",
+        )
 
     def handle(self, *args, reset: bool, seed: int, days: int, no_stock: bool, **options):
         # The demo's people share a password printed in the README, one of them a platform
@@ -70,24 +84,32 @@ class Command(BaseCommand):
         with transaction.atomic():
             if reset:
                 removed = reset_demo()
-                out.write(f"Removed {removed} demo organisation(s) and their users."
-                          if removed else "No demo data to remove.")
+                out.write(
+                    f"Removed {removed} demo organisation(s) and their users."
+                    if removed
+                    else "No demo data to remove."
+                )
             else:
                 with scopes_disabled():
-                    existing = sorted(Organization.objects.filter(slug__in=DEMO_SLUGS)
-                                      .values_list("slug", flat=True))
+                    existing = sorted(
+                        Organization.objects.filter(slug__in=DEMO_SLUGS).values_list(
+                            "slug", flat=True
+                        )
+                    )
                 if existing:
-                    out.write(self.style.WARNING(
-                        f"Demo data exists already ({', '.join(existing)}); nothing changed. "
-                        "Use --reset to rebuild it."
-                    ))
+                    out.write(
+                        self.style.WARNING(
+                            f"Demo data exists already ({', '.join(existing)}); nothing changed. "
+                            "Use --reset to rebuild it."
+                        )
+                    )
                     if len(existing) < len(DEMO_SLUGS):
                         out.write(self.style.WARNING("The demo is incomplete: run --reset."))
                     out.write("\n".join(summary_lines(tokens=None)))
                     return
             result = build_demo(seed, out, days=0 if no_stock else days)
         out.write("")
-        out.write(self.style.SUCCESS(
-            f"Demo built with seed {seed} in {time.monotonic() - started:.1f}s."
-        ))
+        out.write(
+            self.style.SUCCESS(f"Demo built with seed {seed} in {time.monotonic() - started:.1f}s.")
+        )
         out.write("\n".join(summary_lines(result["tokens"])))

@@ -18,8 +18,9 @@ from inventory.models import (
 
 class BarcodeSerializer(serializers.Serializer):
     code = f.CharField(kind=f.IDENTIFIER, max_length=100, trim_whitespace=True)
-    kind = serializers.ChoiceField(choices=ProductBarcode.Kind.choices,
-                                   default=ProductBarcode.Kind.GTIN)
+    kind = serializers.ChoiceField(
+        choices=ProductBarcode.Kind.choices, default=ProductBarcode.Kind.GTIN
+    )
 
     def validate(self, attrs):
         # A PATCH (partial=True) reaches nested serializers too and skips their required
@@ -27,7 +28,8 @@ class BarcodeSerializer(serializers.Serializer):
         # barcode must be whole.
         if "code" not in attrs:
             raise serializers.ValidationError(
-                {"code": [self.fields["code"].error_messages["required"]]}, code="required")
+                {"code": [self.fields["code"].error_messages["required"]]}, code="required"
+            )
         attrs.setdefault("kind", ProductBarcode.Kind.GTIN)
         return attrs
 
@@ -41,15 +43,33 @@ class ProductSerializer(f.ModelSerializer):
 
     class Meta:
         model = Product
-        fields = ["id", "sku", "name", "brand", "classification", "category", "subcategory",
-                  "unit", "tracks_expiry", "image_url", "reorder_point", "reorder_qty",
-                  "default_cost", "default_price", "is_active", "barcodes", "created_at",
-                  "updated_at"]
+        fields = [
+            "id",
+            "sku",
+            "name",
+            "brand",
+            "classification",
+            "category",
+            "subcategory",
+            "unit",
+            "tracks_expiry",
+            "image_url",
+            "reorder_point",
+            "reorder_qty",
+            "default_cost",
+            "default_price",
+            "is_active",
+            "barcodes",
+            "created_at",
+            "updated_at",
+        ]
         read_only_fields = ["created_at", "updated_at"]
         extra_kwargs = {
             "sku": {"kind": f.IDENTIFIER},
-            **{field: {"min_value": Decimal("0")}
-               for field in ("reorder_point", "reorder_qty", "default_cost", "default_price")},
+            **{
+                field: {"min_value": Decimal("0")}
+                for field in ("reorder_point", "reorder_qty", "default_cost", "default_price")
+            },
         }
 
     def validate_sku(self, value):
@@ -90,10 +110,15 @@ class LookupSerializer(serializers.Serializer):
 class LookupQuery(serializers.Serializer):
     """``GET products/lookup?barcode=``: exactly what the scanner sent."""
 
-    barcode = f.CharField(kind=f.SCAN, max_length=200,
-                          help_text="Exactly what the scanner sent.",
-                          error_messages={"required": "This parameter is required.",
-                                          "blank": "This parameter is required."})
+    barcode = f.CharField(
+        kind=f.SCAN,
+        max_length=200,
+        help_text="Exactly what the scanner sent.",
+        error_messages={
+            "required": "This parameter is required.",
+            "blank": "This parameter is required.",
+        },
+    )
 
 
 class ProductRefSerializer(serializers.Serializer):

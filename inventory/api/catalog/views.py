@@ -50,7 +50,10 @@ class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
         data = dict(serializer.validated_data)
         barcodes = data.pop("barcodes", None)
         serializer.instance = catalog_services.product_update(
-            org=self.org, product=serializer.instance, data=data, barcodes=barcodes,
+            org=self.org,
+            product=serializer.instance,
+            data=data,
+            barcodes=barcodes,
             actor=self.request.user,
         )
 
@@ -81,11 +84,19 @@ class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
         barcode = query.validated_data["barcode"]
         found = selectors.product_lookup(org=self.org, barcode=barcode)
         scan = found.scan
-        return Response(s.LookupSerializer({
-            "product": found.product, "matched_by": found.matched_by,
-            "scanned": barcode, "gtin": scan.gtin14 if scan else None,
-            "lot": found.lot, "expiry": found.expiry, "no_expiry": found.no_expiry,
-        }).data)
+        return Response(
+            s.LookupSerializer(
+                {
+                    "product": found.product,
+                    "matched_by": found.matched_by,
+                    "scanned": barcode,
+                    "gtin": scan.gtin14 if scan else None,
+                    "lot": found.lot,
+                    "expiry": found.expiry,
+                    "no_expiry": found.no_expiry,
+                }
+            ).data
+        )
 
 
 class ClassificationMappingViewSet(TenantAPIMixin, viewsets.ModelViewSet):
@@ -107,6 +118,8 @@ class ClassificationMappingViewSet(TenantAPIMixin, viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         serializer.instance = catalog_services.classification_save(
-            org=self.org, mapping=serializer.instance, data=serializer.validated_data,
+            org=self.org,
+            mapping=serializer.instance,
+            data=serializer.validated_data,
             actor=self.request.user,
         )

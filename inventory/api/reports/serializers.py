@@ -70,17 +70,23 @@ class StockKpisSerializer(serializers.Serializer):
     store = serializers.IntegerField(read_only=True, allow_null=True)
     expiring_within = serializers.IntegerField(read_only=True)
     skus = serializers.IntegerField(
-        read_only=True, help_text="Distinct products whose on-hand is not zero in some store of"
-                                  " the scope; a product stocked in two stores counts once.")
+        read_only=True,
+        help_text="Distinct products whose on-hand is not zero in some store of"
+        " the scope; a product stocked in two stores counts once.",
+    )
     units = PerUnitSerializer(read_only=True, help_text="On hand, per unit of measure.")
     value = _decimal(help_text="On hand at cost.")
     low_stock_count = serializers.IntegerField(
-        read_only=True, help_text="(product, store) pairs at or below the product's reorder"
-                                  " point; a product low in two stores counts twice.")
+        read_only=True,
+        help_text="(product, store) pairs at or below the product's reorder"
+        " point; a product low in two stores counts twice.",
+    )
     expiring_soon_count = serializers.IntegerField(
-        read_only=True, help_text="Distinct lots with stock expiring within expiring_within days.")
+        read_only=True, help_text="Distinct lots with stock expiring within expiring_within days."
+    )
     expired_units = PerUnitSerializer(
-        read_only=True, help_text="Stock of lots past expiry, per unit of measure.")
+        read_only=True, help_text="Stock of lots past expiry, per unit of measure."
+    )
 
 
 class ShortfallSerializer(serializers.Serializer):
@@ -95,8 +101,9 @@ class ShortfallSerializer(serializers.Serializer):
     missing = _decimal(help_text="requested − available")
     outcome = serializers.ChoiceField(read_only=True, choices=ShortfallOutcome.choices)
     ref_type = serializers.CharField(read_only=True)
-    ref_id = serializers.IntegerField(read_only=True, allow_null=True,
-                                      help_text="The document; null when it was refused.")
+    ref_id = serializers.IntegerField(
+        read_only=True, allow_null=True, help_text="The document; null when it was refused."
+    )
     client_ref = serializers.CharField(read_only=True)
     user = serializers.EmailField(read_only=True, allow_null=True)
     occurred_at = serializers.DateTimeField(read_only=True)

@@ -54,8 +54,11 @@ class StoreQuery(serializers.Serializer):
 
 class ExpiringQuery(StoreQuery):
     expiring_within = serializers.IntegerField(
-        required=False, min_value=0, max_value=MAX_EXPIRING_WITHIN,
-        default=reads.DEFAULT_EXPIRING_WITHIN)
+        required=False,
+        min_value=0,
+        max_value=MAX_EXPIRING_WITHIN,
+        default=reads.DEFAULT_EXPIRING_WITHIN,
+    )
 
 
 class CatalogQuery(serializers.Serializer):
@@ -91,7 +94,8 @@ class LedgerQuery(StoreQuery):
         # names several documents (and would miss the (org, ref_type, ref_id) index).
         if attrs.get("ref_id") is not None and not attrs.get("ref_type"):
             raise serializers.ValidationError(
-                {"ref_id": ["Give ref_type with ref_id: each kind of document has its own ids."]})
+                {"ref_id": ["Give ref_type with ref_id: each kind of document has its own ids."]}
+            )
         return attrs
 
 
@@ -102,12 +106,16 @@ LAST_REPORT_DAY = datetime.date.max - datetime.timedelta(days=1)
 
 
 def _report_day() -> serializers.DateField:
-    return serializers.DateField(validators=[
-        MinValueValidator(FIRST_REPORT_DAY,
-                          message=f"Must be on or after {FIRST_REPORT_DAY.isoformat()}."),
-        MaxValueValidator(LAST_REPORT_DAY,
-                          message=f"Must be on or before {LAST_REPORT_DAY.isoformat()}."),
-    ])
+    return serializers.DateField(
+        validators=[
+            MinValueValidator(
+                FIRST_REPORT_DAY, message=f"Must be on or after {FIRST_REPORT_DAY.isoformat()}."
+            ),
+            MaxValueValidator(
+                LAST_REPORT_DAY, message=f"Must be on or before {LAST_REPORT_DAY.isoformat()}."
+            ),
+        ]
+    )
 
 
 class CogsQuery(StoreQuery):
@@ -124,7 +132,8 @@ class CogsQuery(StoreQuery):
             raise serializers.ValidationError({"to": ["Must not be before 'from'."]})
         if (end - start).days + 1 > MAX_COGS_DAYS:
             raise serializers.ValidationError(
-                {"to": [f"The period may span at most {MAX_COGS_DAYS} days."]})
+                {"to": [f"The period may span at most {MAX_COGS_DAYS} days."]}
+            )
         return attrs
 
 
@@ -146,8 +155,11 @@ class ReadApi(TenantAPIMixin, GenericAPIView):
 
     def scope(self, params: dict) -> reads.StockScope:
         return reads.stock_scope(
-            org=self.org, store_ids=self.tenant.store_ids, store_id=params.get("store"),
-            hide_blind_counts=not self.tenant.can(Action.COUNT_EXPECTED_VIEW))
+            org=self.org,
+            store_ids=self.tenant.store_ids,
+            store_id=params.get("store"),
+            hide_blind_counts=not self.tenant.can(Action.COUNT_EXPECTED_VIEW),
+        )
 
 
 def _q(value) -> str | None:
@@ -163,13 +175,23 @@ def _iso(value) -> str | None:
 
 def stock_row(row: dict) -> dict:
     return {
-        "product": row["product_id"], "sku": row["sku"], "name": row["name"],
-        "brand": row["brand"], "category": row["category"], "subcategory": row["subcategory"],
-        "unit": row["unit"], "store": row["store_id"], "store_code": row["store_code"],
-        "on_hand": fmt(row["on_hand"]), "sellable": fmt(row["sellable"]),
-        "expired": fmt(row["expired"]), "value": fmt(row["value"]),
-        "reorder_point": _q(row["reorder_point"]), "reorder_qty": _q(row["reorder_qty"]),
-        "status": row["status"], "expiring_soon": fmt(row["expiring_soon"]),
+        "product": row["product_id"],
+        "sku": row["sku"],
+        "name": row["name"],
+        "brand": row["brand"],
+        "category": row["category"],
+        "subcategory": row["subcategory"],
+        "unit": row["unit"],
+        "store": row["store_id"],
+        "store_code": row["store_code"],
+        "on_hand": fmt(row["on_hand"]),
+        "sellable": fmt(row["sellable"]),
+        "expired": fmt(row["expired"]),
+        "value": fmt(row["value"]),
+        "reorder_point": _q(row["reorder_point"]),
+        "reorder_qty": _q(row["reorder_qty"]),
+        "status": row["status"],
+        "expiring_soon": fmt(row["expiring_soon"]),
     }
 
 
@@ -179,8 +201,9 @@ class StockListApi(ReadApi):
 
     query_class = StockListQuery
 
-    @extend_schema(parameters=[StockListQuery],
-                   responses={200: responses.StockRowSerializer(many=True)})
+    @extend_schema(
+        parameters=[StockListQuery], responses={200: responses.StockRowSerializer(many=True)}
+    )
     def get(self, request):
         params = self.params()
         scope = self.scope(params)
@@ -188,10 +211,14 @@ class StockListApi(ReadApi):
         if location is not None:
             reads.location_get(scope=scope, location_id=location)
         rows = reads.stock_list(
-            scope=scope, location_id=location, product_id=params.get("product"),
+            scope=scope,
+            location_id=location,
+            product_id=params.get("product"),
             category=params.get("category"),
-            subcategory=params.get("subcategory"), status=params.get("status"),
-            expiring=params.get("expiring"), search=params.get("search"),
+            subcategory=params.get("subcategory"),
+            status=params.get("status"),
+            expiring=params.get("expiring"),
+            search=params.get("search"),
             expiring_within=params["expiring_within"],
         )
         page = self.paginate_queryset(rows)
@@ -204,9 +231,13 @@ class StockListApi(ReadApi):
 def batch_row(entry: dict) -> dict:
     batch = entry["batch"]
     return {
-        "batch": batch.pk, "lot_code": batch.lot_code, "expiry_date": _iso(batch.expiry_date),
-        "received_at": _iso(batch.received_at), "unit_cost": fmt(batch.unit_cost),
-        "unallocated": batch.is_unallocated, "total": fmt(entry["total"]),
+        "batch": batch.pk,
+        "lot_code": batch.lot_code,
+        "expiry_date": _iso(batch.expiry_date),
+        "received_at": _iso(batch.received_at),
+        "unit_cost": fmt(batch.unit_cost),
+        "unallocated": batch.is_unallocated,
+        "total": fmt(entry["total"]),
         "expiry_status": entry["expiry_status"],
         "locations": [{**loc, "quantity": fmt(loc["quantity"])} for loc in entry["locations"]],
     }
@@ -224,14 +255,20 @@ class StockBatchesApi(ReadApi):
         params = self.params()
         scope = self.scope(params)
         product = reads.product_get(scope=scope, product_id=int(product_id))
-        batches = reads.stock_batches(scope=scope, product=product,
-                                      expiring_within=params["expiring_within"])
-        return Response({
-            "product": product.pk, "sku": product.sku, "name": product.name,
-            "unit": product.unit, "store": params.get("store"),
-            "expiring_within": params["expiring_within"],
-            "results": [batch_row(entry) for entry in batches],
-        })
+        batches = reads.stock_batches(
+            scope=scope, product=product, expiring_within=params["expiring_within"]
+        )
+        return Response(
+            {
+                "product": product.pk,
+                "sku": product.sku,
+                "name": product.name,
+                "unit": product.unit,
+                "store": params.get("store"),
+                "expiring_within": params["expiring_within"],
+                "results": [batch_row(entry) for entry in batches],
+            }
+        )
 
 
 # --- GET /stock/summary -------------------------------------------------------------------------
@@ -240,12 +277,25 @@ class StockBatchesApi(ReadApi):
 def summary_row(entry: dict) -> dict:
     product = entry["product"]
     return {
-        "product": product.pk, "sku": product.sku, "name": product.name, "brand": product.brand,
-        "category": product.category, "subcategory": product.subcategory, "unit": product.unit,
-        "on_hand": fmt(entry["on_hand"]), "value": fmt(entry["value"]),
-        "stores": [{"store": r["store_id"], "code": r["code"], "on_hand": fmt(r["on_hand"]),
-                    "sellable": fmt(r["sellable"]), "value": fmt(r["value"])}
-                   for r in entry["stores"]],
+        "product": product.pk,
+        "sku": product.sku,
+        "name": product.name,
+        "brand": product.brand,
+        "category": product.category,
+        "subcategory": product.subcategory,
+        "unit": product.unit,
+        "on_hand": fmt(entry["on_hand"]),
+        "value": fmt(entry["value"]),
+        "stores": [
+            {
+                "store": r["store_id"],
+                "code": r["code"],
+                "on_hand": fmt(r["on_hand"]),
+                "sellable": fmt(r["sellable"]),
+                "value": fmt(r["value"]),
+            }
+            for r in entry["stores"]
+        ],
     }
 
 
@@ -254,14 +304,18 @@ class StockSummaryApi(ReadApi):
 
     query_class = SummaryQuery
 
-    @extend_schema(parameters=[SummaryQuery],
-                   responses={200: responses.SummaryRowSerializer(many=True)})
+    @extend_schema(
+        parameters=[SummaryQuery], responses={200: responses.SummaryRowSerializer(many=True)}
+    )
     def get(self, request):
         params = self.params()
         scope = self.scope(params)
         products = reads.stock_summary_products(
-            scope=scope, category=params.get("category"), subcategory=params.get("subcategory"),
-            search=params.get("search"))
+            scope=scope,
+            category=params.get("category"),
+            subcategory=params.get("subcategory"),
+            search=params.get("search"),
+        )
         page = self.paginate_queryset(products)
         entries = reads.stock_summary(scope=scope, products=list(page))
         return self.get_paginated_response([summary_row(entry) for entry in entries])
@@ -280,16 +334,19 @@ class StockKpisApi(ReadApi):
     @extend_schema(parameters=[ExpiringQuery], responses={200: responses.StockKpisSerializer})
     def get(self, request):
         params = self.params()
-        kpis = reads.stock_kpis(scope=self.scope(params),
-                                expiring_within=params["expiring_within"])
-        return Response({
-            "store": params.get("store"), "expiring_within": params["expiring_within"],
-            "skus": kpis["skus"], "value": fmt(kpis["value"]),
-            "units": {unit: fmt(n) for unit, n in kpis["units"].items()},
-            "low_stock_count": kpis["low_stock_count"],
-            "expiring_soon_count": kpis["expiring_soon_count"],
-            "expired_units": {unit: fmt(n) for unit, n in kpis["expired_units"].items()},
-        })
+        kpis = reads.stock_kpis(scope=self.scope(params), expiring_within=params["expiring_within"])
+        return Response(
+            {
+                "store": params.get("store"),
+                "expiring_within": params["expiring_within"],
+                "skus": kpis["skus"],
+                "value": fmt(kpis["value"]),
+                "units": {unit: fmt(n) for unit, n in kpis["units"].items()},
+                "low_stock_count": kpis["low_stock_count"],
+                "expiring_soon_count": kpis["expiring_soon_count"],
+                "expired_units": {unit: fmt(n) for unit, n in kpis["expired_units"].items()},
+            }
+        )
 
 
 # --- GET /ledger/ -------------------------------------------------------------------------------
@@ -344,8 +401,11 @@ def ledger_csv_chunks(rows, rows_per_chunk: int = CSV_CHUNK):
     writer = csv.writer(buffer)
     writer.writerow([column for column, _ in reads.LEDGER_COLUMNS])
     keys = [key for _, key in reads.LEDGER_COLUMNS]
-    money = {i for i, (column, _) in enumerate(reads.LEDGER_COLUMNS)
-             if column in ("qty_delta", "unit_cost")}
+    money = {
+        i
+        for i, (column, _) in enumerate(reads.LEDGER_COLUMNS)
+        if column in ("qty_delta", "unit_cost")
+    }
     for n, row in enumerate(rows.iterator(chunk_size=CSV_CHUNK), 1):
         values = [row[key] for key in keys]
         for i, value in enumerate(values):
@@ -372,20 +432,24 @@ class LedgerApi(ReadApi):
     renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CsvPassthroughRenderer]
 
     @extend_schema(
-        parameters=[LedgerQuery,
-                    OpenApiParameter("cursor", str, description="from next/previous links"),
-                    OpenApiParameter("page_size", int, description="up to 1000"),
-                    OpenApiParameter("format", str, enum=["json", "csv"])],
+        parameters=[
+            LedgerQuery,
+            OpenApiParameter("cursor", str, description="from next/previous links"),
+            OpenApiParameter("page_size", int, description="up to 1000"),
+            OpenApiParameter("format", str, enum=["json", "csv"]),
+        ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         params = self.params()
         scope = self.scope(params)
-        rows = reads.ledger_list(scope=scope, **{
-            name: params.get(name) for name in reads.LEDGER_FILTERS})
+        rows = reads.ledger_list(
+            scope=scope, **{name: params.get(name) for name in reads.LEDGER_FILTERS}
+        )
         if request.accepted_renderer.format == CsvPassthroughRenderer.format:
-            response = StreamingHttpResponse(ledger_csv_chunks(rows),
-                                             content_type="text/csv; charset=utf-8")
+            response = StreamingHttpResponse(
+                ledger_csv_chunks(rows), content_type="text/csv; charset=utf-8"
+            )
             response["Content-Disposition"] = 'attachment; filename="ledger.csv"'
             return response
         page = self.paginate_queryset(rows)
@@ -403,28 +467,48 @@ class CogsReportApi(ReadApi):
     pagination_class = None
 
     @extend_schema(
-        parameters=[StoreQuery,
-                    OpenApiParameter("from", OpenApiTypes.DATE, required=True),
-                    OpenApiParameter("to", OpenApiTypes.DATE, required=True,
-                                     description="inclusive")],
+        parameters=[
+            StoreQuery,
+            OpenApiParameter("from", OpenApiTypes.DATE, required=True),
+            OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="inclusive"),
+        ],
         responses={200: OpenApiTypes.OBJECT},
     )
     def get(self, request):
         params = self.params()
-        report = reads.cogs_report(scope=self.scope(params), date_from=params["from"],
-                                   date_to=params["to"])
-        return Response({
-            "store": params.get("store"), "from": params["from"].isoformat(),
-            "to": params["to"].isoformat(),
-            "totals": {"quantity": fmt(report["quantity"]), "cost": fmt(report["cost"])},
-            "by_product": [{"product": r["product_id"], "sku": r["sku"], "name": r["name"],
-                            "quantity": fmt(r["quantity"]), "cost": fmt(r["cost"])}
-                           for r in report["by_product"]],
-            "by_lot": [{"product": r["product_id"], "sku": r["sku"], "batch": r["batch_id"],
-                        "lot_code": r["lot_code"], "expiry_date": _iso(r["expiry_date"]),
-                        "quantity": fmt(r["quantity"]), "cost": fmt(r["cost"])}
-                       for r in report["by_lot"]],
-        })
+        report = reads.cogs_report(
+            scope=self.scope(params), date_from=params["from"], date_to=params["to"]
+        )
+        return Response(
+            {
+                "store": params.get("store"),
+                "from": params["from"].isoformat(),
+                "to": params["to"].isoformat(),
+                "totals": {"quantity": fmt(report["quantity"]), "cost": fmt(report["cost"])},
+                "by_product": [
+                    {
+                        "product": r["product_id"],
+                        "sku": r["sku"],
+                        "name": r["name"],
+                        "quantity": fmt(r["quantity"]),
+                        "cost": fmt(r["cost"]),
+                    }
+                    for r in report["by_product"]
+                ],
+                "by_lot": [
+                    {
+                        "product": r["product_id"],
+                        "sku": r["sku"],
+                        "batch": r["batch_id"],
+                        "lot_code": r["lot_code"],
+                        "expiry_date": _iso(r["expiry_date"]),
+                        "quantity": fmt(r["quantity"]),
+                        "cost": fmt(r["cost"]),
+                    }
+                    for r in report["by_lot"]
+                ],
+            }
+        )
 
 
 class ShortfallQuery(StoreQuery):
@@ -437,13 +521,22 @@ class ShortfallQuery(StoreQuery):
 
 def shortfall_row(row: StockShortfall) -> dict:
     return {
-        "id": row.pk, "store": row.store_id, "store_code": row.store.code,
-        "location": row.location_id, "product": row.product_id, "sku": row.product.sku,
-        "requested": fmt(row.requested), "available": fmt(row.available),
-        "missing": fmt(row.requested - row.available), "outcome": row.outcome,
-        "ref_type": row.ref_type, "ref_id": row.ref_id, "client_ref": row.client_ref,
+        "id": row.pk,
+        "store": row.store_id,
+        "store_code": row.store.code,
+        "location": row.location_id,
+        "product": row.product_id,
+        "sku": row.product.sku,
+        "requested": fmt(row.requested),
+        "available": fmt(row.available),
+        "missing": fmt(row.requested - row.available),
+        "outcome": row.outcome,
+        "ref_type": row.ref_type,
+        "ref_id": row.ref_id,
+        "client_ref": row.client_ref,
         "user": row.user.email if row.user else None,
-        "occurred_at": _iso(row.occurred_at), "created_at": _iso(row.created_at),
+        "occurred_at": _iso(row.occurred_at),
+        "created_at": _iso(row.created_at),
     }
 
 
@@ -453,14 +546,19 @@ class ShortfallListApi(ReadApi):
     read_capability = Action.SHORTFALL_VIEW
     query_class = ShortfallQuery
 
-    @extend_schema(parameters=[ShortfallQuery],
-                   responses={200: responses.ShortfallSerializer(many=True)})
+    @extend_schema(
+        parameters=[ShortfallQuery], responses={200: responses.ShortfallSerializer(many=True)}
+    )
     def get(self, request):
         params = self.params()
         rows = reads.shortfall_list(
-            scope=self.scope(params), product_id=params.get("product"),
-            outcome=params.get("outcome"), ref_type=params.get("ref_type"),
-            occurred_from=params.get("occurred_from"), occurred_to=params.get("occurred_to"))
+            scope=self.scope(params),
+            product_id=params.get("product"),
+            outcome=params.get("outcome"),
+            ref_type=params.get("ref_type"),
+            occurred_from=params.get("occurred_from"),
+            occurred_to=params.get("occurred_to"),
+        )
         page = self.paginate_queryset(rows)
         return self.get_paginated_response([shortfall_row(row) for row in page])
 
@@ -469,8 +567,9 @@ class ReconciliationQuery(serializers.Serializer):
     """The query parameters the view reads (for the OpenAPI description and the base's
     unknown-parameter check)."""
 
-    store = serializers.IntegerField(required=False, min_value=1,
-                                     help_text="store id (default: every store you may see)")
+    store = serializers.IntegerField(
+        required=False, min_value=1, help_text="store id (default: every store you may see)"
+    )
 
 
 class StockReconciliationApi(TenantAPIMixin, APIView):
@@ -495,7 +594,8 @@ class StockReconciliationApi(TenantAPIMixin, APIView):
                 raise NotFound()
             self.check_store(store)
         report = stock_reconciliation_run(
-            org=self.org, store=store,
+            org=self.org,
+            store=store,
             store_ids=self.tenant.store_ids if store is None else None,
         )
         return Response(report.as_dict())

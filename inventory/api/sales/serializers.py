@@ -21,8 +21,7 @@ from inventory.api.stock.serializers import (
 
 class SaleLineSerializer(ProductRefSerializer):
     quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    unit_price = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
-                                          allow_null=True)
+    unit_price = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False, allow_null=True)
     location = serializers.IntegerField(required=False, min_value=1, allow_null=True)
 
 

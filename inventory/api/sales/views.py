@@ -39,19 +39,26 @@ class SaleFilter(filters.FilterSet):
 
 
 def sale_body(sale: Sale) -> dict:
-    return {**sale.result, "status": sale.status,
-            "voided_at": iso(sale.voided_at),
-            "refunds": [refund.result for refund in sale.refunds.all()]}
+    return {
+        **sale.result,
+        "status": sale.status,
+        "voided_at": iso(sale.voided_at),
+        "refunds": [refund.result for refund in sale.refunds.all()],
+    }
 
 
-class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                  viewsets.GenericViewSet):
+class SaleViewSet(
+    TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """POS sales. A sale consumes earliest-expiry-first from the store's sellable locations."""
 
     queryset = Sale.objects.none()
     read_capability = Action.STOCK_VIEW
-    action_capabilities = {"create": Action.SALE_RECORD, "void": Action.SALE_REVERSE,
-                           "refunds": Action.SALE_REVERSE}
+    action_capabilities = {
+        "create": Action.SALE_RECORD,
+        "void": Action.SALE_REVERSE,
+        "refunds": Action.SALE_REVERSE,
+    }
     filterset_class = SaleFilter
     ordering_fields = ["occurred_at", "id"]
 
@@ -80,16 +87,24 @@ class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         problems = Problems()
         products = resolve_products(self.org, data["lines"], problems)
         check_whole_numbers(products, data["lines"], problems)
-        locations = resolve_locations(store, data["lines"], ("location",), problems,
-                                      sellable_only=True)
+        locations = resolve_locations(
+            store, data["lines"], ("location",), problems, sellable_only=True
+        )
         problems.raise_if_any()
-        lines = [sales.SaleLineInput(product, ln["quantity"], ln.get("unit_price"),
-                                     locations.get(ln.get("location")))
-                 for product, ln in zip(products, data["lines"], strict=True)]
+        lines = [
+            sales.SaleLineInput(
+                product, ln["quantity"], ln.get("unit_price"), locations.get(ln.get("location"))
+            )
+            for product, ln in zip(products, data["lines"], strict=True)
+        ]
         try:
             sale, created = sales.sale_record(
-                org=self.org, store=store, lines=lines, client_ref=data["client_ref"],
-                occurred_at=data.get("occurred_at"), source_ref=data["source_ref"],
+                org=self.org,
+                store=store,
+                lines=lines,
+                client_ref=data["client_ref"],
+                occurred_at=data.get("occurred_at"),
+                source_ref=data["source_ref"],
                 actor=request.user,
             )
         except InsufficientStock as exc:
@@ -121,10 +136,13 @@ class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         sale = self.get_object()
         serializer = s.VoidSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        sale = sales.sale_void(org=self.org, sale=sale,
-                               reason=serializer.validated_data["reason"],
-                               occurred_at=serializer.validated_data.get("occurred_at"),
-                               actor=request.user)
+        sale = sales.sale_void(
+            org=self.org,
+            sale=sale,
+            reason=serializer.validated_data["reason"],
+            occurred_at=serializer.validated_data.get("occurred_at"),
+            actor=request.user,
+        )
         return Response(sale_body(Sale.objects.prefetch_related("refunds").get(pk=sale.pk)))
 
     @extend_schema(request=s.RefundCreateSerializer, responses={201: dict, 200: dict})
@@ -136,13 +154,18 @@ class SaleViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMix
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         problems = Problems()
-        found = resolve_locations(sale.store, [], (), problems,
-                                  extra={"location": data.get("location")})
+        found = resolve_locations(
+            sale.store, [], (), problems, extra={"location": data.get("location")}
+        )
         problems.raise_if_any()
         refund, created = sales.sale_refund(
-            org=self.org, sale=sale,
+            org=self.org,
+            sale=sale,
             lines=[sales.RefundLineInput(ln["line"], ln["quantity"]) for ln in data["lines"]],
-            client_ref=data["client_ref"], location=found.get(data.get("location")),
-            reason=data["reason"], occurred_at=data.get("occurred_at"), actor=request.user,
+            client_ref=data["client_ref"],
+            location=found.get(data.get("location")),
+            reason=data["reason"],
+            occurred_at=data.get("occurred_at"),
+            actor=request.user,
         )
         return created_or_replayed(refund.result, created)

@@ -33,18 +33,19 @@ class DocumentSerializer(serializers.Serializer):
     store = StoreField()
     client_ref = f.CharField(kind=f.IDENTIFIER, max_length=128)
     occurred_at = BusinessTimeField(required=False)
-    source_ref = f.CharField(kind=f.IDENTIFIER, max_length=128, required=False, default="",
-                             allow_blank=True)
+    source_ref = f.CharField(
+        kind=f.IDENTIFIER, max_length=128, required=False, default="", allow_blank=True
+    )
 
 
 class ReceiptLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
     quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
-                           allow_blank=True)
+    lot_code = f.CharField(
+        kind=f.IDENTIFIER, max_length=64, required=False, default="", allow_blank=True
+    )
     expiry_date = f.BusinessDateField(required=False, allow_null=True)
-    unit_cost = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
-                                         allow_null=True)
+    unit_cost = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False, allow_null=True)
 
 
 class ReceiptSerializer(DocumentSerializer):
@@ -56,8 +57,9 @@ class MoveLineSerializer(ProductRefSerializer):
     from_location = serializers.IntegerField(min_value=1)
     to_location = serializers.IntegerField(min_value=1)
     quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
-                           allow_blank=True)
+    lot_code = f.CharField(
+        kind=f.IDENTIFIER, max_length=64, required=False, default="", allow_blank=True
+    )
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -73,13 +75,14 @@ class MoveSerializer(DocumentSerializer):
 
 class AdjustmentLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
-    quantity = f.DecimalField(**QTY, min_value=-MAX_QTY, max_value=MAX_QTY,
-                                        help_text="Signed: + found, - missing.")
-    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
-                           allow_blank=True)
+    quantity = f.DecimalField(
+        **QTY, min_value=-MAX_QTY, max_value=MAX_QTY, help_text="Signed: + found, - missing."
+    )
+    lot_code = f.CharField(
+        kind=f.IDENTIFIER, max_length=64, required=False, default="", allow_blank=True
+    )
     expiry_date = f.BusinessDateField(required=False, allow_null=True)
-    unit_cost = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False,
-                                         allow_null=True)
+    unit_cost = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False, allow_null=True)
 
     def validate_quantity(self, value):
         if value == 0:
@@ -95,8 +98,9 @@ class AdjustmentSerializer(DocumentSerializer):
 class WriteOffLineSerializer(ProductRefSerializer):
     location = serializers.IntegerField(min_value=1)
     quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    lot_code = f.CharField(kind=f.IDENTIFIER, max_length=64, required=False, default="",
-                           allow_blank=True)
+    lot_code = f.CharField(
+        kind=f.IDENTIFIER, max_length=64, required=False, default="", allow_blank=True
+    )
 
 
 class WriteOffSerializer(DocumentSerializer):

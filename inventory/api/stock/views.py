@@ -38,9 +38,14 @@ class StockDocumentApi(TenantAPIMixin, APIView):
         return data, problems, products
 
     def common(self, data, request) -> dict:
-        return {"org": self.org, "store": data["store"], "client_ref": data["client_ref"],
-                "occurred_at": data.get("occurred_at"), "source_ref": data["source_ref"],
-                "actor": request.user}
+        return {
+            "org": self.org,
+            "store": data["store"],
+            "client_ref": data["client_ref"],
+            "occurred_at": data.get("occurred_at"),
+            "source_ref": data["source_ref"],
+            "actor": request.user,
+        }
 
 
 class ReceiptApi(StockDocumentApi):
@@ -56,16 +61,27 @@ class ReceiptApi(StockDocumentApi):
         for index, ln in enumerate(data["lines"]):
             product = products[index]
             if product is not None and product.tracks_expiry and not ln.get("expiry_date"):
-                problems.add(f"lines.{index}.expiry_date",
-                             f"{product.sku} tracks expiry: give the lot's expiry date.",
-                             "expiry_required")
+                problems.add(
+                    f"lines.{index}.expiry_date",
+                    f"{product.sku} tracks expiry: give the lot's expiry date.",
+                    "expiry_required",
+                )
         problems.raise_if_any()
-        lines = [stock_service.ReceiveLine(
-            n, product, locations[ln["location"]], ln["quantity"], ln["lot_code"],
-            ln.get("expiry_date"), ln.get("unit_cost"))
-            for n, (product, ln) in enumerate(zip(products, data["lines"], strict=True), 1)]
+        lines = [
+            stock_service.ReceiveLine(
+                n,
+                product,
+                locations[ln["location"]],
+                ln["quantity"],
+                ln["lot_code"],
+                ln.get("expiry_date"),
+                ln.get("unit_cost"),
+            )
+            for n, (product, ln) in enumerate(zip(products, data["lines"], strict=True), 1)
+        ]
         document, created = documents.receipt_record(
-            lines=lines, reason=data["reason"], **self.common(data, request))
+            lines=lines, reason=data["reason"], **self.common(data, request)
+        )
         return created_or_replayed(document.result, created)
 
 
@@ -78,17 +94,27 @@ class MoveApi(StockDocumentApi):
     @extend_schema(request=s.MoveSerializer, responses={201: dict, 200: dict})
     def post(self, request):
         data, problems, products = self.parse(request)
-        locations = resolve_locations(data["store"], data["lines"],
-                                      ("from_location", "to_location"), problems)
+        locations = resolve_locations(
+            data["store"], data["lines"], ("from_location", "to_location"), problems
+        )
         lots = resolve_lots(self.org, products, data["lines"], problems)
         problems.raise_if_any()
-        lines = [stock_service.MoveLine(
-            n, product, locations[ln["from_location"]], locations[ln["to_location"]],
-            ln["quantity"], lot)
-            for n, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
-                                                       strict=True), 1)]
+        lines = [
+            stock_service.MoveLine(
+                n,
+                product,
+                locations[ln["from_location"]],
+                locations[ln["to_location"]],
+                ln["quantity"],
+                lot,
+            )
+            for n, (product, ln, lot) in enumerate(
+                zip(products, data["lines"], lots, strict=True), 1
+            )
+        ]
         document, created = documents.move_record(
-            lines=lines, reason=data["reason"], **self.common(data, request))
+            lines=lines, reason=data["reason"], **self.common(data, request)
+        )
         return created_or_replayed(document.result, created)
 
 
@@ -104,24 +130,46 @@ class AdjustmentApi(StockDocumentApi):
         locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
         # A negative line takes from a known lot; a positive one may start a new lot, which
         # for an expiry-tracked product needs its expiry date (a known lot has its own).
-        lots = resolve_lots(self.org, products, data["lines"], problems,
-                            must_exist=lambda index: data["lines"][index]["quantity"] < 0)
-        for index, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
-                                                       strict=True)):
-            if (ln["quantity"] > 0 and product is not None and product.tracks_expiry
-                    and ln["lot_code"].strip() and lot is None and not ln.get("expiry_date")):
-                problems.add(f"lines.{index}.expiry_date",
-                             f"{product.sku} tracks expiry: a new lot needs its expiry date.",
-                             "expiry_required")
+        lots = resolve_lots(
+            self.org,
+            products,
+            data["lines"],
+            problems,
+            must_exist=lambda index: data["lines"][index]["quantity"] < 0,
+        )
+        for index, (product, ln, lot) in enumerate(zip(products, data["lines"], lots, strict=True)):
+            if (
+                ln["quantity"] > 0
+                and product is not None
+                and product.tracks_expiry
+                and ln["lot_code"].strip()
+                and lot is None
+                and not ln.get("expiry_date")
+            ):
+                problems.add(
+                    f"lines.{index}.expiry_date",
+                    f"{product.sku} tracks expiry: a new lot needs its expiry date.",
+                    "expiry_required",
+                )
         problems.raise_if_any()
-        lines = [stock_service.ReceiveLine(
-            n, product, locations[ln["location"]], ln["quantity"],
-            ln["lot_code"] if ln["quantity"] > 0 else "", ln.get("expiry_date"),
-            ln.get("unit_cost"), batch_id=lot if ln["quantity"] < 0 else None)
-            for n, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
-                                                       strict=True), 1)]
+        lines = [
+            stock_service.ReceiveLine(
+                n,
+                product,
+                locations[ln["location"]],
+                ln["quantity"],
+                ln["lot_code"] if ln["quantity"] > 0 else "",
+                ln.get("expiry_date"),
+                ln.get("unit_cost"),
+                batch_id=lot if ln["quantity"] < 0 else None,
+            )
+            for n, (product, ln, lot) in enumerate(
+                zip(products, data["lines"], lots, strict=True), 1
+            )
+        ]
         document, created = documents.adjustment_record(
-            lines=lines, reason=data["reason"], **self.common(data, request))
+            lines=lines, reason=data["reason"], **self.common(data, request)
+        )
         return created_or_replayed(document.result, created)
 
 
@@ -137,11 +185,18 @@ class WriteOffApi(StockDocumentApi):
         locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
         lots = resolve_lots(self.org, products, data["lines"], problems)
         problems.raise_if_any()
-        lines = [stock_service.ReceiveLine(n, product, locations[ln["location"]],
-                                           ln["quantity"], batch_id=lot)
-                 for n, (product, ln, lot) in enumerate(zip(products, data["lines"], lots,
-                                                            strict=True), 1)]
+        lines = [
+            stock_service.ReceiveLine(
+                n, product, locations[ln["location"]], ln["quantity"], batch_id=lot
+            )
+            for n, (product, ln, lot) in enumerate(
+                zip(products, data["lines"], lots, strict=True), 1
+            )
+        ]
         document, created = documents.write_off_record(
-            lines=lines, write_off_type=data["type"], reason=data["reason"],
-            **self.common(data, request))
+            lines=lines,
+            write_off_type=data["type"],
+            reason=data["reason"],
+            **self.common(data, request),
+        )
         return created_or_replayed(document.result, created)

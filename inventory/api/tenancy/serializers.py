@@ -37,34 +37,45 @@ def validate_time_zone(value: str) -> str:
 
 
 class ToleranceBandSerializer(serializers.Serializer):
-    units = f.DecimalField(max_digits=18, decimal_places=4, min_value=Decimal("0"),
-                           required=False)
-    percent = f.DecimalField(max_digits=7, decimal_places=4, min_value=Decimal("0"),
-                             max_value=Decimal("100"), required=False)
+    units = f.DecimalField(max_digits=18, decimal_places=4, min_value=Decimal("0"), required=False)
+    percent = f.DecimalField(
+        max_digits=7,
+        decimal_places=4,
+        min_value=Decimal("0"),
+        max_value=Decimal("100"),
+        required=False,
+    )
 
 
 class OrganizationSerializer(f.ModelSerializer):
     time_zone = f.CharField(kind=f.IDENTIFIER, validators=[validate_time_zone])
     # keys are category names
-    tolerance_bands = f.DictField(child=ToleranceBandSerializer(), required=False,
-                                  key_kind=f.NAME)
+    tolerance_bands = f.DictField(child=ToleranceBandSerializer(), required=False, key_kind=f.NAME)
     allowed_email_domains = serializers.ListField(
         child=f.CharField(kind=f.IDENTIFIER, max_length=253), required=False, max_length=50
     )
-    escalation_threshold = f.DecimalField(max_digits=14, decimal_places=2,
-                                          min_value=Decimal("0"), required=False)
+    escalation_threshold = f.DecimalField(
+        max_digits=14, decimal_places=2, min_value=Decimal("0"), required=False
+    )
 
     class Meta:
         model = Organization
-        fields = ["slug", "name", "time_zone", "negative_stock_mode", "discrepancy_enforcement",
-                  "escalation_threshold", "tolerance_bands", "allowed_email_domains", "created_at"]
+        fields = [
+            "slug",
+            "name",
+            "time_zone",
+            "negative_stock_mode",
+            "discrepancy_enforcement",
+            "escalation_threshold",
+            "tolerance_bands",
+            "allowed_email_domains",
+            "created_at",
+        ]
         read_only_fields = ["slug", "created_at"]
 
     def validate_tolerance_bands(self, value):
         # Stored as JSON: keep decimals as strings so nothing is lost to floats.
-        return {
-            category: {k: str(v) for k, v in band.items()} for category, band in value.items()
-        }
+        return {category: {k: str(v) for k, v in band.items()} for category, band in value.items()}
 
     def validate_allowed_email_domains(self, value):
         cleaned = [d.strip().lower().lstrip("@") for d in value]
@@ -95,12 +106,24 @@ class StoreSerializer(f.ModelSerializer):
 
     class Meta:
         model = Store
-        fields = ["id", "code", "name", "time_zone", "cova_location_id", "external_ids",
-                  "is_active", "created_at", "locations"]
+        fields = [
+            "id",
+            "code",
+            "name",
+            "time_zone",
+            "cova_location_id",
+            "external_ids",
+            "is_active",
+            "created_at",
+            "locations",
+        ]
         read_only_fields = ["created_at"]
         # external_ids: names of other systems to this store's ids there
-        extra_kwargs = {"code": {"kind": f.IDENTIFIER}, "cova_location_id": {"kind": f.IDENTIFIER},
-                        "external_ids": {"kind": f.IDENTIFIER}}
+        extra_kwargs = {
+            "code": {"kind": f.IDENTIFIER},
+            "cova_location_id": {"kind": f.IDENTIFIER},
+            "external_ids": {"kind": f.IDENTIFIER},
+        }
 
     def validate_external_ids(self, value):
         if not isinstance(value, dict) or not all(
@@ -112,16 +135,26 @@ class StoreSerializer(f.ModelSerializer):
 
 class MembershipSerializer(f.ModelSerializer):
     email = f.EmailField(source="user.email")
-    first_name = f.CharField(source="user.first_name", required=False, allow_blank=True,
-                             max_length=150)
-    last_name = f.CharField(source="user.last_name", required=False, allow_blank=True,
-                            max_length=150)
+    first_name = f.CharField(
+        source="user.first_name", required=False, allow_blank=True, max_length=150
+    )
+    last_name = f.CharField(
+        source="user.last_name", required=False, allow_blank=True, max_length=150
+    )
     stores = TenantPrimaryKeyField(Store, many=True, required=False)
 
     class Meta:
         model = Membership
-        fields = ["id", "email", "first_name", "last_name", "role", "stores", "is_active",
-                  "created_at"]
+        fields = [
+            "id",
+            "email",
+            "first_name",
+            "last_name",
+            "role",
+            "stores",
+            "is_active",
+            "created_at",
+        ]
         read_only_fields = ["created_at"]
 
     def get_fields(self):
@@ -144,8 +177,16 @@ class ApiTokenSerializer(f.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "user_email", "created_at", "last_used_at",
-                  "revoked_at", "is_active"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "user_email",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "is_active",
+        ]
         read_only_fields = fields
 
 
@@ -160,8 +201,9 @@ class TokenLoginSerializer(serializers.Serializer):
 
     email = f.CharField(kind=f.IDENTIFIER, max_length=254, required=False)
     # compared with the stored hash as typed: never normalised
-    password = f.CharField(kind=f.SECRET, max_length=128, required=False,
-                           style={"input_type": "password"})
+    password = f.CharField(
+        kind=f.SECRET, max_length=128, required=False, style={"input_type": "password"}
+    )
     device = f.CharField(max_length=100)
     organization = f.SlugField(required=False, max_length=63)
 

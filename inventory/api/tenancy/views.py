@@ -52,8 +52,14 @@ class OrganizationApi(TenantAPIMixin, generics.GenericAPIView):
         return Response(self.get_serializer(org).data)
 
 
-class StoreViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                   mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class StoreViewSet(
+    TenantAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     queryset = Store.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.StoreSerializer
     read_capability = Action.CATALOG_VIEW
@@ -75,13 +81,21 @@ class StoreViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMi
 
     def perform_update(self, serializer):
         serializer.instance = org_services.store_update(
-            org=self.org, store=serializer.instance, changes=serializer.validated_data,
+            org=self.org,
+            store=serializer.instance,
+            changes=serializer.validated_data,
             actor=self.request.user,
         )
 
 
-class LocationViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      mixins.CreateModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet):
+class LocationViewSet(
+    TenantAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
     queryset = Location.objects.none()  # for the schema; requests use get_queryset
     serializer_class = s.LocationSerializer
     read_capability = Action.CATALOG_VIEW
@@ -107,14 +121,22 @@ class LocationViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMode
 
     def perform_update(self, serializer):
         serializer.instance = org_services.location_update(
-            org=self.org, location=serializer.instance, changes=serializer.validated_data,
+            org=self.org,
+            location=serializer.instance,
+            changes=serializer.validated_data,
             actor=self.request.user,
         )
 
 
-class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                        mixins.CreateModelMixin, mixins.UpdateModelMixin,
-                        mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class MembershipViewSet(
+    TenantAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
     """People and their roles. DELETE deactivates (the history of who did what stays)."""
 
     queryset = Membership.objects.none()  # for the schema; requests use get_queryset
@@ -125,35 +147,42 @@ class MembershipViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMo
     search_fields = ["user__email", "user__first_name", "user__last_name"]
 
     def get_queryset(self):
-        return (
-            Membership.objects.select_related("user").prefetch_related("stores").order_by("id")
-        )
+        return Membership.objects.select_related("user").prefetch_related("stores").order_by("id")
 
     def perform_create(self, serializer):
         data = serializer.validated_data
         user = data.get("user", {})
         serializer.instance = org_services.membership_create(
-            org=self.org, email=user["email"], role=data["role"],
-            stores=data.get("stores", []), first_name=user.get("first_name", ""),
-            last_name=user.get("last_name", ""), actor=self.request.user,
+            org=self.org,
+            email=user["email"],
+            role=data["role"],
+            stores=data.get("stores", []),
+            first_name=user.get("first_name", ""),
+            last_name=user.get("last_name", ""),
+            actor=self.request.user,
         )
 
     def perform_update(self, serializer):
         changes = {k: v for k, v in serializer.validated_data.items() if k != "user"}
         serializer.instance = org_services.membership_update(
-            org=self.org, membership=serializer.instance, changes=changes,
+            org=self.org,
+            membership=serializer.instance,
+            changes=changes,
             actor=self.request.user,
         )
 
     def perform_destroy(self, instance):
         org_services.membership_update(
-            org=self.org, membership=instance, changes={"is_active": False},
+            org=self.org,
+            membership=instance,
+            changes={"is_active": False},
             actor=self.request.user,
         )
 
 
-class ApiTokenViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
-                      viewsets.GenericViewSet):
+class ApiTokenViewSet(
+    TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
     """Your API tokens (admins see and revoke everyone's in the organisation)."""
 
     queryset = ApiToken.objects.none()  # for the schema; requests use get_queryset
@@ -177,12 +206,15 @@ class ApiTokenViewSet(TenantAPIMixin, mixins.ListModelMixin, mixins.RetrieveMode
         if email and email.lower() != (user.email or "").lower():
             if not self.tenant.can(Action.TOKEN_MANAGE):
                 raise PermissionDenied("Only admins issue tokens for other people.")
-            membership = Membership.objects.filter(
-                user__email__iexact=email, is_active=True
-            ).select_related("user").first()
+            membership = (
+                Membership.objects.filter(user__email__iexact=email, is_active=True)
+                .select_related("user")
+                .first()
+            )
             if membership is None:
-                raise ValidationFailed(fields={"email": ["Not an active member."]},
-                                       code="not_a_member")
+                raise ValidationFailed(
+                    fields={"email": ["Not an active member."]}, code="not_a_member"
+                )
             user = membership.user
         token, key = token_services.api_token_create(
             org=self.org, user=user, name=serializer.validated_data["name"], actor=request.user
@@ -207,19 +239,23 @@ class MeApi(TenantAPIMixin, APIView):
         tenant = self.tenant
         user = request.user
         others = Membership.unscoped.filter(user=user, is_active=True).select_related("org")
-        return Response({
-            "id": user.pk,
-            "email": user.email,
-            "name": user.get_full_name(),
-            "organization": tenant.org.slug,
-            "role": tenant.role,
-            "stores": sorted(tenant.store_ids) if tenant.store_ids is not None else None,
-            "capabilities": sorted(a.value for a in MINIMUM_ROLE if tenant.can(a)),
-            "organizations": [{"slug": m.org.slug, "name": m.org.name, "role": m.role}
-                              for m in others],
-            "token": getattr(request.auth, "name", None) if isinstance(request.auth, ApiToken)
-            else None,
-        })
+        return Response(
+            {
+                "id": user.pk,
+                "email": user.email,
+                "name": user.get_full_name(),
+                "organization": tenant.org.slug,
+                "role": tenant.role,
+                "stores": sorted(tenant.store_ids) if tenant.store_ids is not None else None,
+                "capabilities": sorted(a.value for a in MINIMUM_ROLE if tenant.can(a)),
+                "organizations": [
+                    {"slug": m.org.slug, "name": m.org.name, "role": m.role} for m in others
+                ],
+                "token": getattr(request.auth, "name", None)
+                if isinstance(request.auth, ApiToken)
+                else None,
+            }
+        )
 
 
 class TokenLoginApi(APIView):
@@ -238,8 +274,9 @@ class TokenLoginApi(APIView):
     @extend_schema(request=s.TokenLoginSerializer, responses={201: s.IssuedTokenSerializer})
     def post(self, request):
         signed_in = request.user if request.user.is_authenticated else None
-        serializer = s.TokenLoginSerializer(data=request.data,
-                                            context={"signed_in_user": signed_in})
+        serializer = s.TokenLoginSerializer(
+            data=request.data, context={"signed_in_user": signed_in}
+        )
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if signed_in is not None:
@@ -248,7 +285,9 @@ class TokenLoginApi(APIView):
             )
         else:
             token, key = token_services.api_token_from_password(
-                email=data["email"], password=data["password"], device=data["device"],
+                email=data["email"],
+                password=data["password"],
+                device=data["device"],
                 org_slug=data.get("organization"),
             )
         token.key = key

@@ -16,8 +16,9 @@ class Command(BaseCommand):
         parser.add_argument("--email", required=True)
         parser.add_argument("--role", required=True, choices=[r.value for r in Role])
         parser.add_argument("--stores", default="", help="comma-separated store codes")
-        parser.add_argument("--password", default="",
-                            help="set a password (for a shared tablet sign-in)")
+        parser.add_argument(
+            "--password", default="", help="set a password (for a shared tablet sign-in)"
+        )
 
     def handle(self, *args, org, email, role, stores, password, **options):
         try:
@@ -32,8 +33,9 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"Unknown store code(s): {', '.join(missing)}")
             try:
-                membership = membership_create(org=organisation, email=email, role=role,
-                                               stores=found)
+                membership = membership_create(
+                    org=organisation, email=email, role=role, stores=found
+                )
             except ApplicationError as exc:
                 raise CommandError(exc.message) from exc
             if password:

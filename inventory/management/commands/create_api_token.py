@@ -19,7 +19,8 @@ class Command(BaseCommand):
         with tenant_scope(organisation):
             membership = (
                 Membership.objects.filter(user__email__iexact=email, is_active=True)
-                .select_related("user").first()
+                .select_related("user")
+                .first()
             )
             if membership is None:
                 raise CommandError(f"{email} is not an active member of {organisation.slug}.")

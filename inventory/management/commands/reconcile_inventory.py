@@ -21,8 +21,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--org", help="organisation slug (default: every organisation)")
         parser.add_argument("--store", help="store code (needs --org)")
-        parser.add_argument("--json", action="store_true", dest="as_json",
-                            help="print the reports as JSON")
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="print the reports as JSON"
+        )
 
     def handle(self, *args, org=None, store=None, as_json=False, **options):
         if store and not org:
@@ -44,13 +45,15 @@ class Command(BaseCommand):
 
         failed = [r for r in reports if not r.ok]
         if as_json:
-            self.stdout.write(json.dumps(
-                {"ok": not failed, "reports": [r.as_dict() for r in reports]}, indent=2
-            ))
+            self.stdout.write(
+                json.dumps({"ok": not failed, "reports": [r.as_dict() for r in reports]}, indent=2)
+            )
         else:
             self.stdout.write("\n\n".join(r.as_text() for r in reports) or "No organisations.")
         if failed:
             raise CommandError(
-                "Stock is out of sync in " + ", ".join(r.org.slug for r in failed)
-                + "; the admins were e-mailed.", returncode=1,
+                "Stock is out of sync in "
+                + ", ".join(r.org.slug for r in failed)
+                + "; the admins were e-mailed.",
+                returncode=1,
             )
