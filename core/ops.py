@@ -6,6 +6,7 @@ import hmac
 import logging
 import sys
 
+from celery import current_app
 from django.conf import settings
 from django.db import connection
 from django.http import HttpResponse, JsonResponse
@@ -36,7 +37,10 @@ def _check_broker() -> str | None:
     url = settings.CELERY_BROKER_URL
     if not url or settings.CELERY_TASK_ALWAYS_EAGER:
         return None
-    from config.celery import app
+    # The project's Celery app (config.celery) is the default app of every thread once Django
+    # is set up (Celery's Django fixup makes it so), as ``shared_task`` relies on too; naming it
+    # through current_app keeps core free of config (an import-linter contract).
+    app = current_app
 
     try:
         with app.connection_for_write() as conn:
