@@ -14,6 +14,8 @@ views module loads, so it must not import the routers here).
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
+from typing import Any
 
 import django_filters as filters
 from django import forms
@@ -32,7 +34,7 @@ class OptionalSlashRouter(routers.DefaultRouter):
 
     include_root_view = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.trailing_slash = "/?"
 
@@ -47,7 +49,12 @@ class CsvPassthroughRenderer(renderers.BaseRenderer):
     format = "csv"
     charset = "utf-8"
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
         if renderer_context and renderer_context.get("response") is not None:
             renderer_context["response"]["Content-Type"] = "application/json"
         return renderers.JSONRenderer().render(data)
@@ -58,7 +65,7 @@ class BusinessMomentFormField(IsoDateTimeField):
     of ``core.fields.BusinessMomentField``. PostgreSQL refuses UTC offsets beyond
     ±15:59 that Python accepts (up to ±23:59), so the value is converted before any query."""
 
-    def to_python(self, value):
+    def to_python(self, value: Any) -> datetime.datetime | None:
         moment = super().to_python(value)
         if moment is None:
             return None

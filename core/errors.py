@@ -9,6 +9,7 @@ input (dotted path for nested input, e.g. ``lines.2.quantity``) to its messages.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -36,8 +37,8 @@ class ApplicationError(Exception):
         code: str | None = None,
         status: int | None = None,
         fields: dict | None = None,
-        **extra,
-    ):
+        **extra: Any,
+    ) -> None:
         self.message = message or self.message
         if code:
             self.code = code
@@ -87,7 +88,9 @@ class RequestTooLarge(ApplicationError):
     status = 413
     message = "The request body is too large."
 
-    def __init__(self, message: str | None = None, *, limit: int | None = None, **kwargs):
+    def __init__(
+        self, message: str | None = None, *, limit: int | None = None, **kwargs: Any
+    ) -> None:
         if message is None and limit is not None:
             message = f"The request body is too large: at most {limit} bytes."
         super().__init__(message, **kwargs)
@@ -106,7 +109,7 @@ class ServiceUnavailable(ApplicationError):
 logger = logging.getLogger(__name__)
 
 
-def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
+def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     """Turn DRF's nested error structure into ``{"a.b.0.c": ["message", ...]}``.
 
     Walks with its own stack rather than recursing: error details mirror request data, and
@@ -139,7 +142,7 @@ def flatten_errors(detail, prefix: str = "") -> dict[str, list[str]]:
     return out
 
 
-def error_body(code: str, detail: str, fields: dict | None = None, **extra) -> dict:
+def error_body(code: str, detail: str, fields: dict | None = None, **extra: Any) -> dict:
     return {"code": code, "detail": detail, "fields": fields or {}, **extra}
 
 
@@ -176,7 +179,7 @@ def error_json_response(exc: ApplicationError) -> JsonResponse:
     return response
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     exc = application_error_for(exc) or exc
     if isinstance(exc, ApplicationError):
         set_rollback()
@@ -205,10 +208,12 @@ def exception_handler(exc, context):
 
     set_rollback()
     headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
+    auth_header = getattr(exc, "auth_header", None)  # AuthenticationFailed, NotAuthenticated
+    if auth_header:
+        headers["WWW-Authenticate"] = auth_header
+    wait = getattr(exc, "wait", None)  # Throttled
+    if wait:
+        headers["Retry-After"] = str(int(wait))
 
     if isinstance(exc, exceptions.ValidationError):
         fields = flatten_errors(exc.detail)

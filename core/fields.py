@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime
 import re
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -52,17 +53,24 @@ __all__ = [
 # --- text ---------------------------------------------------------------------------------------
 
 
-class CleanText:
+if TYPE_CHECKING:
+    # What the mixin is mixed into (DRF's CharField and its subclasses), for the type checker.
+    _TextFieldBase = serializers.CharField
+else:
+    _TextFieldBase = object
+
+
+class CleanText(_TextFieldBase):
     """Mixin for DRF's string fields: NFC and the character rules of ``kind``."""
 
     kind: Kind = NAME
 
-    def __init__(self, *args, kind: Kind | None = None, **kwargs):
+    def __init__(self, *args: Any, kind: Kind | None = None, **kwargs: Any) -> None:
         if kind is not None:
             self.kind = Kind(kind)
         super().__init__(*args, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> str:
         value = super().to_internal_value(data)
         try:
             return text.clean(value, self.kind)
@@ -86,14 +94,14 @@ class URLField(CleanText, serializers.URLField):
     kind = IDENTIFIER
 
 
-def clean_json(value, kind: Kind, path: str = ""):
+def clean_json(value: Any, kind: Kind, path: str = "") -> Any:
     """``value`` (parsed JSON) with every key and string in NFC, or a ``ValidationError`` naming
     the first key or string that ``kind`` does not allow (``{"a.0": [...]}``). Recursive: the
     JSON parser refuses bodies nested deeper than a few dozen levels."""
     if isinstance(value, str):
         return _clean_at(value, kind, path)
     if isinstance(value, dict):
-        out = {}
+        out: dict[Any, Any] = {}
         for key, child in value.items():
             where = f"{path}.{key}" if path else str(key)
             name = _clean_at(key, kind, where) if isinstance(key, str) else key
@@ -123,22 +131,22 @@ def _clean_at(value: str, kind: Kind, where: str) -> str:
 class JSONField(serializers.JSONField):
     """A JSON value stored as is (``jsonb``): its keys and strings obey ``kind``."""
 
-    def __init__(self, *args, kind: Kind = IDENTIFIER, **kwargs):
+    def __init__(self, *args: Any, kind: Kind = IDENTIFIER, **kwargs: Any) -> None:
         self.kind = Kind(kind)
         super().__init__(*args, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         return clean_json(super().to_internal_value(data), self.kind)
 
 
 class DictField(serializers.DictField):
     """A JSON object whose keys obey ``key_kind`` (DRF checks only the values, via ``child``)."""
 
-    def __init__(self, *args, key_kind: Kind = NAME, **kwargs):
+    def __init__(self, *args: Any, key_kind: Kind = NAME, **kwargs: Any) -> None:
         self.key_kind = Kind(key_kind)
         super().__init__(*args, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> dict[Any, Any]:
         if isinstance(data, dict):
             keys = {}
             for key in data:
@@ -162,7 +170,9 @@ class JsonNumber(Decimal):
     (``Decimal("1e-2")`` alone is indistinguishable from ``Decimal("0.01")``).
     ``core.parsers.JSONParser`` reads every such number into one."""
 
-    def __new__(cls, literal: str):
+    literal: str
+
+    def __new__(cls, literal: str) -> JsonNumber:
         number = super().__new__(cls, literal)
         number.literal = literal
         return number
@@ -181,7 +191,7 @@ class DecimalField(serializers.DecimalField):
         "no exponent, separators or other digits.",
     }
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, bool) or not isinstance(data, (str, int, Decimal)):
             self.fail("invalid")  # floats never arrive: the JSON parser reads JsonNumbers
         written = getattr(data, "literal", None) or (data if isinstance(data, str) else None)
@@ -214,7 +224,7 @@ class BusinessMomentField(serializers.DateTimeField):
         "with a data migration).",
     }
 
-    def to_internal_value(self, value):
+    def to_internal_value(self, value: Any) -> datetime.datetime:
         moment = super().to_internal_value(value)
         if moment < earliest_business_time():
             self.fail("too_early", earliest=settings.BUSINESS_TIME_EARLIEST.isoformat())
@@ -231,7 +241,7 @@ class BusinessTimeField(BusinessMomentField):
         "zone (at most {allowed} minutes ahead).",
     }
 
-    def to_internal_value(self, value):
+    def to_internal_value(self, value: Any) -> datetime.datetime:
         moment = super().to_internal_value(value)
         allowed = settings.BUSINESS_TIME_MAX_AHEAD_MINUTES
         ahead = moment - timezone.now()
@@ -254,7 +264,7 @@ class BusinessDateField(serializers.DateField):
         "too_late": "After {latest}: give the real date (leave it empty when there is none).",
     }
 
-    def to_internal_value(self, value):
+    def to_internal_value(self, value: Any) -> datetime.date:
         day = super().to_internal_value(value)
         if day < settings.BUSINESS_TIME_EARLIEST:
             self.fail("too_early", earliest=settings.BUSINESS_TIME_EARLIEST.isoformat())
@@ -281,7 +291,9 @@ class ModelSerializer(serializers.ModelSerializer):
         models.JSONField: JSONField,
     }
 
-    def build_standard_field(self, field_name, model_field):
+    def build_standard_field(
+        self, field_name: str, model_field: models.Field
+    ) -> tuple[type[serializers.Field], dict[str, Any]]:
         field_class, kwargs = super().build_standard_field(field_name, model_field)
         if isinstance(model_field, models.TextField) and field_class is CharField:
             kwargs.setdefault("kind", TEXT)

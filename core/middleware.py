@@ -6,8 +6,11 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from core.logging import current_request
 from core.metrics import http_request_duration_seconds, http_requests_total
@@ -15,23 +18,36 @@ from core.metrics import http_request_duration_seconds, http_requests_total
 logger = logging.getLogger(__name__)
 REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
+GetResponse = Callable[[HttpRequest], HttpResponseBase]
+V = TypeVar("V", bound=Callable[..., Any])
+
+
+class TracedRequest(HttpRequest):
+    """What ``RequestIdMiddleware`` adds to every request (the type checker's view of it):
+    the request id logs and error bodies carry, and the organisation the request acts for
+    (None until authentication resolves it)."""
+
+    request_id: str
+    tenant: Any
+
 
 class RequestIdMiddleware:
     """Take the caller's ``X-Request-ID`` (when sane) or make one; echo it on the response."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        traced = cast(TracedRequest, request)
         incoming = request.headers.get("X-Request-ID", "")
-        request.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
-        request.tenant = None
+        traced.request_id = incoming if REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        traced.tenant = None
         token = current_request.set(request)
         try:
             response = self.get_response(request)
         finally:
             current_request.reset(token)
-        response["X-Request-ID"] = request.request_id
+        response["X-Request-ID"] = traced.request_id
         return response
 
 
@@ -44,13 +60,13 @@ class ErrorShapeMiddleware:
     into a response first, through ``config.urls.handler400``/``handler500`` (``core.ops``).
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         from core.errors import ValidationFailed, application_error_for, error_json_response
 
         error = application_error_for(exception)
@@ -60,29 +76,29 @@ class ErrorShapeMiddleware:
         return error_json_response(error) if error is not None else None
 
 
-def _content_length(request) -> int:
+def _content_length(request: HttpRequest) -> int:
     try:
         return max(int(request.META.get("CONTENT_LENGTH") or 0), 0)
     except ValueError:
         return 0  # Django reads no body without a valid length either
 
 
-def _has_body(request) -> bool:
+def _has_body(request: HttpRequest) -> bool:
     return _content_length(request) > 0
 
 
-def max_body_size(limit: int):
+def max_body_size(limit: int) -> Callable[[V], V]:
     """Let a function view take bodies up to ``limit`` bytes; a class view (DRF or Django) sets
     a ``max_body_size`` class attribute instead."""
 
-    def decorate(view):
-        view.max_body_size = limit
+    def decorate(view: V) -> V:
+        cast(Any, view).max_body_size = limit  # a function attribute: view_body_limit reads it
         return view
 
     return decorate
 
 
-def view_body_limit(view_func) -> int:
+def view_body_limit(view_func: Callable[..., Any]) -> int:
     view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
     for owner in (view_func, view_class):
         limit = getattr(owner, "max_body_size", None)
@@ -100,13 +116,19 @@ class BodySizeMiddleware:
     reads past it, and reads no body at all without it.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_view(self, request, view_func, view_args, view_kwargs):
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., Any],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> HttpResponse | None:
         from core.errors import RequestTooLarge, error_json_response
 
         limit = view_body_limit(view_func)
@@ -116,10 +138,10 @@ class BodySizeMiddleware:
 
 
 class MetricsMiddleware:
-    def __init__(self, get_response):
+    def __init__(self, get_response: GetResponse) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)

@@ -9,7 +9,7 @@ import sys
 from celery import current_app
 from django.conf import settings
 from django.db import connection
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
 from core.metrics import render
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 @require_GET
-def healthz(request):
+def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up. Checks nothing else, so a slow database never restarts the web tier."""
     return JsonResponse({"status": "ok"})
 
@@ -51,20 +51,18 @@ def _check_broker() -> str | None:
 
 
 @require_GET
-def readyz(request):
+def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to serve: the database answers, and the broker does when one is configured."""
     checks = {"database": _check_database(), "broker": _check_broker()}
     ok = all(v is None for v in checks.values())
-    body = {
-        "status": "ok" if ok else "unavailable",
-        "checks": {name: ("ok" if error is None else error) for name, error in checks.items()},
-    }
+    answers = {name: ("ok" if error is None else error) for name, error in checks.items()}
     if settings.CELERY_TASK_ALWAYS_EAGER:
-        body["checks"]["broker"] = "not configured (tasks run inline)"
+        answers["broker"] = "not configured (tasks run inline)"
+    body = {"status": "ok" if ok else "unavailable", "checks": answers}
     return JsonResponse(body, status=200 if ok else 503)
 
 
-def _metrics_refusal(request) -> JsonResponse | None:
+def _metrics_refusal(request: HttpRequest) -> JsonResponse | None:
     """None when the request may read /metrics, else the 401 to answer.
 
     With ``METRICS_TOKEN`` set, the scraper must send ``Authorization: Bearer <token>``; the
@@ -88,7 +86,7 @@ def _metrics_refusal(request) -> JsonResponse | None:
 
 
 @require_GET
-def metrics(request):
+def metrics(request: HttpRequest) -> HttpResponse:
     refusal = _metrics_refusal(request)
     if refusal is not None:
         return refusal
@@ -96,7 +94,7 @@ def metrics(request):
     return HttpResponse(payload, content_type=content_type)
 
 
-def index(request):
+def index(request: HttpRequest) -> JsonResponse:
     return JsonResponse(
         {
             "name": "inventory platform",
@@ -108,11 +106,11 @@ def index(request):
     )
 
 
-def not_found(request, exception=None):
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse({"code": "not_found", "detail": "Not found.", "fields": {}}, status=404)
 
 
-def bad_request(request, exception=None):
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """Django's 400 (a ``SuspiciousOperation`` outside DRF), in the error shape; a body over
     ``DATA_UPLOAD_MAX_MEMORY_SIZE`` read by a middleware answers 413 like the API's parsers."""
     from core.errors import application_error_for, error_json_response
@@ -123,7 +121,7 @@ def bad_request(request, exception=None):
     return JsonResponse({"code": "bad_request", "detail": "Bad request.", "fields": {}}, status=400)
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> JsonResponse:
     # Django calls this from inside its ``except`` block: an unreachable database met by a
     # middleware (a session or user lookup) answers 503 like the API, not 500.
     from core.errors import application_error_for, error_json_response

@@ -8,6 +8,9 @@ decimals. Body sizes are limited before any parser runs, per view
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import IO, Any
+
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 from rest_framework.utils import json
@@ -20,11 +23,12 @@ from core.fields import JsonNumber
 MAX_JSON_DEPTH = 32
 
 
-def json_depth_exceeds(data, limit: int = MAX_JSON_DEPTH) -> bool:
+def json_depth_exceeds(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether ``data`` nests lists/objects deeper than ``limit`` (iteratively: no recursion)."""
     stack = [(data, 1)]
     while stack:
         value, depth = stack.pop()
+        children: Iterable[Any]
         if isinstance(value, dict):
             children = value.values()
         elif isinstance(value, list):
@@ -38,8 +42,14 @@ def json_depth_exceeds(data, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 class JSONParser(parsers.JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None):
-        encoding = parsers.get_encoding(parser_context or {})
+    def parse(
+        self,
+        stream: IO[Any],
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
+        # DRF defines get_encoding at module level; djangorestframework-stubs omit it.
+        encoding = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]
         try:
             # rest_framework.utils.json refuses NaN and Infinity, as DRF's parser does
             # Numbers with a fraction or exponent become JsonNumbers (exact Decimals that keep

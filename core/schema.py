@@ -2,6 +2,8 @@
 them. ``REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"]`` names ``AutoSchema``; ``document_errors`` is a
 postprocessing hook."""
 
+from typing import Any
+
 from drf_spectacular import openapi
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from rest_framework import serializers
@@ -23,7 +25,7 @@ ERROR_SCHEMA = {
 }
 
 
-def document_errors(result, generator, request, public):
+def document_errors(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict:
     """Every operation may answer a 4xx in the one error shape: say so, so that a client (and
     the schema fuzzer, ``tests/fuzz``) can rely on every documented answer being true.
 
@@ -52,12 +54,12 @@ class PlainDecimalField(OpenApiSerializerFieldExtension):
 
     target_class = "core.fields.DecimalField"
 
-    def map_serializer_field(self, auto_schema, direction):
+    def map_serializer_field(self, auto_schema: openapi.AutoSchema, direction: str) -> dict:
         field = self.target
         whole = field.max_digits - field.decimal_places
         sign = "" if field.min_value is not None and field.min_value >= 0 else "-?"
         nonzero = "(?=.*[1-9])" if field.min_value is not None and field.min_value > 0 else ""
-        schema = {
+        schema: dict[str, Any] = {
             "type": "string",
             "format": "decimal",
             "pattern": (
@@ -75,20 +77,26 @@ class AutoSchema(openapi.AutoSchema):
     fields of which a request names exactly one (a serializer's ``one_of``: a line names its
     product by ``product``, ``sku`` or ``barcode``)."""
 
-    def _map_basic_serializer(self, serializer, direction):
+    def _map_basic_serializer(self, serializer: serializers.Serializer, direction: str) -> dict:
         schema = super()._map_basic_serializer(serializer, direction)
         one_of = getattr(serializer, "one_of", None)
         if one_of and direction == "request":
             schema["oneOf"] = [{"required": [name]} for name in one_of]
         return schema
 
-    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+    def _map_serializer_field(
+        self, field: serializers.Field, direction: str, bypass_extensions: bool = False
+    ) -> dict:
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if isinstance(field, serializers.ListSerializer) and schema.get("type") == "array":
+            # DRF's ListSerializer keeps min_length and max_length as attributes (set in its
+            # __init__); djangorestframework-stubs declare them only as constructor arguments.
+            min_length: int | None = field.min_length  # type: ignore[attr-defined]
+            max_length: int | None = field.max_length  # type: ignore[attr-defined]
             if not field.allow_empty:
-                schema["minItems"] = max(1, field.min_length or 0)
-            elif field.min_length:
-                schema["minItems"] = field.min_length
-            if field.max_length is not None:
-                schema["maxItems"] = field.max_length
+                schema["minItems"] = max(1, min_length or 0)
+            elif min_length:
+                schema["minItems"] = min_length
+            if max_length is not None:
+                schema["maxItems"] = max_length
         return schema

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from django.db import connection
 from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
 
 
 def in_list(column: str, values: Iterable) -> tuple[str, list]:
@@ -32,7 +35,7 @@ def values_clause(rows: int, columns: int) -> str:
     return ", ".join([row] * rows)
 
 
-def db_datetime(value: datetime.datetime | None):
+def db_datetime(value: datetime.datetime | None) -> datetime.datetime | str | None:
     """A datetime parameter as the database wants it (SQLite: naive UTC text, as Django writes
     it; a raw aware datetime would be stored with an offset and compare wrongly)."""
     return connection.ops.adapt_datetimefield_value(value)
@@ -48,8 +51,8 @@ def columns(fields: Sequence[Field], alias: str) -> str:
 
 
 def instances(
-    model: type[Model], fields: Sequence[Field], rows: Iterable[Sequence], start: int = 0
-) -> list[Model]:
+    model: type[M], fields: Sequence[Field], rows: Iterable[Sequence], start: int = 0
+) -> list[M]:
     """Model instances from raw rows whose columns ``start:start+len(fields)`` are ``fields``
     (all of the model's concrete fields, in order), converted as the ORM would convert them."""
     converters = []
@@ -59,13 +62,14 @@ def instances(
         if found:
             converters.append((index, found, col))
     stop = start + len(fields)
+    names = [field.attname for field in fields]
     out = []
     for row in rows:
         values = list(row[start:stop])
         for index, found, col in converters:
             for convert in found:
                 values[index] = convert(values[index], col, connection)
-        out.append(model.from_db(connection.alias, None, values))
+        out.append(model.from_db(connection.alias, names, values))
     return out
 
 
