@@ -32,6 +32,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/mypy
+	env -u DATABASE_URL SQLITE_PATH=:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
 bench: install
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/python bench/run.py
