@@ -75,14 +75,30 @@ class AutoSchema(openapi.AutoSchema):
     """drf-spectacular's, also documenting the length limits of nested lists (``many=True``
     serializers: a sale's ``lines`` may not be empty, nor longer than ``MAX_LINES``) and the
     fields of which a request names exactly one (a serializer's ``one_of``: a line names its
-    product by ``product``, ``sku`` or ``barcode``)."""
+    product by ``product``, ``sku`` or ``barcode``); in an answer every field is required
+    unless its serializer lists it in ``optional``."""
 
     def _map_basic_serializer(self, serializer: serializers.Serializer, direction: str) -> dict:
         schema = super()._map_basic_serializer(serializer, direction)
         one_of = getattr(serializer, "one_of", None)
         if one_of and direction == "request":
             schema["oneOf"] = [{"required": [name]} for name in one_of]
+        if direction == "response":
+            # An answer carries every field its serializer has (null when there is no value),
+            # except those a serializer names as sometimes absent (its ``optional``).
+            optional = set(getattr(serializer, "optional", ()))
+            required = sorted(set(schema.get("properties", {})) - optional)
+            if required:
+                schema["required"] = required
         return schema
+
+    def _insert_field_validators(self, field: serializers.Field, schema: dict) -> None:
+        super()._insert_field_validators(field, schema)
+        # A text field that may be blank is "a value of its format, or empty": anyOf, not
+        # drf-spectacular's oneOf, which a validator that does not check formats (an URL's)
+        # finds matched twice by "".
+        if schema.get("oneOf", [None])[-1] == {"type": "string", "maxLength": 0}:
+            schema["anyOf"] = schema.pop("oneOf")
 
     def _map_serializer_field(
         self, field: serializers.Field, direction: str, bypass_extensions: bool = False

@@ -211,6 +211,14 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.document_errors",  # the 4xx error shape on every operation
     ],
+    # A "status" of the same kind appears in several answers (a pass, and a pass in its
+    # session's progress): one named enum each, rather than a name made up from a hash.
+    "ENUM_NAME_OVERRIDES": {
+        "SaleStatusEnum": "inventory.models.SaleStatus",
+        "SessionStatusEnum": "counts.models.SessionStatus",
+        "PassStatusEnum": "counts.models.PassStatus",
+        "VarianceStatusEnum": "counts.models.VarianceStatus",
+    },
 }
 # /metrics: when METRICS_TOKEN is set, only a request with "Authorization: Bearer <token>" may
 # read it (inventory.ops.metrics). Production settings need the token or METRICS_PUBLIC=true.

@@ -176,6 +176,18 @@ class HasCapability(permissions.BasePermission):
         return True
 
 
+@extend_schema_field({"type": "string", "format": "decimal", "pattern": r"^-?[0-9]+\.[0-9]{4}$"})
+class DecimalString(serializers.CharField):
+    """A quantity or an amount of money in an answer: a decimal string with four places
+    (``"12.5000"``, as ``inventory.stock.write_path.fmt`` writes it), never a JSON number.
+    Read-only: answer shapes (each API package's ``responses.py``) validate no input."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("help_text", "A decimal, four places.")
+        super().__init__(**kwargs)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class TenantPrimaryKeyField(serializers.PrimaryKeyRelatedField):
     """A related id resolved inside the request's tenant scope.
