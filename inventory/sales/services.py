@@ -119,6 +119,10 @@ def _sale_result(
         "lines": body_lines,
         "cogs": stock.fmt(total),
         "warnings": warnings,
+        # the API's one sale shape (inventory/api/sales/responses.py): as recorded, not voided
+        # and nothing refunded yet
+        "voided_at": None,
+        "refunds": [],
     }
 
 

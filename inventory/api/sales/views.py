@@ -7,15 +7,15 @@ and answers 201 with the result — or 200 with the very same body when a device
 from __future__ import annotations
 
 import django_filters as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api import BusinessMomentFilter
-from core.isotime import iso
 from inventory.api.base import TenantAPIMixin, created_or_replayed
 from inventory.api.sales import serializers as s
+from inventory.api.sales.responses import RefundSerializer, SaleSerializer, refund_body, sale_body
 from inventory.catalog.resolver import (
     Problems,
     check_whole_numbers,
@@ -38,13 +38,7 @@ class SaleFilter(filters.FilterSet):
     occurred_to = BusinessMomentFilter(field_name="occurred_at", lookup_expr="lt")
 
 
-def sale_body(sale: Sale) -> dict:
-    return {
-        **sale.result,
-        "status": sale.status,
-        "voided_at": iso(sale.voided_at),
-        "refunds": [refund.result for refund in sale.refunds.all()],
-    }
+REPLAYED = "A replay of the client_ref: the first answer, unchanged."
 
 
 class SaleViewSet(
@@ -71,14 +65,22 @@ class SaleViewSet(
     def get_serializer_class(self):
         return s.SaleCreateSerializer
 
+    @extend_schema(responses={200: SaleSerializer(many=True)})
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response([sale_body(sale) for sale in page])
 
+    @extend_schema(responses={200: SaleSerializer})
     def retrieve(self, request, *args, **kwargs):
         return Response(sale_body(self.get_object()))
 
-    @extend_schema(request=s.SaleCreateSerializer, responses={201: dict, 200: dict})
+    @extend_schema(
+        request=s.SaleCreateSerializer,
+        responses={
+            201: OpenApiResponse(SaleSerializer, description="Recorded."),
+            200: OpenApiResponse(SaleSerializer, description=REPLAYED),
+        },
+    )
     def create(self, request):
         serializer = s.SaleCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -110,9 +112,8 @@ class SaleViewSet(
         except InsufficientStock as exc:
             self.hide_blind_availability(store, products, exc.extra.get("lines", []))
             raise
-        body = sale.result
-        if body.get("warnings"):
-            body = {**body, "warnings": [dict(w) for w in body["warnings"]]}
+        body = sale_body(sale, as_recorded=True)
+        if body["warnings"]:
             self.hide_blind_availability(store, products, body["warnings"])
         return created_or_replayed(body, created)
 
@@ -129,7 +130,10 @@ class SaleViewSet(
                     if figure in line:
                         line[figure] = None
 
-    @extend_schema(request=s.VoidSerializer, responses={200: dict})
+    @extend_schema(
+        request=s.VoidSerializer,
+        responses={200: OpenApiResponse(SaleSerializer, description="The sale, voided.")},
+    )
     @action(detail=True, methods=["post"])
     def void(self, request, pk=None):
         """Put back everything still out; voiding twice posts nothing."""
@@ -145,7 +149,13 @@ class SaleViewSet(
         )
         return Response(sale_body(Sale.objects.prefetch_related("refunds").get(pk=sale.pk)))
 
-    @extend_schema(request=s.RefundCreateSerializer, responses={201: dict, 200: dict})
+    @extend_schema(
+        request=s.RefundCreateSerializer,
+        responses={
+            201: OpenApiResponse(RefundSerializer, description="Recorded."),
+            200: OpenApiResponse(RefundSerializer, description=REPLAYED),
+        },
+    )
     @action(detail=True, methods=["post"])
     def refunds(self, request, pk=None):
         """Take back part of a sale, per line; optionally into another location."""
@@ -168,4 +178,4 @@ class SaleViewSet(
             occurred_at=data.get("occurred_at"),
             actor=request.user,
         )
-        return created_or_replayed(refund.result, created)
+        return created_or_replayed(refund_body(refund), created)
