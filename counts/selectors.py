@@ -299,7 +299,7 @@ def session_progress(session: CountSession) -> dict:
                 "started_at": iso(p.started_at),
                 "submitted_at": iso(p.submitted_at),
                 "lines": p.line_count,
-                "units": str(p.units or ZERO),
+                "units": _q(p.units or ZERO),
             }
             for p in passes
         ],

@@ -37,6 +37,12 @@ class SessionCreateSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
+    scope_locations = serializers.ListField(
+        child=serializers.IntegerField(), read_only=True, help_text="Empty: every location."
+    )
+    scope_categories = CategoryScopeSerializer(
+        many=True, read_only=True, help_text="Empty: every category."
+    )
     created_by = serializers.EmailField(source="created_by.email", read_only=True)
     reconciled_by = serializers.EmailField(
         source="reconciled_by.email", read_only=True, default=None, allow_null=True

@@ -7,7 +7,8 @@ import io
 
 import django_filters as filters
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
@@ -16,9 +17,10 @@ from rest_framework.settings import api_settings
 
 from core.api import CsvPassthroughRenderer
 from core.errors import ValidationFailed
-from core.isotime import iso
 from counts import selectors
+from counts.api import responses as r
 from counts.api import serializers as s
+from counts.api.responses import variance_row_body
 from counts.api.scan_inputs import resolve_scans
 from counts.models import (
     CountLine,
@@ -77,6 +79,7 @@ class SessionViewSet(
             "store_id",
         )
 
+    @extend_schema(responses={200: r.SessionDetailSerializer})
     def retrieve(self, request, *args, **kwargs):
         session = self.get_object()
         return Response(
@@ -177,7 +180,12 @@ class SessionViewSet(
             ),
             OpenApiParameter("format", str, description="csv for a spreadsheet"),
         ],
-        responses={200: dict},
+        responses={
+            (200, "application/json"): r.VarianceReportSerializer,
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="The rows: a header line, then one per row."
+            ),
+        },
     )
     @action(
         detail=True,
@@ -205,12 +213,12 @@ class SessionViewSet(
             raise NotFound()
         return row
 
-    @extend_schema(request=s.DecisionSerializer, responses={200: dict})
+    @extend_schema(request=s.DecisionSerializer, responses={200: r.VarianceRowSerializer})
     @action(detail=True, methods=["post"], url_path=r"variance/(?P<row>\d+)/approve")
     def approve(self, request, pk=None, row=None):
         return self._decide(request, approve=True, row_pk=row)
 
-    @extend_schema(request=s.DecisionSerializer, responses={200: dict})
+    @extend_schema(request=s.DecisionSerializer, responses={200: r.VarianceRowSerializer})
     @action(detail=True, methods=["post"], url_path=r"variance/(?P<row>\d+)/reject")
     def reject(self, request, pk=None, row=None):
         return self._decide(request, approve=False, row_pk=row)
@@ -230,7 +238,7 @@ class SessionViewSet(
         )
         return Response(variance_row_body(row))
 
-    @extend_schema(request=s.ReasonSerializer, responses={200: dict})
+    @extend_schema(request=s.ReasonSerializer, responses={200: r.VarianceRowSerializer})
     @action(detail=True, methods=["patch"], url_path=r"variance/(?P<row>\d+)")
     def variance_row(self, request, pk=None, row=None):
         """Give a reason for one variance row (shrink, damage, mis-scan...)."""
@@ -244,23 +252,6 @@ class SessionViewSet(
             reason=serializer.validated_data["reason"],
         )
         return Response(variance_row_body(row))
-
-
-def variance_row_body(row: VarianceRow) -> dict:
-    return {
-        "id": row.pk,
-        "session": row.session_id,
-        "location": row.location_id,
-        "product": row.product_id,
-        "expected": str(row.expected),
-        "counted": str(row.counted),
-        "variance": str(row.variance),
-        "value": str(row.value),
-        "status": row.status,
-        "mode": row.mode,
-        "reason": row.reason,
-        "decided_at": iso(row.decided_at),
-    }
 
 
 CSV_COLUMNS = [
@@ -317,6 +308,7 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
             return Action.COUNT_PASS_WORK
         return super().required_capability(request)
 
+    @extend_schema(responses={200: r.PassDetailSerializer})
     def retrieve(self, request, *args, **kwargs):
         count_pass = self.get_object()
         lines = CountLine.objects.filter(count_pass=count_pass).select_related(
@@ -395,7 +387,7 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
             status=status.HTTP_201_CREATED if applied else status.HTTP_200_OK,
         )
 
-    @extend_schema(request=s.BulkScanSerializer, responses={201: dict})
+    @extend_schema(request=s.BulkScanSerializer, responses={201: r.BulkScanResultSerializer})
     @action(detail=True, methods=["post"], url_path="lines/bulk")
     def bulk(self, request, pk=None):
         """Many scans at once (an offline tablet catching up). Unknown codes are kept on the

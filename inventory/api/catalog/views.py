@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from inventory.api.base import TenantAPIMixin
+from inventory.api.catalog import responses
 from inventory.api.catalog import serializers as s
 from inventory.api.catalog.filters import ProductFilter
 from inventory.catalog import selectors
@@ -62,7 +63,9 @@ class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
             org=self.org, product=instance, data={"is_active": False}, actor=self.request.user
         )
 
-    @extend_schema(request=s.ProductBulkSerializer, responses={200: dict})
+    @extend_schema(
+        request=s.ProductBulkSerializer, responses={200: responses.ProductBulkResultSerializer}
+    )
     @action(detail=False, methods=["post"], url_path="bulk")
     def bulk(self, request):
         """Create or update up to 1,000 products by SKU, all or nothing."""

@@ -15,7 +15,7 @@ import io
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.generics import GenericAPIView
@@ -29,7 +29,7 @@ from core.api import CsvPassthroughRenderer
 from core.errors import ValidationFailed
 from core.isotime import iso
 from inventory.api.base import TenantAPIMixin
-from inventory.api.reports import serializers as responses
+from inventory.api.reports import responses
 from inventory.models import RefType, ShortfallOutcome, StockShortfall, Store
 from inventory.reports import selectors as reads
 from inventory.reports.reconciliation import stock_reconciliation_run
@@ -250,7 +250,7 @@ class StockBatchesApi(ReadApi):
     query_class = ExpiringQuery
     pagination_class = None
 
-    @extend_schema(parameters=[ExpiringQuery], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(parameters=[ExpiringQuery], responses={200: responses.StockBatchesSerializer})
     def get(self, request, product_id: str):
         params = self.params()
         scope = self.scope(params)
@@ -438,7 +438,12 @@ class LedgerApi(ReadApi):
             OpenApiParameter("page_size", int, description="up to 1000"),
             OpenApiParameter("format", str, enum=["json", "csv"]),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={
+            (200, "application/json"): responses.LedgerRowSerializer(many=True),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="Every matching row: a header line, then the rows."
+            ),
+        },
     )
     def get(self, request):
         params = self.params()
@@ -472,7 +477,7 @@ class CogsReportApi(ReadApi):
             OpenApiParameter("from", OpenApiTypes.DATE, required=True),
             OpenApiParameter("to", OpenApiTypes.DATE, required=True, description="inclusive"),
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: responses.CogsReportSerializer},
     )
     def get(self, request):
         params = self.params()
@@ -581,7 +586,9 @@ class StockReconciliationApi(TenantAPIMixin, APIView):
     read_capability = Action.STOCK_VIEW
     query_class = ReconciliationQuery
 
-    @extend_schema(parameters=[ReconciliationQuery], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        parameters=[ReconciliationQuery], responses={200: responses.ReconciliationSerializer}
+    )
     def get(self, request):
         store = None
         raw = request.query_params.get("store")

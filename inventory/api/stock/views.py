@@ -6,11 +6,12 @@ a ``client_ref``."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
 from inventory.api.base import TenantAPIMixin, created_or_replayed
 from inventory.api.stock import serializers as s
+from inventory.api.stock.responses import StockDocumentSerializer, document_body
 from inventory.catalog.resolver import (
     Problems,
     check_whole_numbers,
@@ -21,6 +22,15 @@ from inventory.catalog.resolver import (
 from inventory.stock import documents
 from inventory.stock import write_path as stock_service
 from inventory.tenancy.capabilities import Action
+
+#: 201 when recorded; 200 with the very same body when a device replays its client_ref
+DOCUMENT_ANSWERS = {
+    201: OpenApiResponse(StockDocumentSerializer, description="Recorded."),
+    200: OpenApiResponse(
+        StockDocumentSerializer,
+        description="A replay of the client_ref: the first answer, unchanged.",
+    ),
+}
 
 
 class StockDocumentApi(TenantAPIMixin, APIView):
@@ -54,7 +64,7 @@ class ReceiptApi(StockDocumentApi):
     serializer_class = s.ReceiptSerializer
     write_capability = Action.STOCK_RECEIVE
 
-    @extend_schema(request=s.ReceiptSerializer, responses={201: dict, 200: dict})
+    @extend_schema(request=s.ReceiptSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
         data, problems, products = self.parse(request)
         locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
@@ -82,7 +92,7 @@ class ReceiptApi(StockDocumentApi):
         document, created = documents.receipt_record(
             lines=lines, reason=data["reason"], **self.common(data, request)
         )
-        return created_or_replayed(document.result, created)
+        return created_or_replayed(document_body(document), created)
 
 
 class MoveApi(StockDocumentApi):
@@ -91,7 +101,7 @@ class MoveApi(StockDocumentApi):
     serializer_class = s.MoveSerializer
     write_capability = Action.STOCK_MOVE
 
-    @extend_schema(request=s.MoveSerializer, responses={201: dict, 200: dict})
+    @extend_schema(request=s.MoveSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
         data, problems, products = self.parse(request)
         locations = resolve_locations(
@@ -115,7 +125,7 @@ class MoveApi(StockDocumentApi):
         document, created = documents.move_record(
             lines=lines, reason=data["reason"], **self.common(data, request)
         )
-        return created_or_replayed(document.result, created)
+        return created_or_replayed(document_body(document), created)
 
 
 class AdjustmentApi(StockDocumentApi):
@@ -124,7 +134,7 @@ class AdjustmentApi(StockDocumentApi):
     serializer_class = s.AdjustmentSerializer
     write_capability = Action.STOCK_ADJUST
 
-    @extend_schema(request=s.AdjustmentSerializer, responses={201: dict, 200: dict})
+    @extend_schema(request=s.AdjustmentSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
         data, problems, products = self.parse(request)
         locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
@@ -170,7 +180,7 @@ class AdjustmentApi(StockDocumentApi):
         document, created = documents.adjustment_record(
             lines=lines, reason=data["reason"], **self.common(data, request)
         )
-        return created_or_replayed(document.result, created)
+        return created_or_replayed(document_body(document), created)
 
 
 class WriteOffApi(StockDocumentApi):
@@ -179,7 +189,7 @@ class WriteOffApi(StockDocumentApi):
     serializer_class = s.WriteOffSerializer
     write_capability = Action.STOCK_ADJUST
 
-    @extend_schema(request=s.WriteOffSerializer, responses={201: dict, 200: dict})
+    @extend_schema(request=s.WriteOffSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
         data, problems, products = self.parse(request)
         locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
@@ -199,4 +209,4 @@ class WriteOffApi(StockDocumentApi):
             reason=data["reason"],
             **self.common(data, request),
         )
-        return created_or_replayed(document.result, created)
+        return created_or_replayed(document_body(document), created)

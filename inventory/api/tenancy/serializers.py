@@ -8,6 +8,7 @@ import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core import fields as f
@@ -100,8 +101,18 @@ class LocationSerializer(f.ModelSerializer):
         return fields
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+class ExternalIdsField(f.JSONField):
+    """Names of other systems to the store's id there, as text: a whole number sent is kept as
+    its text, and one stored before that rule is answered as text too."""
+
+    def to_representation(self, value):
+        return {name: str(id_) for name, id_ in (value or {}).items()}
+
+
 class StoreSerializer(f.ModelSerializer):
     time_zone = f.CharField(kind=f.IDENTIFIER, validators=[validate_time_zone], required=False)
+    external_ids = ExternalIdsField(required=False)
     locations = LocationSerializer(many=True, read_only=True)
 
     class Meta:
@@ -118,19 +129,18 @@ class StoreSerializer(f.ModelSerializer):
             "locations",
         ]
         read_only_fields = ["created_at"]
-        # external_ids: names of other systems to this store's ids there
         extra_kwargs = {
             "code": {"kind": f.IDENTIFIER},
             "cova_location_id": {"kind": f.IDENTIFIER},
-            "external_ids": {"kind": f.IDENTIFIER},
         }
 
     def validate_external_ids(self, value):
         if not isinstance(value, dict) or not all(
-            isinstance(k, str) and isinstance(v, (str, int)) for k, v in value.items()
+            isinstance(k, str) and isinstance(v, (str, int)) and not isinstance(v, bool)
+            for k, v in value.items()
         ):
             raise serializers.ValidationError("An object of names to string ids.", code="invalid")
-        return value
+        return {name: str(id_) for name, id_ in value.items()}
 
 
 class MembershipSerializer(f.ModelSerializer):

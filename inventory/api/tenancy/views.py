@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from core.errors import ValidationFailed
 from inventory.api.base import TenantAPIMixin
+from inventory.api.tenancy import responses
 from inventory.api.tenancy import serializers as s
 from inventory.api.tenancy.filters import (
     ApiTokenFilter,
@@ -234,7 +235,7 @@ class MeApi(TenantAPIMixin, APIView):
 
     read_capability = Action.STOCK_VIEW
 
-    @extend_schema(responses={200: dict})
+    @extend_schema(responses={200: responses.MeSerializer})
     def get(self, request):
         tenant = self.tenant
         user = request.user
