@@ -1,3 +1,4 @@
+from inventory.models.audit import AuditAction, AuditEvent
 from inventory.models.base import TenantModel
 from inventory.models.catalog import ClassificationMapping, Product, ProductBarcode, Unit
 from inventory.models.ops import PublishedMetric
@@ -30,6 +31,8 @@ from inventory.models.tenancy import (
 )
 
 __all__ = [
+    "AuditAction",
+    "AuditEvent",
     "Batch",
     "DocumentKind",
     "LedgerPurge",
