@@ -28,7 +28,8 @@ from counts.models import (
     SessionStatus,
     UnresolvedScan,
 )
-from inventory.models import Batch, Location, Organization, Product, Unit
+from inventory.audit.services import audit_record, audit_snapshot
+from inventory.models import AuditAction, Batch, Location, Organization, Product, Unit
 
 
 def _scopes_overlap(a_category: str, a_sub: str, b_category: str, b_sub: str) -> bool:
@@ -116,7 +117,7 @@ def pass_create(
                     session=other.session_id,
                     count_pass=other.pk,
                 )
-        return CountPass.objects.create(
+        count_pass = CountPass.objects.create(
             org=org,
             session=session,
             location=location,
@@ -127,6 +128,39 @@ def pass_create(
             recount_of=recount_of,
             started_by=actor,
         )
+        audit_record(
+            org=org,
+            action=AuditAction.COUNT_PASS_CREATED,
+            obj=count_pass,
+            after=audit_snapshot(count_pass, PASS_AUDITED_FIELDS),
+            store=session.store_id,
+            actor=actor,
+        )
+        return count_pass
+
+
+PASS_AUDITED_FIELDS = (
+    "session",
+    "location",
+    "category",
+    "subcategory",
+    "device_id",
+    "scan_mode",
+    "recount_of",
+)
+
+
+def _audit_pass_step(*, org, count_pass: CountPass, action: AuditAction, old_status, actor):
+    """A pass moved from ``old_status`` to its status now (the time is the event's)."""
+    audit_record(
+        org=org,
+        action=action,
+        obj=count_pass,
+        before={"status": old_status},
+        after={"status": count_pass.status},
+        store=count_pass.session.store_id,
+        actor=actor,
+    )
 
 
 def pass_submit(*, org: Organization, count_pass: CountPass, actor) -> CountPass:
@@ -136,8 +170,16 @@ def pass_submit(*, org: Organization, count_pass: CountPass, actor) -> CountPass
             return count_pass  # a retried submit
         if count_pass.status != PassStatus.IN_PROGRESS:
             raise WrongState("Only an in-progress pass can be submitted.")
+        old_status = count_pass.status
         count_pass.status, count_pass.submitted_at = PassStatus.SUBMITTED, timezone.now()
         count_pass.save(update_fields=["status", "submitted_at"])
+        _audit_pass_step(
+            org=org,
+            count_pass=count_pass,
+            action=AuditAction.COUNT_PASS_SUBMITTED,
+            old_status=old_status,
+            actor=actor,
+        )
     return count_pass
 
 
@@ -148,8 +190,16 @@ def pass_void(*, org: Organization, count_pass: CountPass, actor) -> CountPass:
             return count_pass
         if count_pass.session.status not in (SessionStatus.IN_PROGRESS, SessionStatus.SUBMITTED):
             raise WrongState("Passes of a reconciled or closed session stay as they are.")
+        old_status = count_pass.status
         count_pass.status, count_pass.voided_at = PassStatus.VOIDED, timezone.now()
         count_pass.save(update_fields=["status", "voided_at"])
+        _audit_pass_step(
+            org=org,
+            count_pass=count_pass,
+            action=AuditAction.COUNT_PASS_VOIDED,
+            old_status=old_status,
+            actor=actor,
+        )
     return count_pass
 
 
@@ -388,12 +438,13 @@ def line_delete(*, org: Organization, line: CountLine, actor) -> None:
 def unresolved_resolve(
     *, org: Organization, scan: UnresolvedScan, product: Product, actor
 ) -> CountLine:
-    """A manager maps an unknown scan to a product: it becomes (or adds to) a line."""
+    """A manager maps an unknown scan to a product: it becomes (or adds to) a line. The line's
+    scan keeps who scanned it on which device; the audit event records who mapped it."""
     with transaction.atomic():
         scan = lock_unresolved_scan(org=org, scan_id=scan.pk)
         if scan.resolved_at is not None:
             raise WrongState("This scan is already mapped.", code="already_resolved")
-        count_pass = CountPass.objects.get(pk=scan.count_pass_id)
+        count_pass = CountPass.objects.select_related("session").get(pk=scan.count_pass_id)
         if count_pass.status != PassStatus.IN_PROGRESS:
             raise PassNotOpen()
         ((line, _),) = lines_add(
@@ -413,4 +464,13 @@ def unresolved_resolve(
         )
         scan.resolved_line, scan.resolved_by, scan.resolved_at = line, actor, timezone.now()
         scan.save(update_fields=["resolved_line", "resolved_by", "resolved_at"])
+        audit_record(
+            org=org,
+            action=AuditAction.COUNT_SCAN_RESOLVED,
+            obj=scan,
+            before={"resolved_line": None},
+            after={"resolved_line": line.pk, "product": product.pk, "quantity": scan.quantity},
+            store=count_pass.session.store_id,
+            actor=actor,
+        )
     return line

@@ -2,6 +2,9 @@
 
 Finalising posts COUNT_RECONCILE rows through the stock write path in one multi-line call and
 one transaction; a session is closed only once, so finalising twice posts nothing twice.
+
+Every step records who took it in the audit trail (``inventory.audit.services``), in its
+transaction; a retried step that finds the session already there records nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from counts.models import (
     VarianceStatus,
 )
 from counts.selectors import variance_compute, within_tolerance
+from inventory.audit.services import audit_diff, audit_record, audit_snapshot
 from inventory.models import (
+    AuditAction,
     Location,
     Organization,
     RefType,
@@ -46,6 +51,23 @@ from inventory.stock.shortfalls import shortfalls_record
 from inventory.tenancy.capabilities import Action
 
 ZERO = Decimal("0")
+
+
+def _audit_step(
+    *, org, session: CountSession, action: AuditAction, old: dict, actor, **extra
+) -> None:
+    """Record a step of ``session``: the fields in ``old`` that changed, and ``extra`` facts
+    of the step (how many rows it produced, posted, voided)."""
+    before, after = audit_diff(old, audit_snapshot(session, old))
+    audit_record(
+        org=org,
+        action=action,
+        obj=session,
+        before=before,
+        after={**after, **extra},
+        store=session.store_id,
+        actor=actor,
+    )
 
 
 def _move(session: CountSession, allowed_from: tuple[str, ...], to: str) -> None:
@@ -78,19 +100,35 @@ def session_create(
         raise ValidationFailed(
             fields={"scope_locations": ["Not locations of this store."]}, code="unknown_location"
         )
-    return CountSession.objects.create(
-        org=org,
-        store=store,
-        scope=scope,
-        blind=blind,
-        notes=notes,
-        scope_locations=sorted(loc.pk for loc in scope_locations),
-        scope_categories=[
-            {"category": c["category"].strip(), "subcategory": (c.get("subcategory") or "").strip()}
-            for c in scope_categories
-        ],
-        created_by=actor,
-    )
+    with transaction.atomic():
+        session = CountSession.objects.create(
+            org=org,
+            store=store,
+            scope=scope,
+            blind=blind,
+            notes=notes,
+            scope_locations=sorted(loc.pk for loc in scope_locations),
+            scope_categories=[
+                {
+                    "category": c["category"].strip(),
+                    "subcategory": (c.get("subcategory") or "").strip(),
+                }
+                for c in scope_categories
+            ],
+            created_by=actor,
+        )
+        audit_record(
+            org=org,
+            action=AuditAction.COUNT_SESSION_CREATED,
+            obj=session,
+            after=audit_snapshot(
+                session,
+                ["store", "scope", "blind", "notes", "scope_locations", "scope_categories"],
+            ),
+            store=store,
+            actor=actor,
+        )
+    return session
 
 
 def session_start(*, org: Organization, session: CountSession, actor) -> CountSession:
@@ -101,8 +139,16 @@ def session_start(*, org: Organization, session: CountSession, actor) -> CountSe
             if session.status == SessionStatus.IN_PROGRESS:
                 return session
             _move(session, (SessionStatus.DRAFT,), SessionStatus.IN_PROGRESS)
+            old = audit_snapshot(session, ["status", "started_at"])
             session.status, session.started_at = SessionStatus.IN_PROGRESS, timezone.now()
             session.save(update_fields=["status", "started_at"])
+            _audit_step(
+                org=org,
+                session=session,
+                action=AuditAction.COUNT_SESSION_STARTED,
+                old=old,
+                actor=actor,
+            )
     except IntegrityError as exc:
         raise FullCountActive() from exc
     return session
@@ -126,8 +172,16 @@ def session_submit(*, org: Organization, session: CountSession, actor) -> CountS
                 code="passes_open",
                 fields={"passes": [str(pk) for pk in open_passes]},
             )
+        old = audit_snapshot(session, ["status", "submitted_at"])
         session.status, session.submitted_at = SessionStatus.SUBMITTED, timezone.now()
         session.save(update_fields=["status", "submitted_at"])
+        _audit_step(
+            org=org,
+            session=session,
+            action=AuditAction.COUNT_SESSION_SUBMITTED,
+            old=old,
+            actor=actor,
+        )
     return session
 
 
@@ -139,7 +193,7 @@ def session_reconcile(*, org: Organization, session: CountSession, actor) -> Cou
             return session
         _move(session, (SessionStatus.SUBMITTED,), SessionStatus.RECONCILED)
         items = variance_compute(session)
-        VarianceRow.objects.bulk_create(
+        rows = [
             VarianceRow(
                 org=org,
                 session=session,
@@ -160,10 +214,21 @@ def session_reconcile(*, org: Organization, session: CountSession, actor) -> Cou
                 ),
             )
             for item in items
-        )
+        ]
+        VarianceRow.objects.bulk_create(rows)
+        old = audit_snapshot(session, ["status", "reconciled_at", "reconciled_by"])
         session.status, session.reconciled_at = SessionStatus.RECONCILED, timezone.now()
         session.reconciled_by = actor
         session.save(update_fields=["status", "reconciled_at", "reconciled_by"])
+        _audit_step(
+            org=org,
+            session=session,
+            action=AuditAction.COUNT_SESSION_RECONCILED,
+            old=old,
+            actor=actor,
+            variance_rows=len(rows),
+            pending=sum(row.status == VarianceStatus.PENDING for row in rows),
+        )
     return session
 
 
@@ -180,7 +245,8 @@ def variance_decide(
     """Approve (with a posting mode) or reject one variance row of a reconciled session.
 
     Managers decide up to the org's escalation threshold (absolute value at cost), admins above;
-    the person who reconciled the session never decides its rows.
+    the person who reconciled the session never decides its rows. The audit event carries
+    the decision, the posting mode and the reason, whether or not they changed.
     """
     with transaction.atomic():
         session = lock_session(org=org, session_id=row.session_id)
@@ -195,22 +261,48 @@ def variance_decide(
             raise EscalationRequired(
                 value=str(abs(row.value)), threshold=str(org.escalation_threshold)
             )
+        old = {"status": row.status, "mode": row.mode, "reason": row.reason}
         row.status = VarianceStatus.APPROVED if approve else VarianceStatus.REJECTED
         row.mode = mode
         if reason:
             row.reason = reason
         row.decided_by, row.decided_at = actor, timezone.now()
         row.save(update_fields=["status", "mode", "reason", "decided_by", "decided_at"])
+        audit_record(
+            org=org,
+            action=AuditAction.COUNT_VARIANCE_APPROVED
+            if approve
+            else AuditAction.COUNT_VARIANCE_REJECTED,
+            obj=row,
+            before=old,
+            after={"status": row.status, "mode": row.mode, "reason": row.reason},
+            store=session.store_id,
+            actor=actor,
+        )
     return row
 
 
 def variance_reason_set(*, org: Organization, row: VarianceRow, reason: str, actor) -> VarianceRow:
+    """Explain a variance row while its session is reconciled. Locks the session, then the row
+    (as deciding does), so the reason recorded as "before" is the one it replaced."""
     with transaction.atomic():
         session = lock_session(org=org, session_id=row.session_id)
         if session.status != SessionStatus.RECONCILED:
             raise WrongState("Reasons are given while the session is reconciled.")
-        VarianceRow.objects.filter(pk=row.pk).update(reason=reason)
-        row.refresh_from_db()
+        row = lock_variance_row(org=org, row_id=row.pk)
+        old = row.reason
+        if reason != old:
+            row.reason = reason
+            row.save(update_fields=["reason"])
+            audit_record(
+                org=org,
+                action=AuditAction.COUNT_VARIANCE_REASON_SET,
+                obj=row,
+                before={"reason": old},
+                after={"reason": reason},
+                store=session.store_id,
+                actor=actor,
+            )
     return row
 
 
@@ -237,6 +329,7 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
         )
         if pending:
             raise ApprovalRequired(fields={"variance": [str(pk) for pk in pending]})
+        old = audit_snapshot(session, ["status", "closed_at", "closed_by"])
         approved = list(_rows_to_post(session))
         now = timezone.now()
         by_line = dict(enumerate(approved, start=1))
@@ -285,6 +378,15 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
             )
         session.status, session.closed_at, session.closed_by = SessionStatus.CLOSED, now, actor
         session.save(update_fields=["status", "closed_at", "closed_by"])
+        _audit_step(
+            org=org,
+            session=session,
+            action=AuditAction.COUNT_SESSION_FINALIZED,
+            old=old,
+            actor=actor,
+            posted_rows=len(approved),
+            clamped_rows=len(unposted),
+        )
     return session
 
 
@@ -343,9 +445,18 @@ def session_cancel(*, org: Organization, session: CountSession, actor) -> CountS
             SessionStatus.CANCELLED,
         )
         now = timezone.now()
-        CountPass.objects.filter(session=session, status=PassStatus.IN_PROGRESS).update(
+        voided = CountPass.objects.filter(session=session, status=PassStatus.IN_PROGRESS).update(
             status=PassStatus.VOIDED, voided_at=now
         )
+        old = audit_snapshot(session, ["status", "cancelled_at"])
         session.status, session.cancelled_at = SessionStatus.CANCELLED, now
         session.save(update_fields=["status", "cancelled_at"])
+        _audit_step(
+            org=org,
+            session=session,
+            action=AuditAction.COUNT_SESSION_CANCELLED,
+            old=old,
+            actor=actor,
+            voided_passes=voided,
+        )
     return session

@@ -1,4 +1,8 @@
-"""Writes for the catalog: products, their barcodes and the classification map."""
+"""Writes for the catalog: products, their barcodes and the classification map.
+
+Each records what it changed, and who changed it, in the audit trail inside its transaction (an
+import records one event, not one per product).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,15 @@ from django.db import IntegrityError, transaction
 
 from core.errors import ApplicationError, Conflict, ValidationFailed
 from core.text import nfc
+from inventory.audit.services import audit_diff, audit_record, audit_snapshot
 from inventory.catalog.barcodes import looks_like_gtin, normalize_gtin
-from inventory.models import ClassificationMapping, Organization, Product, ProductBarcode
+from inventory.models import (
+    AuditAction,
+    ClassificationMapping,
+    Organization,
+    Product,
+    ProductBarcode,
+)
 
 PRODUCT_FIELDS = (
     "name",
@@ -79,7 +90,18 @@ def product_create(
     try:
         with transaction.atomic():
             product = Product.objects.create(org=org, **data)
-            ProductBarcode.objects.bulk_create(_barcode_rows(org, product, barcodes or []))
+            rows = _barcode_rows(org, product, barcodes or [])
+            ProductBarcode.objects.bulk_create(rows)
+            after = audit_snapshot(product, data)
+            if rows:
+                after["barcodes"] = [row.code for row in rows]
+            audit_record(
+                org=org,
+                action=AuditAction.PRODUCT_CREATED,
+                obj=product,
+                after=after,
+                actor=actor,
+            )
     except IntegrityError as exc:
         if Product.objects.filter(org=org, sku=data.get("sku")).exists():
             raise Conflict(
@@ -99,7 +121,9 @@ def product_update(
     barcodes: list[dict] | None = None,
     actor=None,
 ) -> Product:
-    """Change a product; a given ``barcodes`` list replaces the product's barcodes."""
+    """Change a product; a given ``barcodes`` list replaces the product's barcodes. Records
+    ``product.archived`` when it turns ``is_active`` off (the API's DELETE), else
+    ``product.updated``; nothing when nothing changed."""
     data = dict(data)
     if "sku" in data:
         data["sku"] = nfc(data["sku"])
@@ -108,12 +132,31 @@ def product_update(
     try:
         with transaction.atomic():
             product = Product.objects.select_for_update().get(pk=product.pk)
+            old = audit_snapshot(product, data)
             for field, value in data.items():
                 setattr(product, field, value)
             product.save()
+            new = audit_snapshot(product, data)
             if barcodes is not None:
+                old["barcodes"] = sorted(
+                    ProductBarcode.objects.filter(product=product).values_list("code", flat=True)
+                )
                 ProductBarcode.objects.filter(product=product).delete()
-                ProductBarcode.objects.bulk_create(_barcode_rows(org, product, barcodes))
+                rows = _barcode_rows(org, product, barcodes)
+                ProductBarcode.objects.bulk_create(rows)
+                new["barcodes"] = sorted(row.code for row in rows)
+            before, after = audit_diff(old, new)
+            if after:
+                audit_record(
+                    org=org,
+                    action=AuditAction.PRODUCT_ARCHIVED
+                    if before.get("is_active") and after.get("is_active") is False
+                    else AuditAction.PRODUCT_UPDATED,
+                    obj=product,
+                    before=before,
+                    after=after,
+                    actor=actor,
+                )
     except IntegrityError as exc:
         if "sku" in data:
             raise Conflict(
@@ -130,11 +173,24 @@ def classification_save(
 ) -> ClassificationMapping:
     """Create or change one classification -> category/subcategory mapping."""
     mapping = mapping or ClassificationMapping(org=org)
+    fields = ["classification", "category", "subcategory"]
+    old = audit_snapshot(mapping, fields) if mapping.pk else None
     for field, value in data.items():
         setattr(mapping, field, value)
+    new = audit_snapshot(mapping, fields)
+    before, after = audit_diff(old, new) if old is not None else ({}, new)
     try:
         with transaction.atomic():
             mapping.save()
+            if after:
+                audit_record(
+                    org=org,
+                    action=AuditAction.CLASSIFICATION_SAVED,
+                    obj=mapping,
+                    before=before,
+                    after=after,
+                    actor=actor,
+                )
     except IntegrityError as exc:
         raise Conflict(
             "This classification is mapped already.",
@@ -149,7 +205,8 @@ def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> d
 
     ``rows`` are validated product dicts (``sku`` required, ``barcodes`` optional: when given they
     replace that product's barcodes). All or nothing: a conflict rolls everything back and names
-    the row. Returns ``{"created": [...], "updated": [...]}`` lists of SKUs.
+    the row. Returns ``{"created": [...], "updated": [...]}`` lists of SKUs. Records one
+    ``products.bulk_upserted`` event with the counts and ids of both lists.
     """
     mappings = _classification_map(org)
     by_sku: dict[str, dict] = {}
@@ -204,4 +261,16 @@ def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> d
                     ProductBarcode.objects.bulk_create(barcode_rows)
             except IntegrityError as exc:
                 raise _barcode_conflict(exc) from exc
+        audit_record(
+            org=org,
+            action=AuditAction.PRODUCTS_BULK_UPSERTED,
+            obj=Product,
+            after={
+                "created": len(to_create),
+                "updated": len(to_update),
+                "created_ids": [p.pk for p in to_create],
+                "updated_ids": [p.pk for p in to_update],
+            },
+            actor=actor,
+        )
     return {"created": [p.sku for p in to_create], "updated": [p.sku for p in to_update]}

@@ -1,6 +1,8 @@
 """Writes for organisations, stores, locations and memberships.
 
-Each service is one transaction, keyword-only, tenant first and acting user last.
+Each service is one transaction, keyword-only, tenant first and acting user last, and records
+what it changed and who changed it in the audit trail (``inventory.audit.services``) inside that
+transaction; a change that changes nothing records nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ from django.db.models import Q
 from django_scopes import scopes_disabled
 
 from core.errors import Conflict
+from inventory.audit.services import audit_diff, audit_record, audit_snapshot
 from inventory.models import (
+    AuditAction,
     ClassificationMapping,
     Location,
     LocationKind,
@@ -59,9 +63,21 @@ DEFAULT_LOCATIONS = (
 
 DEFAULT_TOLERANCE = {"units": Decimal("1"), "percent": Decimal("2")}
 
+STORE_AUDITED_FIELDS = (
+    "code",
+    "name",
+    "time_zone",
+    "cova_location_id",
+    "external_ids",
+    "is_active",
+)
 
-def org_create(*, slug: str, name: str, time_zone: str = "UTC", **settings) -> Organization:
-    """Create a tenant with the default classification map preloaded."""
+
+def org_create(
+    *, slug: str, name: str, time_zone: str = "UTC", actor=None, **settings
+) -> Organization:
+    """Create a tenant with the default classification map preloaded. ``actor`` is None when
+    the platform creates it (``create_org``, the demo)."""
     with transaction.atomic(), scopes_disabled():
         if Organization.objects.filter(slug=slug).exists():
             raise Conflict(
@@ -76,16 +92,35 @@ def org_create(*, slug: str, name: str, time_zone: str = "UTC", **settings) -> O
             ClassificationMapping(org=org, classification=c, category=cat, subcategory=sub)
             for c, (cat, sub) in DEFAULT_CLASSIFICATIONS.items()
         )
+        audit_record(
+            org=org,
+            action=AuditAction.ORG_CREATED,
+            obj=org,
+            after=audit_snapshot(org, ["slug", "name", "time_zone", *settings]),
+            actor=actor,
+        )
     return org
 
 
 def org_update_settings(*, org: Organization, changes: dict, actor) -> Organization:
+    """Change the organisation's settings; records the fields that changed, before and after."""
     with transaction.atomic():
         org = Organization.objects.select_for_update().get(pk=org.pk)
+        old = audit_snapshot(org, changes)
         for field, value in changes.items():
             setattr(org, field, value)
         org.full_clean()
         org.save()
+        before, after = audit_diff(old, audit_snapshot(org, changes))
+        if after:
+            audit_record(
+                org=org,
+                action=AuditAction.ORG_SETTINGS_CHANGED,
+                obj=org,
+                before=before,
+                after=after,
+                actor=actor,
+            )
     return org
 
 
@@ -145,6 +180,17 @@ def store_create(
                 Location(org=org, store=store, code=c, name=n, kind=k, sellable=s, sort_order=o)
                 for c, n, k, s, o in DEFAULT_LOCATIONS
             )
+            audit_record(
+                org=org,
+                action=AuditAction.STORE_CREATED,
+                obj=store,
+                after={
+                    **audit_snapshot(store, STORE_AUDITED_FIELDS),
+                    "locations": [code for code, *_ in DEFAULT_LOCATIONS],
+                },
+                store=store,
+                actor=actor,
+            )
     except IntegrityError as exc:
         raise _store_code_taken(code) from exc
     return store
@@ -154,11 +200,23 @@ def store_update(*, org: Organization, store: Store, changes: dict, actor=None) 
     """Change a store's fields; a code another store of the organisation has is ``duplicate``
     (409), as on create — the unique constraint decides, so two concurrent renames cannot both
     win."""
+    old = audit_snapshot(store, changes)
     for field, value in changes.items():
         setattr(store, field, value)
+    before, after = audit_diff(old, audit_snapshot(store, changes))
     try:
         with transaction.atomic():
             store.save()
+            if after:
+                audit_record(
+                    org=org,
+                    action=AuditAction.STORE_UPDATED,
+                    obj=store,
+                    before=before,
+                    after=after,
+                    store=store,
+                    actor=actor,
+                )
     except IntegrityError as exc:
         raise _store_code_taken(store.code) from exc
     return store
@@ -167,7 +225,16 @@ def store_update(*, org: Organization, store: Store, changes: dict, actor=None) 
 def location_create(*, org: Organization, store: Store, actor=None, **fields) -> Location:
     try:
         with transaction.atomic():
-            return Location.objects.create(org=org, store=store, **fields)
+            location = Location.objects.create(org=org, store=store, **fields)
+            audit_record(
+                org=org,
+                action=AuditAction.LOCATION_CREATED,
+                obj=location,
+                after=audit_snapshot(location, ["store", *fields]),
+                store=store,
+                actor=actor,
+            )
+            return location
     except IntegrityError as exc:
         raise _location_code_taken() from exc
 
@@ -177,12 +244,24 @@ def location_update(
 ) -> Location:
     """Change a location's fields (never its store); a code taken in the store is ``duplicate``
     (409), as on create."""
+    changes = {k: v for k, v in changes.items() if k not in ("org", "store")}
+    old = audit_snapshot(location, changes)
     for field, value in changes.items():
-        if field not in ("org", "store"):
-            setattr(location, field, value)
+        setattr(location, field, value)
+    before, after = audit_diff(old, audit_snapshot(location, changes))
     try:
         with transaction.atomic():
             location.save()
+            if after:
+                audit_record(
+                    org=org,
+                    action=AuditAction.LOCATION_UPDATED,
+                    obj=location,
+                    before=before,
+                    after=after,
+                    store=location.store_id,
+                    actor=actor,
+                )
     except IntegrityError as exc:
         raise _location_code_taken() from exc
     return location
@@ -212,6 +291,7 @@ def membership_create(
     """
     User = get_user_model()
     email = email.strip().lower()
+    stores = list(stores)
     with transaction.atomic():
         user = User.objects.filter(email__iexact=email).first()
         if user is None:
@@ -228,12 +308,29 @@ def membership_create(
         if existing:
             # Tokens of the earlier membership never act for the new one (nor its new role).
             api_tokens_revoke_for_member(org=org, user=user, actor=actor)
+            old = audit_snapshot(existing, ["role", "is_active"])
             existing.role, existing.is_active = role, True
             existing.save(update_fields=["role", "is_active"])
             membership = existing
         else:
+            old = {}
             membership = Membership.objects.create(org=org, user=user, role=role)
         _set_membership_stores(membership, stores)
+        audit_record(
+            org=org,
+            action=AuditAction.MEMBERSHIP_REACTIVATED
+            if existing
+            else AuditAction.MEMBERSHIP_CREATED,
+            obj=membership,
+            before=old,
+            after={
+                "user": user.pk,
+                "email": email,
+                **audit_snapshot(membership, ["role", "is_active"]),
+                "stores": sorted(s.pk for s in stores),
+            },
+            actor=actor,
+        )
     return membership
 
 
@@ -249,6 +346,16 @@ def _ensure_an_admin_remains(org: Organization, membership: Membership) -> None:
         )
 
 
+def _membership_action(was_active: bool, is_active: bool, after: dict) -> AuditAction:
+    if was_active and not is_active:
+        return AuditAction.MEMBERSHIP_DEACTIVATED
+    if is_active and not was_active:
+        return AuditAction.MEMBERSHIP_REACTIVATED
+    if "role" in after:
+        return AuditAction.MEMBERSHIP_ROLE_CHANGED
+    return AuditAction.MEMBERSHIP_UPDATED
+
+
 def membership_update(
     *, org: Organization, membership: Membership, changes: dict, actor=None
 ) -> Membership:
@@ -258,6 +365,8 @@ def membership_update(
     demotions cannot both pass the last-admin check (and cannot deadlock). Deactivating (and
     re-activating) revokes the person's tokens in the organisation in the same transaction; a
     role or store change needs nothing, since every request reads the membership afresh.
+    Records one event: ``membership.deactivated`` / ``reactivated`` / ``role_changed``, else
+    ``membership.updated`` (its stores), with every field that changed.
     """
     with transaction.atomic():
         locked = {
@@ -274,11 +383,32 @@ def membership_update(
             _ensure_an_admin_remains(org, membership)
         was_active = membership.is_active
         stores = changes.pop("stores", None)
+        old = audit_snapshot(membership, changes)
+        if stores is not None:
+            stores = list(stores)
+            old["stores"] = sorted(
+                MembershipStore.objects.filter(membership=membership).values_list(
+                    "store_id", flat=True
+                )
+            )
         for field, value in changes.items():
             setattr(membership, field, value)
         membership.save()
         if stores is not None:
             _set_membership_stores(membership, stores)
+        new = audit_snapshot(membership, changes)
+        if stores is not None:
+            new["stores"] = sorted(s.pk for s in stores)
+        before, after = audit_diff(old, new)
+        if after:
+            audit_record(
+                org=org,
+                action=_membership_action(was_active, membership.is_active, after),
+                obj=membership,
+                before=before,
+                after=after,
+                actor=actor,
+            )
         if not (was_active and membership.is_active):
             api_tokens_revoke_for_member(org=org, user=membership.user_id, actor=actor)
     return membership

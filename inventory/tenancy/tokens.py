@@ -1,4 +1,5 @@
-"""Issuing and revoking API tokens."""
+"""Issuing and revoking API tokens; each issue and revocation is in the audit trail (never the
+key: only its prefix)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ApplicationError
-from inventory.models import ApiToken, Organization
+from inventory.audit.services import audit_record
+from inventory.models import ApiToken, AuditAction, Organization
 from inventory.tenancy.authentication import digest, generate_key
 from inventory.tenancy.scope import resolve_tenant
 
@@ -19,21 +21,40 @@ class InvalidCredentials(ApplicationError):
 
 
 def api_token_create(*, org: Organization, user, name: str, actor=None) -> tuple[ApiToken, str]:
-    """Issue a token for ``user`` in ``org``. Returns the token and its key (shown only once)."""
+    """Issue a token for ``user`` in ``org``. Returns the token and its key (shown only once).
+    ``actor`` issued it: an admin for someone else, the person signing in on a device."""
     key = generate_key()
-    token = ApiToken.objects.create(
-        org=org, user=user, name=name, prefix=key[:8], key_digest=digest(key)
-    )
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            org=org, user=user, name=name, prefix=key[:8], key_digest=digest(key)
+        )
+        audit_record(
+            org=org,
+            action=AuditAction.TOKEN_ISSUED,
+            obj=token,
+            after={"user": user.pk, "name": name, "prefix": token.prefix},
+            actor=actor,
+        )
     return token, key
 
 
 def api_token_revoke(*, token: ApiToken, actor=None) -> ApiToken:
+    """Revoke ``token``; revoking it again changes (and records) nothing."""
     with transaction.atomic():
         # The caller already holds this token (resolved in its scope or by authentication).
-        ApiToken.unscoped.filter(pk=token.pk, revoked_at__isnull=True).update(
+        revoked = ApiToken.unscoped.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
         )
         token.refresh_from_db()
+        if revoked:
+            audit_record(
+                org=token.org_id,
+                action=AuditAction.TOKEN_REVOKED,
+                obj=token,
+                before={"revoked_at": None},
+                after={"revoked_at": token.revoked_at},
+                actor=actor,
+            )
     return token
 
 
@@ -42,11 +63,23 @@ def api_tokens_revoke_for_member(*, org: Organization, user, actor=None) -> int:
 
     Called when a membership is deactivated (and when an inactive one is re-activated), inside
     that service's transaction: a token acts for its person in its organisation, so it must not
-    outlive the membership and come back when the same e-mail is invited again.
+    outlive the membership and come back when the same e-mail is invited again. Records one
+    event for the person (``tokens.revoked_for_member``, with how many) when any was live.
     """
-    return ApiToken.unscoped.filter(org=org, user=user, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    with transaction.atomic():
+        revoked = ApiToken.unscoped.filter(org=org, user=user, revoked_at__isnull=True).update(
+            revoked_at=timezone.now()
+        )
+        if revoked:
+            user_id = user if isinstance(user, int) else user.pk
+            audit_record(
+                org=org,
+                action=AuditAction.TOKENS_REVOKED_FOR_MEMBER,
+                obj=(get_user_model(), user_id),
+                after={"revoked": revoked},
+                actor=actor,
+            )
+    return revoked
 
 
 def api_token_from_password(
@@ -98,4 +131,4 @@ def api_token_for_signed_in_user(
     tenant = resolve_tenant(user, org_slug=org_slug)
     if tenant is None:
         raise InvalidCredentials()
-    return api_token_create(org=tenant.org, user=user, name=device)
+    return api_token_create(org=tenant.org, user=user, name=device, actor=user)
