@@ -6,9 +6,11 @@ Permissions come from the capability matrix, not Django's per-model permissions:
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 
 from inventory.models import (
     ApiToken,
+    AuditEvent,
     Batch,
     ClassificationMapping,
     Location,
@@ -397,3 +399,34 @@ class StockShortfallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["outcome"]
     list_select_related = ["store", "product"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit trail, read-only, for admins (``audit.view``). A store-limited admin sees its
+    stores' events and the organisation-wide ones (no store), as in ``GET /api/v1/audit``."""
+
+    view_capability = Action.AUDIT_VIEW
+    list_display = [
+        "id",
+        "occurred_at",
+        "action",
+        "object_type",
+        "object_id",
+        "store",
+        "actor",
+        "token",
+        "request_id",
+    ]
+    list_filter = ["action"]
+    list_select_related = ["store", "actor", "token"]
+    search_fields = ["=object_id", "=request_id"]
+    date_hierarchy = "occurred_at"
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        events = super().get_queryset(request)
+        stores = _limited_stores(request)
+        if stores is not None:
+            events = events.filter(Q(store__in=sorted(stores)) | Q(store__isnull=True))
+        return events

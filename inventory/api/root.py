@@ -36,6 +36,7 @@ RESOURCES: dict[str, str] = {
     "stock/write-offs": "stock-write-offs",
     "ledger": "ledger",
     "reports/cogs": "reports-cogs",
+    "audit": "audit",
     "counts/sessions": "count-session-list",  # passes and lines are reached from a session
     "counts/unresolved": "count-unresolved-list",
 }

@@ -14,4 +14,5 @@ urlpatterns = [
     re_path(r"^", include("inventory.api.reports.urls")),
     re_path(r"^", include("inventory.api.stock.urls")),
     re_path(r"^", include("inventory.api.sales.urls")),
+    re_path(r"^", include("inventory.api.audit.urls")),
 ]

@@ -39,6 +39,7 @@ class Action(models.TextChoices):
     MEMBERSHIP_MANAGE = "membership.manage", "Invite people and change their roles"
     TOKEN_MANAGE = "token.manage", "Issue and revoke other people's API tokens"
     APPROVE_ABOVE_THRESHOLD = "variance.approve_escalated", "Approve above the escalation threshold"
+    AUDIT_VIEW = "audit.view", "Read the audit trail (who changed what, with which device)"
 
 
 V, OP, M, A = Role.VIEWER, Role.OPERATOR, Role.MANAGER, Role.ADMIN
@@ -69,6 +70,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.MEMBERSHIP_MANAGE: A,
     Action.TOKEN_MANAGE: A,
     Action.APPROVE_ABOVE_THRESHOLD: A,
+    Action.AUDIT_VIEW: A,
 }
 
 assert set(MINIMUM_ROLE) == set(Action), "every action needs a minimum role"
