@@ -325,7 +325,6 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
     from inventory.models import Batch, Location, Membership, Product, Role
     from inventory.sales import services as sales
     from inventory.stock import documents
-    from inventory.stock import write_path as stock
     from inventory.tenancy import services as org_services
     from inventory.tenancy.scope import tenant_scope
 
@@ -398,8 +397,7 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
                 reason="count bench opening stock",
                 occurred_at=received_at + datetime.timedelta(seconds=n),
                 lines=[
-                    stock.ReceiveLine(
-                        k,
+                    documents.ReceiptLineInput(
                         products[pair.product],
                         locations[pair.location],
                         Decimal(quantity),
@@ -410,7 +408,7 @@ def build(sizes: Sizes, plan: Plan, phase: Phase) -> dict:
                         ),
                         unit_cost=Decimal(2 + (pair.product * 7 + ord(code[-1])) % 28),
                     )
-                    for k, (pair, code, quantity) in enumerate(chunk, start=1)
+                    for pair, code, quantity in chunk
                 ],
             )
     with connection.cursor() as cursor:

@@ -102,7 +102,6 @@ def build_fixture(sizes: Sizes) -> dict:
     from inventory.catalog import services as catalog
     from inventory.models import Location, Membership, Product, Role
     from inventory.stock import documents
-    from inventory.stock import write_path as stock
     from inventory.tenancy import services as org_services
     from inventory.tenancy.scope import tenant_scope
     from inventory.tenancy.tokens import api_token_create
@@ -145,8 +144,7 @@ def build_fixture(sizes: Sizes) -> dict:
                 source="bench",
                 reason="bench opening stock",
                 lines=[
-                    stock.ReceiveLine(
-                        n,
+                    documents.ReceiptLineInput(
                         p,
                         floor,
                         HOT_QUANTITY if p.pk == hot.pk else SPREAD_QUANTITY,
@@ -154,7 +152,7 @@ def build_fixture(sizes: Sizes) -> dict:
                         expiry_date=expiry,
                         unit_cost=COST,
                     )
-                    for n, p in enumerate(chunk, start=1)
+                    for p in chunk
                 ],
             )
     # What autovacuum does soon after a bulk load. Without statistics the planner reads the

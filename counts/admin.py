@@ -4,7 +4,7 @@ services enforce the state machine, the approval rules and the stock write path.
 from django.contrib import admin
 
 from counts.models import CountLine, CountPass, CountSession, UnresolvedScan, VarianceRow
-from inventory.admin import ReadOnlyAdminMixin
+from inventory.admin_base import ReadOnlyAdminMixin
 
 
 class PassInline(admin.TabularInline):

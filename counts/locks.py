@@ -1,7 +1,7 @@
-"""Row locks of the counts app (see inventory/locks.py for the global order).
-
-Order: ``Store`` (pass creation: the scope-overlap check) → ``CountSession`` → ``CountPass`` →
-``VarianceRow`` → stock quants (finalisation, through the stock write path).
+"""Row locks of the counts app. Their ranks are in the platform's one lock order,
+``inventory.locks.LOCK_ORDER``: ``Store`` (pass creation: the scope-overlap check) →
+``CountSession`` → ``CountPass`` → ``VarianceRow`` → ``UnresolvedScan`` → stock quants
+(finalisation, through the stock write path).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import connection
 
 from counts.models import CountPass, CountSession, UnresolvedScan, VarianceRow
+from inventory.locks import lock_helper
 from inventory.models import Store
 
 
@@ -16,16 +17,19 @@ def _in_transaction() -> None:
     assert connection.in_atomic_block, "locks are taken inside the caller's transaction"
 
 
+@lock_helper("inventory.Store")
 def lock_store(*, org, store_id: int) -> Store:
     _in_transaction()
     return Store.objects.filter(org=org, pk=store_id).select_for_update(of=("self",)).get()
 
 
+@lock_helper("counts.CountSession")
 def lock_session(*, org, session_id: int) -> CountSession:
     _in_transaction()
     return CountSession.objects.filter(org=org, pk=session_id).select_for_update(of=("self",)).get()
 
 
+@lock_helper("counts.CountPass")
 def lock_pass(*, org, pass_id: int) -> CountPass:
     _in_transaction()
     return (
@@ -36,11 +40,13 @@ def lock_pass(*, org, pass_id: int) -> CountPass:
     )
 
 
+@lock_helper("counts.VarianceRow")
 def lock_variance_row(*, org, row_id: int) -> VarianceRow:
     _in_transaction()
     return VarianceRow.objects.filter(org=org, pk=row_id).select_for_update(of=("self",)).get()
 
 
+@lock_helper("counts.UnresolvedScan")
 def lock_unresolved_scan(*, org, scan_id: int) -> UnresolvedScan:
     _in_transaction()
     return UnresolvedScan.objects.filter(org=org, pk=scan_id).select_for_update(of=("self",)).get()

@@ -5,9 +5,20 @@ Permissions come from the capability matrix, not Django's per-model permissions:
 """
 
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 
+from inventory.admin_base import (
+    ReadOnlyAdminMixin,
+    ServiceErrorsMixin,
+    TenantAdminMixin,
+    TenantInlineMixin,
+    adopt,
+    can,
+    changed,
+    limited_stores,
+    saved_inline,
+)
+from inventory.catalog import services as catalog_services
 from inventory.models import (
     ApiToken,
     AuditEvent,
@@ -26,111 +37,13 @@ from inventory.models import (
     StockShortfall,
     Store,
 )
+from inventory.tenancy import services as org_services
 from inventory.tenancy import tokens as token_services
 from inventory.tenancy.capabilities import Action
 
 
-def _can(request, action: Action) -> bool:
-    if request.user.is_superuser:
-        return True
-    tenant = getattr(request, "tenant", None)
-    return tenant is not None and tenant.can(action)
-
-
-def _limited_stores(request) -> frozenset[int] | None:
-    """The stores a store-limited membership may see; None when it sees them all."""
-    if request.user.is_superuser:
-        return None
-    tenant = getattr(request, "tenant", None)
-    return tenant.store_ids if tenant is not None else None
-
-
-class TenantAdminMixin:
-    """Scope, org assignment and capability checks shared by every tenant ModelAdmin.
-
-    The organisation scope comes from ``AdminTenantMiddleware``; ``store_field`` (the lookup
-    from the model to its store, e.g. ``"store"`` or ``"session__store"``) limits a
-    store-limited membership to its stores, as the API does. Org-wide records (products,
-    batches, the classification map) have none.
-    """
-
-    edit_capability: Action = Action.CATALOG_EDIT
-    view_capability: Action = Action.ADMIN_SITE
-    store_field: str | None = None
-
-    def get_queryset(self, request):
-        rows = super().get_queryset(request)
-        stores = _limited_stores(request)
-        if stores is not None and self.store_field:
-            rows = rows.filter(**{f"{self.store_field}__in": sorted(stores)})
-        return rows
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        """Store and location pickers offer only the stores the membership may use."""
-        stores = _limited_stores(request)
-        if stores is not None and db_field.related_model is Store:
-            kwargs["queryset"] = Store.objects.filter(pk__in=sorted(stores))
-        elif stores is not None and db_field.related_model is Location:
-            kwargs["queryset"] = Location.objects.filter(store_id__in=sorted(stores))
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def has_module_permission(self, request):
-        return _can(request, self.view_capability)
-
-    def has_view_permission(self, request, obj=None):
-        return _can(request, self.view_capability)
-
-    def has_add_permission(self, request, *args):
-        return _can(request, self.edit_capability)
-
-    def has_change_permission(self, request, obj=None):
-        return _can(request, self.edit_capability)
-
-    def has_delete_permission(self, request, obj=None):
-        return False  # archive with is_active instead: history must stay explainable
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        if request.user.is_superuser:
-            columns.append("org")
-        return columns
-
-    def save_model(self, request, obj, form, change):
-        if not change:
-            org = getattr(request, "admin_org", None)
-            if org is None:
-                raise PermissionDenied("Choose an organisation first (/admin/org/<slug>/).")
-            obj.org = org
-        super().save_model(request, obj, form, change)
-
-    def save_formset(self, request, form, formset, change):
-        for instance in formset.save(commit=False):
-            if instance.org_id is None:
-                instance.org = form.instance.org
-            instance.save()
-        for obj in formset.deleted_objects:
-            obj.delete()
-        formset.save_m2m()
-
-
-class TenantInlineMixin:
-    edit_capability: Action = Action.CATALOG_EDIT
-
-    def has_view_permission(self, request, obj=None):
-        return _can(request, Action.ADMIN_SITE)
-
-    def has_add_permission(self, request, obj=None):
-        return _can(request, self.edit_capability)
-
-    def has_change_permission(self, request, obj=None):
-        return _can(request, self.edit_capability)
-
-    def has_delete_permission(self, request, obj=None):
-        return _can(request, self.edit_capability)
-
-
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ServiceErrorsMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "time_zone", "negative_stock_mode", "discrepancy_enforcement"]
     search_fields = ["name", "slug"]
 
@@ -145,19 +58,61 @@ class OrganizationAdmin(admin.ModelAdmin):
         return [] if request.user.is_superuser else ["slug"]
 
     def has_module_permission(self, request):
-        return _can(request, Action.ADMIN_SITE)
+        return can(request, Action.ADMIN_SITE)
 
     def has_view_permission(self, request, obj=None):
-        return _can(request, Action.ADMIN_SITE)
+        return can(request, Action.ADMIN_SITE)
 
     def has_change_permission(self, request, obj=None):
-        return _can(request, Action.ORG_SETTINGS_EDIT)
+        return can(request, Action.ORG_SETTINGS_EDIT)
 
     def has_add_permission(self, request):
         return request.user.is_superuser
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """Settings change through ``org_update_settings``; a platform superuser creates an
+        organisation through ``org_create`` (its default classification map included)."""
+        if change:
+            original = Organization.objects.get(pk=obj.pk)
+            adopt(
+                obj,
+                org_services.org_update_settings(
+                    org=original, changes=changed(form), actor=request.user
+                ),
+            )
+        else:
+            fields = {k: v for k, v in form.cleaned_data.items() if k not in ("slug", "name")}
+            adopt(
+                obj,
+                org_services.org_create(
+                    slug=form.cleaned_data["slug"], name=form.cleaned_data["name"], **fields
+                ),
+            )
+
+
+def save_locations(request, store: Store, formset) -> None:
+    """The store's rooms as edited inline: each new one through ``location_create``, each
+    changed one through ``location_update``."""
+    org = store.org
+    new, edited = [], []
+    for form in formset.forms:
+        if not form.has_changed() or form in formset.deleted_forms:
+            continue
+        data = {k: v for k, v in form.cleaned_data.items() if k in LocationInline.fields}
+        if form.instance.pk is None:
+            new.append(
+                org_services.location_create(org=org, store=store, actor=request.user, **data)
+            )
+        else:
+            changes = changed(form, LocationInline.fields)
+            location = org_services.location_update(
+                org=org, location=form.instance, changes=changes, actor=request.user
+            )
+            edited.append((location, list(changes)))
+    saved_inline(formset, new=new, changed=edited)
 
 
 class LocationInline(TenantInlineMixin, admin.TabularInline):
@@ -178,6 +133,21 @@ class StoreAdmin(TenantAdminMixin, admin.ModelAdmin):
     search_fields = ["code", "name"]
     inlines = [LocationInline]
 
+    def save_through_services(self, request, obj, form, change):
+        if change:
+            return org_services.store_update(
+                org=obj.org,
+                store=Store.objects.get(pk=obj.pk),
+                changes=changed(form),
+                actor=request.user,
+            )
+        return org_services.store_create(
+            org=self.admin_org(request), actor=request.user, **form.cleaned_data
+        )
+
+    def save_formset(self, request, form, formset, change):
+        save_locations(request, form.instance, formset)
+
 
 @admin.register(Location)
 class LocationAdmin(TenantAdminMixin, admin.ModelAdmin):
@@ -187,6 +157,20 @@ class LocationAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_filter = ["kind", "sellable", "is_active"]
     list_select_related = ["store"]
     search_fields = ["code", "name"]
+
+    def save_through_services(self, request, obj, form, change):
+        if change:
+            return org_services.location_update(
+                org=obj.org,
+                location=Location.objects.get(pk=obj.pk),
+                changes=changed(form, LocationInline.fields),
+                actor=request.user,
+            )
+        data = dict(form.cleaned_data)
+        store = data.pop("store")
+        return org_services.location_create(
+            org=self.admin_org(request), store=store, actor=request.user, **data
+        )
 
 
 class MembershipStoreInline(TenantInlineMixin, admin.TabularInline):
@@ -208,6 +192,45 @@ class MembershipAdmin(TenantAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["user"]
     inlines = [MembershipStoreInline]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["user"] if obj is not None else []  # a membership never changes person
+
+    def save_through_services(self, request, obj, form, change):
+        """Role and active flag through ``membership_update`` (the last-admin rule, tokens
+        revoked on deactivation); a new one through ``membership_create``."""
+        if change:
+            return org_services.membership_update(
+                org=obj.org,
+                membership=Membership.objects.get(pk=obj.pk),
+                changes=changed(form, ("role", "is_active")),
+                actor=request.user,
+            )
+        user = form.cleaned_data["user"]
+        return org_services.membership_create(
+            org=self.admin_org(request),
+            email=user.email,
+            role=form.cleaned_data["role"],
+            actor=request.user,
+        )
+
+    def save_formset(self, request, form, formset, change):
+        """The stores the membership is limited to, as one change of its store list."""
+        kept = [
+            f.cleaned_data["store"]
+            for f in formset.forms
+            if f.cleaned_data and f.cleaned_data.get("store") and f not in formset.deleted_forms
+        ]
+        membership = Membership.objects.get(pk=form.instance.pk)
+        current = set(membership.stores.values_list("pk", flat=True))
+        if {store.pk for store in kept} != current:
+            org_services.membership_update(
+                org=membership.org,
+                membership=membership,
+                changes={"stores": kept},
+                actor=request.user,
+            )
+        saved_inline(formset)
+
 
 class ProductBarcodeInline(TenantInlineMixin, admin.TabularInline):
     model = ProductBarcode
@@ -223,27 +246,53 @@ class ProductAdmin(TenantAdminMixin, admin.ModelAdmin):
     search_fields = ["sku", "name", "brand", "=barcodes__code"]
     inlines = [ProductBarcodeInline]
 
-    def save_formset(self, request, form, formset, change):
-        from inventory.catalog.barcodes import looks_like_gtin, normalize_gtin
+    def save_model(self, request, obj, form, change):
+        """Saved with its barcodes in ``save_related``: one service call for both, so the
+        barcodes are checked and normalised as the API's are."""
 
-        for instance in formset.save(commit=False):
-            if isinstance(instance, ProductBarcode):
-                instance.gtin14 = (
-                    normalize_gtin(instance.code)
-                    if instance.kind == ProductBarcode.Kind.GTIN and looks_like_gtin(instance.code)
-                    else None
-                )
-            if instance.org_id is None:
-                instance.org = form.instance.org
-            instance.save()
-        for obj in formset.deleted_objects:
-            obj.delete()
+    def save_related(self, request, form, formsets, change):
+        obj = form.instance
+        (barcode_formset,) = formsets
+        saved_inline(barcode_formset)
+        barcodes = None
+        if barcode_formset.has_changed() or not change:
+            barcodes = [
+                {"code": f.cleaned_data["code"], "kind": f.cleaned_data["kind"]}
+                for f in barcode_formset.forms
+                if f.cleaned_data and f not in barcode_formset.deleted_forms
+            ]
+        fields = [f for f in form.cleaned_data if f not in ("org",)]
+        if change:
+            saved = catalog_services.product_update(
+                org=obj.org,
+                product=Product.objects.get(pk=obj.pk),
+                data=changed(form, fields),
+                barcodes=barcodes,
+                actor=request.user,
+            )
+        else:
+            saved = catalog_services.product_create(
+                org=self.admin_org(request),
+                data={k: form.cleaned_data[k] for k in fields},
+                barcodes=barcodes,
+                actor=request.user,
+            )
+        adopt(obj, saved)
 
 
 @admin.register(ClassificationMapping)
 class ClassificationMappingAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["classification", "category", "subcategory"]
     search_fields = ["classification", "category", "subcategory"]
+
+    def save_through_services(self, request, obj, form, change):
+        mapping = ClassificationMapping.objects.get(pk=obj.pk) if change else None
+        return catalog_services.classification_save(
+            org=obj.org if change else self.admin_org(request),
+            mapping=mapping,
+            data=dict(form.cleaned_data),
+            actor=request.user,
+        )
 
 
 @admin.register(ApiToken)
@@ -262,40 +311,29 @@ class ApiTokenAdmin(TenantAdminMixin, admin.ModelAdmin):
         return ["user", "name"] if obj is None else ["user", "name", "revoked_at"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [] if obj is None else ["user", "name"]
+        # revoking is the "Revoke selected tokens" action (the service), never a field edit
+        return [] if obj is None else ["user", "name", "revoked_at"]
 
-    def save_model(self, request, obj, form, change):
+    def save_through_services(self, request, obj, form, change):
         if change:
-            return super().save_model(request, obj, form, change)
-        org = getattr(request, "admin_org", None)
-        if org is None:
-            raise PermissionDenied("Choose an organisation first (/admin/org/<slug>/).")
+            return None  # nothing of a token is edited here
+        org = self.admin_org(request)
         token, key = token_services.api_token_create(
-            org=org, user=obj.user, name=obj.name, actor=request.user
+            org=org,
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
+            actor=request.user,
         )
-        obj.pk, obj.org = token.pk, org
         messages.warning(
             request,
-            f"Token for {obj.user} ({obj.name}): {key} — copy it now, it is not shown again.",
+            f"Token for {token.user} ({token.name}): {key} — copy it now, it is not shown again.",
         )
+        return token
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):
         for token in queryset:
             token_services.api_token_revoke(token=token, actor=request.user)
-
-
-class ReadOnlyAdminMixin(TenantAdminMixin):
-    """Stock records are written only by the stock services: the admin shows, never edits."""
-
-    def has_add_permission(self, request, *args):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StockLedger)
@@ -426,7 +464,7 @@ class AuditEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def get_queryset(self, request):
         events = super().get_queryset(request)
-        stores = _limited_stores(request)
+        stores = limited_stores(request)
         if stores is not None:
             events = events.filter(Q(store__in=sorted(stores)) | Q(store__isnull=True))
         return events

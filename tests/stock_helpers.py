@@ -11,7 +11,6 @@ from django.db import connection
 from inventory.models import Location, StockLedger, StockQuant
 from inventory.sales import services as sales
 from inventory.stock import documents
-from inventory.stock import write_path as stock_service
 
 _refs = itertools.count(1)
 
@@ -37,8 +36,7 @@ def receive(
     occurred_at=None,
     actor=None,
 ):
-    line = stock_service.ReceiveLine(
-        1,
+    line = documents.ReceiptLineInput(
         product,
         loc(store, location),
         Decimal(str(quantity)),
@@ -104,3 +102,47 @@ def assert_invariants(org=None) -> None:
 
 def days(n: int) -> datetime.date:
     return datetime.date.today() + datetime.timedelta(days=n)
+
+
+# The write path's own line types carry a line number the stateful and thread tests plan with;
+# the document services take what a device sends. These turn one into the other.
+
+
+def receipt_inputs(lines) -> list[documents.ReceiptLineInput]:
+    return [
+        documents.ReceiptLineInput(
+            ln.product, ln.location, ln.quantity, ln.lot_code, ln.expiry_date, ln.unit_cost
+        )
+        for ln in lines
+    ]
+
+
+def move_inputs(lines) -> list[documents.MoveLineInput]:
+    return [
+        documents.MoveLineInput(
+            ln.product, ln.from_location, ln.to_location, ln.quantity, batch=ln.batch_id
+        )
+        for ln in lines
+    ]
+
+
+def adjustment_inputs(lines) -> list[documents.AdjustmentLineInput]:
+    return [
+        documents.AdjustmentLineInput(
+            ln.product,
+            ln.location,
+            ln.quantity,
+            ln.lot_code,
+            ln.expiry_date,
+            ln.unit_cost,
+            batch=ln.batch_id,
+        )
+        for ln in lines
+    ]
+
+
+def write_off_inputs(lines) -> list[documents.WriteOffLineInput]:
+    return [
+        documents.WriteOffLineInput(ln.product, ln.location, ln.quantity, batch=ln.batch_id)
+        for ln in lines
+    ]

@@ -21,7 +21,6 @@ from counts import selectors
 from counts.api import responses as r
 from counts.api import serializers as s
 from counts.api.responses import variance_row_body
-from counts.api.scan_inputs import resolve_scans
 from counts.models import (
     CountLine,
     CountPass,
@@ -31,7 +30,7 @@ from counts.models import (
 )
 from counts.services import passes as pass_services
 from counts.services import sessions as session_services
-from inventory.api.base import TenantAPIMixin
+from inventory.api.base import TenantAPIMixin, item_ref
 from inventory.exceptions import UnknownBarcode
 from inventory.models import Location, Product
 from inventory.tenancy.capabilities import Action
@@ -288,6 +287,20 @@ def variance_csv(report: dict) -> HttpResponse:
     return response
 
 
+def scan_input(item: dict) -> pass_services.ScanInput:
+    """A scan's validated shape as the counts service takes it."""
+    return pass_services.ScanInput(
+        product=item_ref(item),
+        quantity=item["quantity"],
+        lot_code=item.get("lot_code", ""),
+        client_line_id=item.get("client_line_id", ""),
+        captured_at=item.get("captured_at"),
+        confidence=item.get("confidence") or "",
+        notes=item.get("notes", ""),
+        device_id=item.get("device_id", ""),
+    )
+
+
 class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     queryset = CountPass.objects.none()
     serializer_class = s.PassSerializer
@@ -358,30 +371,21 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         serializer = s.ScanSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         item = serializer.validated_data
-        resolution = resolve_scans(self.org, [item])
-        if resolution.unknown:
-            pass_services.unresolved_record(
-                org=self.org,
-                count_pass=count_pass,
-                raw_scan=item["barcode"],
-                quantity=item["quantity"],
-                actor=request.user,
-                device_id=item["device_id"],
-                client_line_id=item["client_line_id"],
-                captured_at=item.get("captured_at"),
-            )
-            raise UnknownBarcode(
-                f"No product matches '{item['barcode'].strip()}'.",
-                fields={"barcode": ["Unknown barcode: kept for a manager."]},
-                barcode=item["barcode"].strip(),
-            )
-        ((line, applied),) = pass_services.lines_add(
+        result = pass_services.scans_add(
             org=self.org,
             count_pass=count_pass,
-            entries=resolution.entries,
+            scans=[scan_input(item)],
             actor=request.user,
             device_id=item["device_id"],
         )
+        if result.unresolved:
+            raw = item["barcode"].strip()
+            raise UnknownBarcode(
+                f"No product matches '{raw}'.",
+                fields={"barcode": ["Unknown barcode: kept for a manager."]},
+                barcode=raw,
+            )
+        ((line, applied),) = result.lines
         return Response(
             s.LineSerializer(line).data,
             status=status.HTTP_201_CREATED if applied else status.HTTP_200_OK,
@@ -396,44 +400,25 @@ class PassViewSet(StoreScopedMixin, mixins.RetrieveModelMixin, viewsets.GenericV
         serializer = s.BulkScanSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         items = serializer.validated_data["lines"]
-        device = serializer.validated_data["device_id"]
-        resolution = resolve_scans(self.org, items)
-        pass_services.check_quantities(resolution.entries)
-        known = [e for e in resolution.entries if e is not None]
-        results = (
-            pass_services.lines_add(
-                org=self.org,
-                count_pass=count_pass,
-                entries=known,
-                actor=request.user,
-                device_id=device,
-            )
-            if known
-            else []
+        result = pass_services.scans_add(
+            org=self.org,
+            count_pass=count_pass,
+            scans=[scan_input(item) for item in items],
+            actor=request.user,
+            device_id=serializer.validated_data["device_id"],
         )
-        for index in resolution.unknown:
-            item = items[index]
-            pass_services.unresolved_record(
-                org=self.org,
-                count_pass=count_pass,
-                raw_scan=item["barcode"],
-                quantity=item["quantity"],
-                actor=request.user,
-                device_id=item["device_id"] or device,
-                client_line_id=item["client_line_id"],
-                captured_at=item.get("captured_at"),
-            )
-        lines = {line.pk: line for line, _ in results if line is not None}
+        lines = {line.pk for line, _ in result.lines}
         return Response(
             {
-                "applied": sum(1 for _, applied in results if applied),
-                "replayed": sum(1 for _, applied in results if not applied),
+                "applied": sum(1 for _, applied in result.lines if applied),
+                "replayed": sum(1 for _, applied in result.lines if not applied),
                 "lines": s.LineSerializer(
                     CountLine.objects.filter(pk__in=lines).select_related("product", "captured_by"),
                     many=True,
                 ).data,
                 "unresolved": [
-                    {"index": i, "barcode": items[i]["barcode"]} for i in resolution.unknown
+                    {"index": index, "barcode": items[index]["barcode"]}
+                    for index, _ in result.unresolved
                 ],
             },
             status=status.HTTP_201_CREATED,

@@ -9,6 +9,7 @@ one statement that adds the quantity, so two tablets scanning into one pass lose
 from __future__ import annotations
 
 import datetime
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -29,6 +30,16 @@ from counts.models import (
     UnresolvedScan,
 )
 from inventory.audit.services import audit_record, audit_snapshot
+from inventory.catalog.resolver import (
+    Item,
+    ItemRef,
+    Problems,
+    items_resolve,
+    lots_resolve,
+)
+from inventory.catalog.resolver import (
+    check_quantities as check_line_quantities,
+)
 from inventory.models import AuditAction, Batch, Location, Organization, Product, Unit
 
 
@@ -365,6 +376,117 @@ def _upsert_lines(
             params,
         )
         return {(product_id, lot): line_id for line_id, product_id, lot in cursor.fetchall()}
+
+
+@dataclass(frozen=True)
+class ScanInput:
+    """One scan or typed entry as a tablet sends it: the product as it names it (an id, an SKU,
+    or exactly what the scanner read), a quantity, maybe a lot."""
+
+    product: Item
+    quantity: Decimal = Decimal("1")
+    lot_code: str = ""
+    client_line_id: str = ""
+    captured_at: datetime.datetime | None = None
+    confidence: str = ""
+    notes: str = ""
+    device_id: str = ""
+
+
+@dataclass
+class ScansResult:
+    #: per scan that named a product, in request order: its line and whether it was applied
+    #: (False for a replay)
+    lines: list[tuple[CountLine, bool]]
+    #: (index in the request, the kept scan) for scans nothing matched
+    unresolved: list[tuple[int, UnresolvedScan]]
+
+
+def scans_add(
+    *,
+    org: Organization,
+    count_pass: CountPass,
+    scans: list[ScanInput],
+    actor,
+    device_id: str = "",
+) -> ScansResult:
+    """Add what a tablet scanned to an open pass, all of it or nothing.
+
+    Every scan is resolved by the one resolver (``inventory.catalog.resolver``): an SKU or
+    stored code, a package tag, a GTIN or GS1 string (its lot is the line's). A readable scan
+    nothing matches is kept on the pass for a manager to map (``UnresolvedScan``); every other
+    problem — an unknown id or SKU, an unreadable scan, a fractional quantity of a unit product —
+    is reported together, naming each line, and nothing is written.
+    """
+    problems = Problems()
+    named = items_resolve(
+        org=org,
+        items=[scan.product for scan in scans],
+        problems=problems,
+        keep_unknown_scans=True,
+    )
+    batches = lots_resolve(
+        org=org,
+        named=named,
+        lot_codes=[scan.lot_code for scan in scans],
+        problems=problems,
+        must_exist=lambda index: False,
+    )
+    check_line_quantities(
+        named=named,
+        quantities=[scan.quantity for scan in scans],
+        problems=problems,
+        minimum=Decimal("0"),
+        allow_zero=True,
+        fractional_code="invalid_quantity",
+    )
+    problems.raise_if_any("Some scans cannot be used.")
+    entries, unknown = [], []
+    for index, (scan, found, batch) in enumerate(zip(scans, named, batches, strict=True)):
+        if found.product is None:
+            unknown.append((index, scan))
+            continue
+        scanned = isinstance(scan.product, ItemRef) and bool(scan.product.barcode)
+        entries.append(
+            Entry(
+                product=found.product,
+                quantity=scan.quantity,
+                lot_code=scan.lot_code.strip() or found.lot_code,
+                batch=batch,
+                raw_scan=scan.product.barcode if scanned else "",
+                client_line_id=scan.client_line_id,
+                captured_at=scan.captured_at,
+                confidence=scan.confidence or ("scanned" if scanned else "typed"),
+                notes=scan.notes,
+            )
+        )
+    # One transaction for all of it; with no unknown scan, lines_add's own is that one (no
+    # savepoint: a bulk from a tablet costs the same statements as before).
+    with transaction.atomic() if unknown else nullcontext():
+        lines = (
+            lines_add(
+                org=org, count_pass=count_pass, entries=entries, actor=actor, device_id=device_id
+            )
+            if entries
+            else []
+        )
+        unresolved = [
+            (
+                index,
+                unresolved_record(
+                    org=org,
+                    count_pass=count_pass,
+                    raw_scan=scan.product.barcode,
+                    quantity=scan.quantity,
+                    actor=actor,
+                    device_id=scan.device_id or device_id,
+                    client_line_id=scan.client_line_id,
+                    captured_at=scan.captured_at,
+                ),
+            )
+            for index, scan in unknown
+        ]
+    return ScansResult(lines, unresolved)
 
 
 def unresolved_record(

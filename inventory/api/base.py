@@ -27,6 +27,7 @@ from rest_framework.response import Response
 
 from core import text
 from core.errors import UnknownParameter, ValidationFailed
+from inventory.catalog.resolver import ItemRef
 from inventory.models import (
     ApiToken,
     Store,
@@ -223,3 +224,10 @@ class StoreField(TenantPrimaryKeyField):
 
 def created_or_replayed(body: dict, created: bool) -> Response:
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+def item_ref(line: dict) -> ItemRef:
+    """How a validated line (``ProductRefSerializer``) names its product, for the resolver."""
+    return ItemRef(
+        product=line.get("product"), sku=line.get("sku") or "", barcode=line.get("barcode") or ""
+    )

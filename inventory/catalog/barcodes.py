@@ -96,6 +96,11 @@ def normalize_gtin(code: str) -> str:
     return code.zfill(14)
 
 
+def scan_text(raw: str) -> str:
+    """What a scanner sent without the symbology prefix (``]C1``, ``]e0``, ``]d2``…)."""
+    return _AIM_PREFIX.sub("", raw.strip(), count=1).strip()
+
+
 def parse_scan(raw: str) -> Scan:
     """Interpret one scan.
 

@@ -12,6 +12,7 @@ from core.errors import ApplicationError, Conflict, ValidationFailed
 from core.text import nfc
 from inventory.audit.services import audit_diff, audit_record, audit_snapshot
 from inventory.catalog.barcodes import looks_like_gtin, normalize_gtin
+from inventory.locks import lock_products
 from inventory.models import (
     AuditAction,
     ClassificationMapping,
@@ -131,7 +132,7 @@ def product_update(
         _classify(org, data, _classification_map(org))
     try:
         with transaction.atomic():
-            product = Product.objects.select_for_update().get(pk=product.pk)
+            (product,) = lock_products(org=org, ids=[product.pk])
             old = audit_snapshot(product, data)
             for field, value in data.items():
                 setattr(product, field, value)
@@ -200,6 +201,20 @@ def classification_save(
     return mapping
 
 
+def classification_delete(*, org: Organization, mapping: ClassificationMapping, actor=None) -> None:
+    """Remove one classification mapping (products keep the category they were given)."""
+    with transaction.atomic():
+        before = audit_snapshot(mapping, ["classification", "category", "subcategory"])
+        audit_record(
+            org=org,
+            action=AuditAction.CLASSIFICATION_DELETED,
+            obj=mapping,
+            before=before,
+            actor=actor,
+        )
+        mapping.delete()
+
+
 def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> dict:
     """Create or update many products by SKU in one transaction, set-based.
 
@@ -221,9 +236,7 @@ def product_upsert_many(*, org: Organization, rows: list[dict], actor=None) -> d
         by_sku[sku] = row
 
     with transaction.atomic():
-        existing = {
-            p.sku: p for p in Product.objects.filter(org=org, sku__in=by_sku).select_for_update()
-        }
+        existing = {p.sku: p for p in lock_products(org=org, skus=by_sku)}
         to_create, to_update, barcode_rows = [], [], []
         changed_fields: set[str] = set()
         for sku, row in by_sku.items():

@@ -474,7 +474,7 @@ class StoreRun:
         quantity: Decimal,
         location: Location,
         expiry: datetime.date | None = None,
-    ) -> stock_service.ReceiveLine:
+    ) -> documents.ReceiptLineInput:
         product = item.product
         code = (
             ""
@@ -485,8 +485,7 @@ class StoreRun:
             low, high = SHELF_LIFE.get(product.category, (180, 365))
             expiry = day + datetime.timedelta(days=self.rng.randint(low, high))
         cost = (product.default_cost or ZERO) * Decimal(str(self.rng.uniform(0.95, 1.05)))
-        return stock_service.ReceiveLine(
-            0,
+        return documents.ReceiptLineInput(
             product,
             location,
             quantity,
@@ -499,7 +498,7 @@ class StoreRun:
         opening = day == self.first_day
         position = self.on_hand(day + ONE_DAY)
         gap = self.days_to_next_receipt(day)
-        lines: list[stock_service.ReceiveLine] = []
+        lines: list[documents.ReceiptLineInput] = []
         for item in self.items:
             if item.fresh and day < self.first_sale_day - ONE_DAY:
                 continue  # bread bought before the shop opens would only go stale
@@ -519,8 +518,6 @@ class StoreRun:
             else:
                 lines.append(self.new_lot(item, day, qty, item.reserve))
         lines += self.planted_lots(day, opening)
-        for n, line in enumerate(lines, start=1):
-            line.line = n
         if not lines:
             return
         documents.receipt_record(
@@ -536,7 +533,7 @@ class StoreRun:
         self.stats.receipts += 1
         self.stats.received += sum(line.quantity for line in lines)
 
-    def planted_lots(self, day: datetime.date, opening: bool) -> list[stock_service.ReceiveLine]:
+    def planted_lots(self, day: datetime.date, opening: bool) -> list[documents.ReceiptLineInput]:
         """Near-dated lots from the supplier: two that expire unsold, three expiring soon."""
         slow = sorted(
             (i for i in self.items if i.product.tracks_expiry and not i.grams and not i.fresh),
@@ -606,8 +603,8 @@ class StoreRun:
                     break
                 take = min(need, quantity)
                 lines.append(
-                    stock_service.MoveLine(
-                        len(lines) + 1, item.product, item.reserve, item.floor, take, batch_id=batch
+                    documents.MoveLineInput(
+                        item.product, item.reserve, item.floor, take, batch=batch
                     )
                 )
                 need -= take
@@ -780,9 +777,7 @@ class StoreRun:
             if units <= 0:
                 break
             qty = min(units, self.rng.randint(1, 2), int(total))
-            lines.append(
-                stock_service.ReceiveLine(len(lines) + 1, item.product, room, Decimal(-qty))
-            )
+            lines.append(documents.AdjustmentLineInput(item.product, room, Decimal(-qty)))
             units -= qty
         if lines:
             documents.adjustment_record(
@@ -810,10 +805,8 @@ class StoreRun:
             quantity__gt=0,
         ).order_by("location_id")
         lines = [
-            stock_service.ReceiveLine(
-                n, planted.product, q.location, q.quantity, batch_id=q.batch_id
-            )
-            for n, q in enumerate(quants.select_related("location"), start=1)
+            documents.WriteOffLineInput(planted.product, q.location, q.quantity, batch=q.batch_id)
+            for q in quants.select_related("location")
         ]
         if lines:
             documents.write_off_record(

@@ -39,6 +39,7 @@ class AuditAction(models.TextChoices):
     PRODUCT_ARCHIVED = "product.archived", "Product archived"
     PRODUCTS_BULK_UPSERTED = "products.bulk_upserted", "Products imported"
     CLASSIFICATION_SAVED = "classification.saved", "Classification mapping saved"
+    CLASSIFICATION_DELETED = "classification.deleted", "Classification mapping deleted"
     COUNT_SESSION_CREATED = "count.session_created", "Count created"
     COUNT_SESSION_STARTED = "count.session_started", "Count started"
     COUNT_SESSION_SUBMITTED = "count.session_submitted", "Count submitted"

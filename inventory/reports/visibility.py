@@ -93,16 +93,20 @@ def hidden_q(zones: Iterable[HiddenZone], product: str = "product__") -> Q | Non
     return reduce(or_, parts) if parts else None
 
 
-def products_hidden_in_store(*, org: Organization, store_id: int, products: Iterable) -> set[int]:
-    """Ids of ``products`` (Product objects) that an open blind count covers somewhere in the
-    store: their availability there is not for the caller to see (a refused sale's
-    ``available``, a warning's). No query when the store has no open blind count."""
+def products_hidden_in_store(*, org: Organization, store_id: int, skus: Iterable[str]) -> set[str]:
+    """The SKUs among ``skus`` that an open blind count covers somewhere in the store: their
+    availability there is not for the caller to see (a refused sale's ``available``, a
+    warning's). No query when the store has no open blind count; one otherwise."""
     zones = hidden_zones(org=org, store_ids=[store_id])
+    if not zones:
+        return set()
+    from inventory.models import Product
+
+    products = Product.objects.filter(org=org, sku__in=[sku for sku in skus if sku])
     return {
-        product.pk
-        for product in products
-        if product is not None
-        and any(
+        product.sku
+        for product in products.only("sku", "category", "subcategory")
+        if any(
             zone.covers(
                 location_id=None,
                 category=product.category or "",

@@ -22,12 +22,18 @@ from django.utils import timezone
 from core.errors import InvalidState, ValidationFailed
 from core.isotime import iso
 from core.sql import db_datetime, insert, values_clause
+from inventory.catalog.resolver import (
+    Item,
+    Problems,
+    check_quantities,
+    items_resolve,
+    locations_resolve,
+)
 from inventory.exceptions import InsufficientStock
 from inventory.models import (
     Location,
     NegativeStockMode,
     Organization,
-    Product,
     RefType,
     Refund,
     Sale,
@@ -47,10 +53,13 @@ ZERO = Decimal("0")
 
 @dataclass(frozen=True)
 class SaleLineInput:
-    product: Product
+    """A sale line as sent: the product (or how the POS names it: id, SKU, scan), a quantity,
+    maybe a price and a sellable location (an object or an id) to sell from."""
+
+    product: Item
     quantity: Decimal
     unit_price: Decimal | None = None
-    location: Location | None = None
+    location: Location | int | None = None
 
 
 def _describe_rows(rows, batches) -> dict[int, list[dict]]:
@@ -108,7 +117,7 @@ def _sale_result(
         ]
         if warn
         else []
-    )
+    ) + [warning.as_dict() for warning in outcome.warnings]  # what stock policies said
     return {
         "id": sale.pk,
         "store": sale.store_id,
@@ -209,19 +218,36 @@ def _sale_insert(sale: Sale, lines: list[SaleLineInput]) -> tuple[int | None, in
     return found[0], stock.first_sellable_location(sale.store)
 
 
-def _check_sellable(lines: list[SaleLineInput], store: Store) -> None:
-    """A line naming a location must name an active sellable one of the store (the API checks
-    this too; imports and other callers get the same rule)."""
-    wrong = {
-        f"lines.{i}.location": ["Sales come only from sellable locations of the store."]
-        for i, ln in enumerate(lines)
-        if ln.location
-        and not (
-            ln.location.store_id == store.pk and ln.location.sellable and ln.location.is_active
-        )
-    }
-    if wrong:
-        raise ValidationFailed("Not a sellable location.", code="not_sellable", fields=wrong)
+def sale_lines_check(
+    *, org: Organization, store: Store, lines: list[SaleLineInput]
+) -> list[SaleLineInput]:
+    """Every rule of a sale's lines, checked for the whole request and raised as one error
+    naming each bad line: at least one line; products the organisation has and sells
+    (``unknown_product``, ``unknown_barcode``, ``inactive_product``), positive quantities,
+    whole ones for products sold by the unit (``fractional_quantity``), prices not below zero,
+    and a named location an active sellable one of the store (``unknown_location``,
+    ``not_sellable``). Returns the lines with their products and locations resolved — no query
+    for what the caller passed resolved (the hot path), one per kind of name otherwise."""
+    problems = Problems()
+    if not lines:
+        problems.add("lines", "At least one line.", "invalid")
+    named = items_resolve(org=org, items=[ln.product for ln in lines], problems=problems)
+    check_quantities(
+        named=named,
+        quantities=[ln.quantity for ln in lines],
+        problems=problems,
+        minimum=Decimal("0"),
+    )
+    for index, ln in enumerate(lines):
+        if ln.unit_price is not None and ln.unit_price < 0:
+            problems.add(f"lines.{index}.unit_price", "Must not be negative.", "invalid")
+    wanted = {f"lines.{i}.location": ln.location for i, ln in enumerate(lines) if ln.location}
+    places = locations_resolve(store=store, named=wanted, problems=problems, sellable=wanted)
+    problems.raise_if_any()
+    return [
+        SaleLineInput(found.product, ln.quantity, ln.unit_price, places.get(f"lines.{i}.location"))
+        for i, (ln, found) in enumerate(zip(lines, named, strict=True))
+    ]
 
 
 def sale_record(
@@ -245,12 +271,7 @@ def sale_record(
     sale with its lines (which is also the replay check), the write path's lock, upsert and
     ledger insert, and the stored answer.
     """
-    if not lines:  # the API refuses an empty list too
-        raise ValidationFailed(
-            "A sale needs at least one line.",
-            code="invalid",
-            fields={"lines": ["At least one line."]},
-        )
+    lines = sale_lines_check(org=org, store=store, lines=lines)
     digest = request_hash(
         {
             "store": store,
@@ -278,7 +299,6 @@ def sale_record(
                 existing = Sale.objects.get(org=org, client_ref=client_ref)
                 return check_replay(existing, digest), False
             sale._state.adding = False
-            _check_sellable(lines, store)
             outcome = stock.consume(
                 posting=stock.Posting(org, store, sale.pk, occurred_at, user, source, source_ref),
                 lines=[
@@ -453,13 +473,21 @@ def sale_refund(
     sale: Sale,
     lines: list[RefundLineInput],
     client_ref: str,
-    location: Location | None = None,
+    location: Location | int | None = None,
     reason: str = "",
     occurred_at: datetime.datetime | None = None,
     actor=None,
 ) -> tuple[Refund, bool]:
-    """Take back part of a sale. More than sold minus already refunded is refused (400)."""
+    """Take back part of a sale, into the lots and rooms it came from or into ``location`` (an
+    active location of the sale's store: ``unknown_location``). More than sold minus already
+    refunded is refused (400)."""
     user = actor if getattr(actor, "pk", None) else None
+    if location is not None:
+        problems = Problems()
+        location = locations_resolve(
+            store=sale.store, named={"location": location}, problems=problems
+        ).get("location")
+        problems.raise_if_any("The refund cannot go there.")
     digest = request_hash(
         {
             "sale": sale.pk,

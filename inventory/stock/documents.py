@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.isotime import iso
+from core.isotime import business_time_problem, iso
+from inventory.catalog.resolver import (
+    Item,
+    Problems,
+    check_quantities,
+    items_resolve,
+    locations_resolve,
+    lots_resolve,
+)
 from inventory.exceptions import InsufficientStock
 from inventory.models import (
     DocumentKind,
+    Location,
     Organization,
     RefType,
     ShortfallOutcome,
@@ -133,11 +144,265 @@ def _fingerprint(lines) -> list:
     return [sorted(vars(ln).items()) for ln in lines]
 
 
+# --- what a device sends ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptLineInput:
+    """Stock received into a lot (``lot_code``; else one the scan named; else a new lot)."""
+
+    product: Item
+    location: Location | int
+    quantity: Decimal
+    lot_code: str = ""
+    expiry_date: datetime.date | None = None
+    unit_cost: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MoveLineInput:
+    """Stock moved between two rooms of the store, earliest expiry first or from one lot."""
+
+    product: Item
+    from_location: Location | int
+    to_location: Location | int
+    quantity: Decimal
+    lot_code: str = ""
+    batch: int | None = None  # an internal caller may name the batch itself
+
+
+@dataclass(frozen=True)
+class AdjustmentLineInput:
+    """A signed correction: + goes to the named lot (a new one needs its expiry if the product
+    tracks expiry), else the newest lot there; − takes from the named lot, else FEFO."""
+
+    product: Item
+    location: Location | int
+    quantity: Decimal
+    lot_code: str = ""
+    expiry_date: datetime.date | None = None
+    unit_cost: Decimal | None = None
+    batch: int | None = None  # an internal caller may name the batch itself
+
+
+@dataclass(frozen=True)
+class WriteOffLineInput:
+    """Damaged, wasted or expired stock taken out (a positive quantity)."""
+
+    product: Item
+    location: Location | int
+    quantity: Decimal
+    lot_code: str = ""
+    batch: int | None = None  # an internal caller may name the batch itself
+
+
+# --- the rules of a document, checked for the whole request -------------------------------------
+
+
+class _Check:
+    """One document's lines being checked: products, quantities, rooms and lots resolved for
+    every line at once, every problem collected (``Problems``) and raised together."""
+
+    def __init__(self, org: Organization, store: Store, lines: list, occurred_at):
+        self.org, self.store, self.lines = org, store, lines
+        self.problems = Problems()
+        if not lines:
+            self.problems.add("lines", "At least one line.", "invalid")
+        if store.org_id != org.pk:
+            self.problems.add("store", "Not a store of this organisation.", "unknown_store")
+        if occurred_at is not None:
+            wrong = business_time_problem(occurred_at)
+            if wrong:
+                self.problems.add("occurred_at", wrong, "invalid")
+        self.named = items_resolve(
+            org=org, items=[ln.product for ln in lines], problems=self.problems
+        )
+
+    def quantities(self, *, minimum: Decimal | None, allow_negative: bool = False) -> None:
+        check_quantities(
+            named=self.named,
+            quantities=[ln.quantity for ln in self.lines],
+            problems=self.problems,
+            minimum=None if allow_negative else minimum,
+        )
+
+    def locations(self, *fields: str) -> dict[str, Location]:
+        return locations_resolve(
+            store=self.store,
+            problems=self.problems,
+            named={
+                f"lines.{i}.{name}": getattr(ln, name)
+                for i, ln in enumerate(self.lines)
+                for name in fields
+            },
+        )
+
+    def lots(self, must_exist: Callable[[int], bool] = lambda index: True) -> list:
+        return lots_resolve(
+            org=self.org,
+            named=self.named,
+            problems=self.problems,
+            lot_codes=[ln.lot_code for ln in self.lines],
+            must_exist=must_exist,
+            batch_ids=[getattr(ln, "batch", None) for ln in self.lines],
+        )
+
+    def lot_code(self, index: int) -> str:
+        return self.lines[index].lot_code.strip() or self.named[index].lot_code
+
+    def expiry(self, index: int, *, needed: bool, why: str) -> datetime.date | None:
+        """The line's expiry date (else its scan's); ``expiry_required`` when ``needed`` for a
+        product that tracks expiry and neither gives one (a pack marked "no expiry" is fine);
+        a date outside the business calendar is ``invalid``."""
+        line, named = self.lines[index], self.named[index]
+        expiry = getattr(line, "expiry_date", None) or named.expiry_date
+        where = f"lines.{index}.expiry_date"
+        if expiry is not None and not (EARLIEST_EXPIRY <= expiry <= LATEST_EXPIRY):
+            self.problems.add(where, f"Between {EARLIEST_EXPIRY} and {LATEST_EXPIRY}.", "invalid")
+        product = named.product
+        if (
+            needed
+            and expiry is None
+            and not named.no_expiry
+            and product is not None
+            and (product.tracks_expiry)
+        ):
+            self.problems.add(where, f"{product.sku} tracks expiry: {why}", "expiry_required")
+        return expiry
+
+    def cost(self, index: int) -> Decimal | None:
+        cost = getattr(self.lines[index], "unit_cost", None)
+        if cost is not None and cost < 0:
+            self.problems.add(f"lines.{index}.unit_cost", "Must not be negative.", "invalid")
+        return cost
+
+    def done(self) -> None:
+        self.problems.raise_if_any("Some lines cannot be used.")
+
+
+EARLIEST_EXPIRY = datetime.date(2000, 1, 1)
+LATEST_EXPIRY = datetime.date(9000, 12, 31)
+
+
+def receipt_lines(
+    *, org, store, lines: list[ReceiptLineInput], occurred_at=None
+) -> list[stock.ReceiveLine]:
+    """A receipt's rules: known, active products; positive quantities, whole ones for unit
+    products; active rooms of the store; an expiry date for every lot of a product that tracks
+    expiry (``expiry_required``); costs not below zero."""
+    check = _Check(org, store, lines, occurred_at)
+    check.quantities(minimum=Decimal("0"))
+    rooms = check.locations("location")
+    out = []
+    for i, ln in enumerate(lines):
+        expiry = check.expiry(i, needed=True, why="give the lot's expiry date.")
+        cost = check.cost(i)
+        out.append(
+            stock.ReceiveLine(
+                i + 1,
+                check.named[i].product,
+                rooms.get(f"lines.{i}.location"),
+                ln.quantity,
+                check.lot_code(i),
+                expiry,
+                cost,
+            )
+        )
+    check.done()
+    return out
+
+
+def move_lines(*, org, store, lines: list[MoveLineInput], occurred_at=None) -> list[stock.MoveLine]:
+    """A move's rules: known, active products; positive quantities, whole for unit products;
+    two different active rooms of the store; a named lot must exist (``unknown_lot``)."""
+    check = _Check(org, store, lines, occurred_at)
+    check.quantities(minimum=Decimal("0"))
+    rooms = check.locations("from_location", "to_location")
+    lots = check.lots()
+    out = []
+    for i, ln in enumerate(lines):
+        source, target = rooms.get(f"lines.{i}.from_location"), rooms.get(f"lines.{i}.to_location")
+        if source is not None and source == target:
+            check.problems.add(
+                f"lines.{i}.to_location", "Must differ from from_location.", "invalid"
+            )
+        out.append(
+            stock.MoveLine(
+                i + 1,
+                check.named[i].product,
+                source,
+                target,
+                ln.quantity,
+                lots[i].pk if lots[i] else None,
+            )
+        )
+    check.done()
+    return out
+
+
+def adjustment_lines(
+    *, org, store, lines: list[AdjustmentLineInput], occurred_at=None
+) -> list[stock.ReceiveLine]:
+    """An adjustment's rules: known, active products; a signed quantity, not zero, whole for
+    unit products; active rooms of the store; a negative line's lot must exist, a positive
+    line's new lot of an expiry-tracked product needs its expiry (``expiry_required``)."""
+    check = _Check(org, store, lines, occurred_at)
+    check.quantities(minimum=None, allow_negative=True)
+    rooms = check.locations("location")
+    lots = check.lots(must_exist=lambda index: lines[index].quantity < 0)
+    out = []
+    for i, ln in enumerate(lines):
+        new_lot = ln.quantity > 0 and bool(check.lot_code(i)) and lots[i] is None
+        expiry = check.expiry(i, needed=new_lot, why="a new lot needs its expiry date.")
+        cost = check.cost(i)
+        out.append(
+            stock.ReceiveLine(
+                i + 1,
+                check.named[i].product,
+                rooms.get(f"lines.{i}.location"),
+                ln.quantity,
+                check.lot_code(i) if ln.quantity > 0 else "",
+                expiry,
+                cost,
+                batch_id=lots[i].pk if ln.quantity < 0 and lots[i] else None,
+            )
+        )
+    check.done()
+    return out
+
+
+def write_off_lines(
+    *, org, store, lines: list[WriteOffLineInput], occurred_at=None
+) -> list[stock.ReceiveLine]:
+    """A write-off's rules: known, active products; positive quantities, whole for unit
+    products; active rooms of the store; a named lot must exist. The lines come back negative,
+    as the write path takes them."""
+    check = _Check(org, store, lines, occurred_at)
+    check.quantities(minimum=Decimal("0"))
+    rooms = check.locations("location")
+    lots = check.lots()
+    out = [
+        stock.ReceiveLine(
+            i + 1,
+            check.named[i].product,
+            rooms.get(f"lines.{i}.location"),
+            -ln.quantity,
+            batch_id=lots[i].pk if lots[i] else None,
+        )
+        for i, ln in enumerate(lines)
+    ]
+    check.done()
+    return out
+
+
+# --- the documents ------------------------------------------------------------------------------
+
+
 def receipt_record(
     *,
     org: Organization,
     store: Store,
-    lines: list[stock.ReceiveLine],
+    lines: list[ReceiptLineInput],
     client_ref: str,
     occurred_at=None,
     reason: str = "",
@@ -146,20 +411,22 @@ def receipt_record(
     ref_type: str = RefType.RECEIPT,
     actor=None,
 ):
-    """Receive stock into lots (found by lot code, or new); settles unallocated shortfalls."""
+    """Receive stock into lots (found by lot code, or new); settles unallocated shortfalls.
+    Every rule of ``receipt_lines`` is checked first, for all lines at once."""
+    resolved = receipt_lines(org=org, store=store, lines=lines, occurred_at=occurred_at)
     return _record(
         org=org,
         store=store,
         kind=DocumentKind.RECEIPT,
         client_ref=client_ref,
-        payload={"lines": _fingerprint(lines), "ref_type": ref_type},
+        payload={"lines": _fingerprint(resolved), "ref_type": ref_type},
         occurred_at=occurred_at,
         reason=reason,
         actor=actor,
         source=source,
         source_ref=source_ref,
         post=lambda posting: stock.receive(
-            posting=posting, lines=lines, ref_type=ref_type, reason=reason
+            posting=posting, lines=resolved, ref_type=ref_type, reason=reason
         ),
         failure_ref_type=ref_type,
     )
@@ -169,7 +436,7 @@ def move_record(
     *,
     org: Organization,
     store: Store,
-    lines: list[stock.MoveLine],
+    lines: list[MoveLineInput],
     client_ref: str,
     occurred_at=None,
     reason: str = "",
@@ -177,18 +444,20 @@ def move_record(
     source_ref: str = "",
     actor=None,
 ):
+    """Move stock between rooms of the store (``move_lines`` checks every line first)."""
+    resolved = move_lines(org=org, store=store, lines=lines, occurred_at=occurred_at)
     return _record(
         org=org,
         store=store,
         kind=DocumentKind.MOVE,
         client_ref=client_ref,
-        payload={"lines": _fingerprint(lines)},
+        payload={"lines": _fingerprint(resolved)},
         occurred_at=occurred_at,
         reason=reason,
         actor=actor,
         source=source,
         source_ref=source_ref,
-        post=lambda posting: stock.move(posting=posting, lines=lines, reason=reason),
+        post=lambda posting: stock.move(posting=posting, lines=resolved, reason=reason),
         failure_ref_type=RefType.MOVE_OUT,
     )
 
@@ -197,7 +466,7 @@ def adjustment_record(
     *,
     org: Organization,
     store: Store,
-    lines: list[stock.ReceiveLine],
+    lines: list[AdjustmentLineInput],
     client_ref: str,
     reason: str,
     occurred_at=None,
@@ -206,18 +475,23 @@ def adjustment_record(
     actor=None,
 ):
     """Signed corrections at locations; the reason is required and kept on every row."""
+    problems = Problems()
+    if not (reason or "").strip():
+        problems.add("reason", "Say why.", "invalid")
+    problems.raise_if_any("An adjustment needs a reason.")
+    resolved = adjustment_lines(org=org, store=store, lines=lines, occurred_at=occurred_at)
     return _record(
         org=org,
         store=store,
         kind=DocumentKind.ADJUSTMENT,
         client_ref=client_ref,
-        payload={"lines": _fingerprint(lines)},
+        payload={"lines": _fingerprint(resolved)},
         occurred_at=occurred_at,
         reason=reason,
         actor=actor,
         source=source,
         source_ref=source_ref,
-        post=lambda posting: stock.adjust(posting=posting, lines=lines, reason=reason),
+        post=lambda posting: stock.adjust(posting=posting, lines=resolved, reason=reason),
         failure_ref_type=RefType.ADJUSTMENT,
     )
 
@@ -226,7 +500,7 @@ def write_off_record(
     *,
     org: Organization,
     store: Store,
-    lines: list[stock.ReceiveLine],
+    lines: list[WriteOffLineInput],
     write_off_type: str,
     client_ref: str,
     reason: str,
@@ -236,17 +510,20 @@ def write_off_record(
     actor=None,
 ):
     """Remove damaged, wasted or expired stock (positive quantities; expired lots included)."""
+    problems = Problems()
+    if write_off_type not in WRITE_OFF_REF_TYPES:
+        problems.add("type", f"One of {', '.join(WRITE_OFF_REF_TYPES)}.", "invalid")
+    if not (reason or "").strip():
+        problems.add("reason", "Say why.", "invalid")
+    problems.raise_if_any("A write-off needs a type and a reason.")
     ref_type = WRITE_OFF_REF_TYPES[write_off_type]
-    negative = [
-        stock.ReceiveLine(ln.line, ln.product, ln.location, -abs(ln.quantity), batch_id=ln.batch_id)
-        for ln in lines
-    ]
+    resolved = write_off_lines(org=org, store=store, lines=lines, occurred_at=occurred_at)
     return _record(
         org=org,
         store=store,
         kind=DocumentKind.WRITE_OFF,
         client_ref=client_ref,
-        payload={"lines": _fingerprint(lines)},
+        payload={"lines": _fingerprint(resolved)},
         occurred_at=occurred_at,
         reason=reason,
         actor=actor,
@@ -254,7 +531,7 @@ def write_off_record(
         source_ref=source_ref,
         write_off_type=write_off_type,
         post=lambda posting: stock.adjust(
-            posting=posting, lines=negative, ref_type=ref_type, reason=reason
+            posting=posting, lines=resolved, ref_type=ref_type, reason=reason
         ),
         failure_ref_type=ref_type,
     )

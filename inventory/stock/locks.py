@@ -1,23 +1,80 @@
-"""The only place that takes row locks.
-
-Global lock order (a transaction takes what it needs in this order, each kind by ascending id):
-
-1. ``Sale`` (void/refund: the one sale being reversed)
-2. ``StockQuant`` rows, by id — ``lock_quants``
-3. new quants and batches are then written with upserts whose VALUES are sorted by key
-
-Locks are taken once per transaction, by statements that run at once (a lazy
-``select_for_update`` that is never iterated would lock nothing).
+"""The stock write path's row locks: quants (``lock_quants``, typed ``QuantFilter``s, one
+statement, in id order) and the sale a void or refund reverses. Their place in the platform's
+one lock order is in ``inventory.locks.LOCK_ORDER``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
 from django.db import connection
 
 from core import sql
+from inventory.locks import lock_helper
 from inventory.models import Batch, Location, Sale, StockQuant
+
+
+@dataclass(frozen=True)
+class QuantFilter:
+    """Which quants a write-path step locks: every criterion given must hold.
+
+    Typed, so no caller writes SQL against the lock's table aliases. ``places`` are
+    (location id, product id) pairs; ``ordinary`` True/False keeps only ordinary/unallocated
+    quants; ``in_debt`` only negative ones; ``held`` only what a sale may touch (positive, or
+    unallocated); ``sellable_or_at`` keeps quants at an active sellable location or at one of
+    the given locations.
+    """
+
+    store: int | None = None
+    locations: Collection[int] | None = None
+    products: Collection[int] | None = None
+    batches: Collection[int] | None = None
+    places: Collection[tuple[int, int]] | None = None
+    ordinary: bool | None = None
+    in_debt: bool = False
+    held: bool = False
+    sellable_or_at: Collection[int] | None = None
+
+    def sql(self) -> tuple[str, list]:
+        parts: list[str] = []
+        params: list = []
+
+        def add(condition: str, values: Iterable = ()) -> None:
+            parts.append(condition)
+            params.extend(values)
+
+        if self.store is not None:
+            add("q.store_id = %s", [self.store])
+        for column, values in (
+            ("q.location_id", self.locations),
+            ("q.product_id", self.products),
+            ("q.batch_id", self.batches),
+        ):
+            if values is not None:
+                add(*sql.in_list(column, sorted(values)))
+        if self.places is not None:
+            pairs = sorted(self.places)
+            if pairs:
+                add(
+                    f"(q.location_id, q.product_id) IN (VALUES {sql.values_clause(len(pairs), 2)})",
+                    [value for pair in pairs for value in pair],
+                )
+            else:
+                add("1 = 0")
+        if self.ordinary is True:
+            add("NOT q.unallocated")
+        elif self.ordinary is False:
+            add("q.unallocated")
+        if self.in_debt:
+            add("q.quantity < 0")
+        if self.held:
+            add("(q.quantity > 0 OR q.unallocated)")
+        if self.sellable_or_at is not None:
+            named, named_params = sql.in_list("q.location_id", sorted(self.sellable_or_at))
+            add(f"((l.sellable AND l.is_active) OR {named})", named_params)
+        return " AND ".join(parts) or "1 = 1", params
+
 
 _QUANT_FIELDS = StockQuant._meta.concrete_fields
 _BATCH_FIELDS = Batch._meta.concrete_fields
@@ -40,18 +97,25 @@ _LOCK_SQL = (
 )
 
 
-def lock_quants(*, org, where: str, params: Sequence = ()) -> list[StockQuant]:
-    """Lock the org's quants matching ``where``, in id order, each with its batch and location
-    loaded (the location's id, store, sort order, sellable and active flags).
+@lock_helper("inventory.StockQuant")
+def lock_quants(*, org, match: QuantFilter | Iterable[QuantFilter]) -> list[StockQuant]:
+    """Lock the org's quants that ``match`` (one filter, or several: any of them), in id
+    order, each with its batch and location loaded (the location's id, store, sort order,
+    sellable and active flags), in one statement.
 
-    ``where`` is a SQL condition over the quant ``q``, its batch ``b`` and its location ``l``
-    (build lists with ``core.sql.in_list``), with ``%s`` placeholders for ``params``.
     Only the quants are locked. ``ORDER BY q.id`` is what keeps concurrent documents with
     overlapping quants from deadlocking: every transaction waits for the same rows in the same
     order. Hand-written because this runs in every stock write, and compiling the equivalent
     queryset cost more than running it.
     """
     assert connection.in_atomic_block, "lock_quants must run inside the caller's transaction"
+    filters = [match] if isinstance(match, QuantFilter) else list(match)
+    conditions, params = [], []
+    for item in filters:
+        condition, values = item.sql()
+        conditions.append(f"({condition})")
+        params += values
+    where = " OR ".join(conditions) or "1 = 0"
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_SQL.format(where=where) + sql.for_update("q"), [org.pk, *params])
         rows = cursor.fetchall()
@@ -66,6 +130,7 @@ def lock_quants(*, org, where: str, params: Sequence = ()) -> list[StockQuant]:
     return quants
 
 
+@lock_helper("inventory.Sale")
 def lock_sale(*, org, sale_id: int) -> Sale:
     assert connection.in_atomic_block, "lock_sale must run inside the caller's transaction"
     return Sale.objects.filter(org=org, pk=sale_id).select_for_update(of=("self",)).get()

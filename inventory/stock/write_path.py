@@ -29,12 +29,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
 from django.utils import timezone
 
 from core.errors import ValidationFailed
-from core.sql import db_datetime, in_list, insert, values_clause
+from core.sql import db_datetime, insert
 from inventory.exceptions import InsufficientStock
 from inventory.metrics import stock_movements_total
 from inventory.models import (
@@ -48,7 +49,12 @@ from inventory.models import (
     StockQuant,
     Store,
 )
-from inventory.stock.locks import lock_quants
+from inventory.stock import policy
+from inventory.stock.locks import QuantFilter, lock_quants
+from inventory.stock.policy import PolicyWarning
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 ZERO = Decimal("0")
 QUANTUM = Decimal("0.0001")
@@ -66,7 +72,7 @@ class Posting:
     store: Store
     ref_id: int
     occurred_at: datetime.datetime
-    user: object = None
+    user: User | None = None
     source: str = ""
     source_ref: str = ""
 
@@ -84,6 +90,7 @@ class Change:
     ref_line: int
     reason: str = ""
     unallocated: bool = False
+    posting: Posting | None = None  # its document, when one call posts several
 
 
 @dataclass
@@ -166,6 +173,8 @@ class Outcome:
     shortfalls: list[Shortfall] = field(default_factory=list)
     # the batches the planner saw (for describing the rows without another query)
     batches: dict[int, Batch] = field(default_factory=dict)
+    # what the registered stock policies said of this posting (``inventory.stock.policy``)
+    warnings: list[PolicyWarning] = field(default_factory=list)
 
 
 # --- helpers ----------------------------------------------------------------------------------
@@ -247,11 +256,29 @@ def record_failure(ref_type: str, reason: str) -> None:
 
 
 def _apply(
-    posting: Posting, changes: list[Change], locked: dict[tuple[int, int], StockQuant]
-) -> list[StockLedger]:
-    """Add every change to its quant (one upsert) and write the ledger rows (one insert)."""
+    posting: Posting,
+    changes: list[Change],
+    locked: dict[tuple[int, int], StockQuant],
+    *,
+    kind: str,
+    stores: dict[int, int] | None = None,
+    shortfalls: Sequence[Shortfall] = (),
+) -> tuple[list[StockLedger], list[PolicyWarning]]:
+    """Add every change to its quant (one upsert) and write the ledger rows (one insert).
+
+    Each row's store is its location's (``stores`` maps the locations the caller named, the
+    locked quants give the others; the document's store by default), so one posting may span
+    two stores (a transfer). The registered stock policies see the planned rows first and may
+    warn or refuse (``inventory.stock.policy``); with none registered this costs nothing.
+    """
     if not changes:
-        return []
+        return [], []
+    store_of = {quant.location_id: quant.store_id for quant in locked.values()}
+    store_of.update(stores or {})
+
+    def store(location_id: int) -> int:
+        return store_of.get(location_id, posting.store.pk)
+
     totals: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
     meta: dict[tuple[int, int], Change] = {}
     for change in changes:
@@ -273,12 +300,13 @@ def _apply(
                     }
                 ]
             )
+    warnings = _consult_policies(posting, changes, kind, store, shortfalls)
 
     now = timezone.now()
     rows = [
         (
             posting.org.pk,
-            posting.store.pk,
+            store(loc),
             loc,
             meta[(loc, batch)].product_id,
             batch,
@@ -295,20 +323,20 @@ def _apply(
     ledger = [
         StockLedger(
             org=posting.org,
-            store=posting.store,
+            store_id=store(c.location_id),
             location_id=c.location_id,
             product_id=c.product_id,
             batch_id=c.batch_id,
             qty_delta=c.qty_delta,
             ref_type=c.ref_type,
-            ref_id=posting.ref_id,
+            ref_id=(c.posting or posting).ref_id,
             ref_line=c.ref_line,
-            source=posting.source,
-            source_ref=posting.source_ref,
+            source=(c.posting or posting).source,
+            source_ref=(c.posting or posting).source_ref,
             reason=c.reason,
             unit_cost=c.unit_cost,
-            user=posting.user,
-            occurred_at=posting.occurred_at,
+            user=(c.posting or posting).user,
+            occurred_at=(c.posting or posting).occurred_at,
             created_at=now,
         )
         for c in changes
@@ -316,7 +344,36 @@ def _apply(
     ]
     _insert_ledger(ledger)
     _record_metrics(changes)
-    return ledger
+    return ledger, warnings
+
+
+def _consult_policies(posting, changes, kind, store, shortfalls) -> list[PolicyWarning]:
+    if not policy.has_policies():
+        return []
+    return policy.consult(
+        policy.PlannedPosting(
+            org_id=posting.org.pk,
+            store_id=posting.store.pk,
+            kind=kind,
+            ref_type=changes[0].ref_type,
+            ref_id=posting.ref_id,
+            user_id=getattr(posting.user, "pk", None),
+            rows=tuple(
+                policy.PlannedRow(
+                    store(c.location_id),
+                    c.location_id,
+                    c.product_id,
+                    c.batch_id,
+                    c.qty_delta,
+                    c.ref_line,
+                    c.unallocated,
+                )
+                for c in changes
+                if c.qty_delta != 0
+            ),
+            shortfalls=tuple((s.line, s.product.pk, s.requested, s.available) for s in shortfalls),
+        )
+    )
 
 
 _LEDGER_COLUMNS = (
@@ -344,8 +401,11 @@ def _insert_ledger(rows: list[StockLedger]) -> None:
     a one-row insert than the database took to run it). The rows keep no primary key."""
     if not rows:
         return
-    first = rows[0]
-    occurred_at, created_at = db_datetime(first.occurred_at), db_datetime(first.created_at)
+    created_at = db_datetime(rows[0].created_at)  # one moment for the whole call
+    occurred = {}  # business times: one per document (a call may post several)
+    for row in rows:
+        if row.occurred_at not in occurred:
+            occurred[row.occurred_at] = db_datetime(row.occurred_at)
     insert(
         StockLedger._meta.db_table,
         _LEDGER_COLUMNS,
@@ -365,7 +425,7 @@ def _insert_ledger(rows: list[StockLedger]) -> None:
                 r.reason,
                 r.unit_cost,
                 r.user_id,
-                occurred_at,
+                occurred[r.occurred_at],
                 created_at,
             )
             for r in rows
@@ -559,10 +619,8 @@ def _check_lot_expiry(specs: list[dict], by_key: dict[tuple, tuple]) -> None:
 
 def _lock_ordinary(org: Organization, location_ids, product_ids) -> list[StockQuant]:
     """Lock the products' ordinary (not unallocated) quants at the locations."""
-    at, at_params = in_list("q.location_id", location_ids)
-    of, of_params = in_list("q.product_id", product_ids)
     return lock_quants(
-        org=org, where=f"{at} AND {of} AND NOT q.unallocated", params=at_params + of_params
+        org=org, match=QuantFilter(locations=location_ids, products=product_ids, ordinary=True)
     )
 
 
@@ -595,13 +653,14 @@ def consume(
     The lock reads which locations sell (``l``), so a sale needs no separate location query.
     """
     store = posting.store
-    named, named_params = in_list("q.location_id", {ln.location.pk for ln in lines if ln.location})
-    of, of_params = in_list("q.product_id", {ln.product.pk for ln in lines})
     quants = lock_quants(
         org=posting.org,
-        where=f"q.store_id = %s AND {of} AND (q.quantity > 0 OR q.unallocated)"
-        f" AND ((l.sellable AND l.is_active) OR {named})",
-        params=[store.pk, *of_params, *named_params],
+        match=QuantFilter(
+            store=store.pk,
+            products={ln.product.pk for ln in lines},
+            held=True,
+            sellable_or_at={ln.location.pk for ln in lines if ln.location},
+        ),
     )
     sort_order = {q.location_id: q.location.sort_order for q in quants}
     today = local_date(store, posting.occurred_at)
@@ -665,9 +724,14 @@ def consume(
         changes += _book_shortfalls(posting, shortfalls, quants, ref_type, reason)
 
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(
-        _apply(posting, changes, locked), shortfalls, {q.batch_id: q.batch for q in quants}
+    rows, warnings = _apply(
+        posting,
+        changes,
+        locked,
+        kind="sale" if ref_type == RefType.SALE else "issue",
+        shortfalls=shortfalls,
     )
+    return Outcome(rows, shortfalls, {q.batch_id: q.batch for q in quants}, warnings)
 
 
 FIRST_SELLABLE = (
@@ -682,6 +746,12 @@ def first_sellable_location(store: Store) -> int | None:
         cursor.execute(FIRST_SELLABLE, [store.org_id, store.pk])
         row = cursor.fetchone()
     return row[0] if row else None
+
+
+def _booked_at(shortfall: Shortfall) -> int:
+    """Where a shortfall is booked: the consume step refused those with nowhere to go."""
+    assert shortfall.location_id is not None
+    return shortfall.location_id
 
 
 def _book_shortfalls(
@@ -712,7 +782,7 @@ def _book_shortfalls(
     spare.update(zip(missing, batch_ids, strict=True))
     return [
         Change(
-            s.location_id,
+            _booked_at(s),
             spare[s.product.pk][0],
             s.product.pk,
             -(s.requested - s.available),
@@ -735,6 +805,27 @@ def receive(
     expiry and cost); a line without one makes a new batch. When the store has sold a product
     without stock (a negative unallocated quant), the receipt settles it with a pair of rows.
     """
+    return receive_many(documents=[(posting, lines)], ref_type=ref_type, reason=reason)
+
+
+def receive_many(
+    *,
+    documents: Sequence[tuple[Posting, list[ReceiveLine]]],
+    ref_type: str = RefType.RECEIPT,
+    reason: str = "",
+) -> Outcome:
+    """Receive many documents of one organisation in one call, as ``receive`` does each: an
+    import posts a document per row or package without a round trip per document.
+
+    Still at most four statements for all of them (new lots, the lock, the quant upsert, the
+    ledger insert); each document's rows carry its own ``Posting`` (ref id, business time,
+    user, source), and a debt settled by one document is not settled again by the next.
+    """
+    if not documents:
+        return Outcome()
+    org = documents[0][0].org
+    if any(posting.org.pk != org.pk for posting, _ in documents):
+        raise ValueError("receive_many posts the documents of one organisation")
     specs = [
         {
             "product": ln.product,
@@ -744,63 +835,91 @@ def receive(
             "received_at": posting.occurred_at,
             "line": ln.line,
         }
+        for posting, lines in documents
         for ln in lines
         if ln.batch_id is None
     ]
-    upserted = iter(_upsert_batches(posting.org, specs))
-    cost_of: dict[int, Decimal] = {}
-    batch_of: dict[int, int] = {}
-    for ln in lines:
-        if ln.batch_id is None:
-            batch_of[ln.line], cost_of[ln.line] = next(upserted)
-        else:
-            batch_of[ln.line] = ln.batch_id
-    product_ids = {ln.product.pk for ln in lines}
-    at, at_params = in_list("q.location_id", {ln.location.pk for ln in lines})
-    of, of_params = in_list("q.batch_id", set(batch_of.values()))
-    debts, debt_params = in_list("q.product_id", product_ids)
+    upserted = iter(_upsert_batches(org, specs))
+    batch_of: dict[tuple[int, int], int] = {}  # (document, line) -> batch
+    cost_of: dict[tuple[int, int], Decimal] = {}
+    for d, (_, lines) in enumerate(documents):
+        for ln in lines:
+            if ln.batch_id is None:
+                batch_of[(d, ln.line)], cost_of[(d, ln.line)] = next(upserted)
+            else:
+                batch_of[(d, ln.line)] = ln.batch_id
+    debts_by_store: dict[int, set[int]] = defaultdict(set)
+    for posting, lines in documents:
+        debts_by_store[posting.store.pk] |= {ln.product.pk for ln in lines}
     quants = lock_quants(
-        org=posting.org,
-        where=f"({at} AND {of}) OR (q.store_id = %s AND {debts} AND q.unallocated"
-        " AND q.quantity < 0)",
-        params=[*at_params, *of_params, posting.store.pk, *debt_params],
+        org=org,
+        match=[
+            QuantFilter(
+                locations={ln.location.pk for _, lines in documents for ln in lines},
+                batches=set(batch_of.values()),
+            ),
+            # each store's negative unallocated quants of these products: what receipts settle
+            *(
+                QuantFilter(store=store_id, products=products, ordinary=False, in_debt=True)
+                for store_id, products in sorted(debts_by_store.items())
+            ),
+        ],
     )
     unknown_cost = {
-        batch_of[ln.line] for ln in lines if ln.unit_cost is None and ln.line not in cost_of
+        batch_of[(d, ln.line)]
+        for d, (_, lines) in enumerate(documents)
+        for ln in lines
+        if ln.unit_cost is None and (d, ln.line) not in cost_of
     }
     if unknown_cost:  # receiving into a named existing batch without a cost: rare
-        cost_of.update(
-            {
-                ln.line: b.unit_cost
-                for ln in lines
-                for b in _load_batches(unknown_cost).values()
-                if b.pk == batch_of[ln.line]
-            }
-        )
-    changes = [
-        Change(
-            ln.location.pk,
-            batch_of[ln.line],
-            ln.product.pk,
-            ln.quantity,
-            ln.unit_cost if ln.unit_cost is not None else cost_of[ln.line],
+        loaded = _load_batches(unknown_cost)
+        for key, batch_id in batch_of.items():
+            if key not in cost_of and batch_id in loaded:
+                cost_of[key] = loaded[batch_id].unit_cost
+    owed = {q.pk: -q.quantity for q in quants if q.unallocated and q.quantity < 0}
+    changes: list[Change] = []
+    for d, (posting, lines) in enumerate(documents):
+        changes += [
+            Change(
+                ln.location.pk,
+                batch_of[(d, ln.line)],
+                ln.product.pk,
+                ln.quantity,
+                ln.unit_cost if ln.unit_cost is not None else cost_of[(d, ln.line)],
+                ref_type,
+                ln.line,
+                reason,
+                posting=posting,
+            )
+            for ln in lines
+        ]
+        changes += _settlements(
+            posting,
+            lines,
+            {line: b for (e, line), b in batch_of.items() if e == d},
+            quants,
+            owed,
             ref_type,
-            ln.line,
-            reason,
         )
-        for ln in lines
-    ]
-    changes += _settlements(lines, batch_of, quants, ref_type)
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(_apply(posting, changes, locked))
+    stores = {ln.location.pk: ln.location.store_id for _, lines in documents for ln in lines}
+    rows, warnings = _apply(documents[0][0], changes, locked, kind="receipt", stores=stores)
+    return Outcome(rows, warnings=warnings)
 
 
 def _settlements(
-    lines: list[ReceiveLine], batch_of: dict[int, int], quants: list[StockQuant], ref_type: str
+    posting: Posting,
+    lines: list[ReceiveLine],
+    batch_of: dict[int, int],
+    quants: list[StockQuant],
+    owed: dict[int, Decimal],
+    ref_type: str,
 ) -> list[Change]:
-    """Pairs of rows moving received stock onto negative unallocated quants, up to zero."""
-    debts = [q for q in quants if q.unallocated and q.quantity < 0]
-    owed = {q.pk: -q.quantity for q in debts}
+    """Pairs of rows moving received stock onto the store's negative unallocated quants, up
+    to zero; ``owed`` (quant id -> debt left) is shared by the documents of one call."""
+    debts = [
+        q for q in quants if q.unallocated and q.quantity < 0 and q.store_id == posting.store.pk
+    ]
     changes: list[Change] = []
     for ln in lines:
         available = ln.quantity
@@ -821,6 +940,7 @@ def _settlements(
                     ref_type,
                     ln.line,
                     why,
+                    posting=posting,
                 )
             )
             changes.append(
@@ -834,13 +954,28 @@ def _settlements(
                     ln.line,
                     why,
                     unallocated=True,
+                    posting=posting,
                 )
             )
     return changes
 
 
-def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcome:
-    """Move stock between locations of one store, earliest expiry first (expired lots too)."""
+def move(
+    *,
+    posting: Posting,
+    lines: list[MoveLine],
+    reason: str = "",
+    ref_types: tuple[str, str] = (RefType.MOVE_OUT, RefType.MOVE_IN),
+) -> Outcome:
+    """Move stock between locations, earliest expiry first (expired lots too), keeping each
+    lot's identity, expiry and cost.
+
+    The two locations may belong to different stores: each row's store is its location's, so
+    a transfer is a move with ``ref_types=(TRANSFER_OUT, TRANSFER_IN)`` — out of the source's
+    room into the source's transit room on sending, out of transit into the destination's
+    receiving room on receipt.
+    """
+    out_type, in_type = ref_types
     location_ids = {ln.from_location.pk for ln in lines} | {ln.to_location.pk for ln in lines}
     quants = _lock_ordinary(posting.org, location_ids, {ln.product.pk for ln in lines})
     sort_order = {q.location_id: 0 for q in quants}
@@ -861,7 +996,7 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
                     ln.product.pk,
                     -take,
                     cost,
-                    RefType.MOVE_OUT,
+                    out_type,
                     ln.line,
                     reason,
                 )
@@ -873,7 +1008,7 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
                     ln.product.pk,
                     take,
                     cost,
-                    RefType.MOVE_IN,
+                    in_type,
                     ln.line,
                     reason,
                 )
@@ -885,7 +1020,15 @@ def move(*, posting: Posting, lines: list[MoveLine], reason: str = "") -> Outcom
     if shortfalls:
         raise InsufficientStock(lines=[s.as_dict() for s in shortfalls], shortfalls=shortfalls)
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(_apply(posting, changes, locked))
+    stores = {loc.pk: loc.store_id for ln in lines for loc in (ln.from_location, ln.to_location)}
+    rows, warnings = _apply(
+        posting,
+        changes,
+        locked,
+        kind="transfer" if out_type in (RefType.TRANSFER_OUT, RefType.TRANSFER_IN) else "move",
+        stores=stores,
+    )
+    return Outcome(rows, warnings=warnings)
 
 
 def adjust(
@@ -1014,7 +1157,14 @@ def adjust(
     if shortfalls and not clamp:
         raise InsufficientStock(lines=[s.as_dict() for s in shortfalls], shortfalls=shortfalls)
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(_apply(posting, changes, locked), shortfalls)
+    rows, warnings = _apply(
+        posting,
+        changes,
+        locked,
+        kind="adjustment",
+        stores={ln.location.pk: ln.location.store_id for ln in lines},
+    )
+    return Outcome(rows, shortfalls, warnings=warnings)
 
 
 def count_post(
@@ -1047,15 +1197,7 @@ def count_post(
     if len(set(places)) != len(places):
         raise ValueError("count_post takes one line per (location, product)")
     pairs = sorted(places)
-    quants = (
-        lock_quants(
-            org=posting.org,
-            where=f"(q.location_id, q.product_id) IN (VALUES {values_clause(len(pairs), 2)})",
-            params=[value for pair in pairs for value in pair],
-        )
-        if pairs
-        else []
-    )
+    quants = lock_quants(org=posting.org, match=QuantFilter(places=pairs)) if pairs else []
     left = {q.pk: q.quantity for q in quants}
     ordered = _by_place([q for q in quants if not q.unallocated], {loc: 0 for loc, _ in pairs})
     debt_of = {(q.location_id, q.product_id): q for q in quants if q.unallocated and q.quantity < 0}
@@ -1108,6 +1250,7 @@ def count_post(
         debt = debt_of.get(key)
         owed = -debt.quantity if debt is not None else ZERO
         if pays:
+            assert debt is not None  # only a place that owes is paid
             changes.append(
                 Change(
                     key[0],
@@ -1146,7 +1289,8 @@ def count_post(
             ]
             if need > 0:
                 shortfalls.append(Shortfall(ln.line, ln.product, key[0], -change, -change - need))
-        if owed > 0:  # step 3 (a positive change has paid everything already)
+        if owed > 0:
+            assert debt is not None  # step 3 (a positive change has paid everything already)
             taken, _ = _take(ordered.get(key, ()), left, owed)
             why = reason or "count settles stock sold without stock"
             for quant, take in taken:
@@ -1176,7 +1320,14 @@ def count_post(
                     )
                 )
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(_apply(posting, changes, locked), shortfalls)
+    rows, warnings = _apply(
+        posting,
+        changes,
+        locked,
+        kind="count",
+        stores={ln.location.pk: ln.location.store_id for ln in lines},
+    )
+    return Outcome(rows, shortfalls, warnings=warnings)
 
 
 def reverse(
@@ -1210,8 +1361,10 @@ def reverse(
     if not changes:
         return Outcome()
     pairs = {(c.location_id, c.batch_id) for c in changes}
-    at, at_params = in_list("q.location_id", {p[0] for p in pairs})
-    of, of_params = in_list("q.batch_id", {p[1] for p in pairs})
-    quants = lock_quants(org=posting.org, where=f"{at} AND {of}", params=at_params + of_params)
+    quants = lock_quants(
+        org=posting.org,
+        match=QuantFilter(locations={p[0] for p in pairs}, batches={p[1] for p in pairs}),
+    )
     locked = {(q.location_id, q.batch_id): q for q in quants}
-    return Outcome(_apply(posting, changes, locked))
+    written, warnings = _apply(posting, changes, locked, kind="reversal")
+    return Outcome(written, warnings=warnings)

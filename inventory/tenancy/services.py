@@ -11,11 +11,11 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django_scopes import scopes_disabled
 
 from core.errors import Conflict
 from inventory.audit.services import audit_diff, audit_record, audit_snapshot
+from inventory.locks import lock_admin_memberships, lock_organization
 from inventory.models import (
     AuditAction,
     ClassificationMapping,
@@ -105,7 +105,7 @@ def org_create(
 def org_update_settings(*, org: Organization, changes: dict, actor) -> Organization:
     """Change the organisation's settings; records the fields that changed, before and after."""
     with transaction.atomic():
-        org = Organization.objects.select_for_update().get(pk=org.pk)
+        org = lock_organization(org=org)
         old = audit_snapshot(org, changes)
         for field, value in changes.items():
             setattr(org, field, value)
@@ -369,12 +369,7 @@ def membership_update(
     ``membership.updated`` (its stores), with every field that changed.
     """
     with transaction.atomic():
-        locked = {
-            m.pk: m
-            for m in Membership.objects.filter(Q(role=Role.ADMIN) | Q(pk=membership.pk))
-            .order_by("pk")
-            .select_for_update()
-        }
+        locked = lock_admin_memberships(org=org, also=membership.pk)
         membership = locked[membership.pk]
         stays_admin = changes.get("role", membership.role) == Role.ADMIN and changes.get(
             "is_active", membership.is_active

@@ -23,7 +23,6 @@ from inventory.models import (
     StockShortfall,
 )
 from inventory.stock import documents
-from inventory.stock import write_path as stock_service
 from inventory.tenancy.scope import resolve_tenant
 from tests.factories import MembershipFactory, ProductFactory, StoreFactory
 from tests.stock_helpers import assert_invariants, loc, on_hand, receive, ref, sell
@@ -183,7 +182,7 @@ def _ordinary_and_debt(org, store, product, ordinary, debt, *, minute):
         store=store,
         client_ref=ref("mv"),
         occurred_at=at(minute + 2),
-        lines=[stock_service.MoveLine(1, product, loc(store, "BR"), loc(store, "SF"), D(ordinary))],
+        lines=[documents.MoveLineInput(product, loc(store, "BR"), loc(store, "SF"), D(ordinary))],
     )
 
 

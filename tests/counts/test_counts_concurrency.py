@@ -291,7 +291,6 @@ def test_finalise_racing_sales_and_receipts_of_the_same_products(org, store, man
     from inventory.models import NegativeStockMode
     from inventory.sales import services as sales
     from inventory.stock import documents
-    from inventory.stock import write_path as stock_service
     from inventory.tenancy.scope import resolve_tenant
     from tests.stock_helpers import ref, sell
 
@@ -338,10 +337,10 @@ def test_finalise_racing_sales_and_receipts_of_the_same_products(org, store, man
 
     def delivery():
         lines = [
-            stock_service.ReceiveLine(
-                n, p, loc(store, "SF"), D(receive_more[p.pk]), lot_code=f"RACE-LOT-{p.pk}"
+            documents.ReceiptLineInput(
+                p, loc(store, "SF"), D(receive_more[p.pk]), lot_code=f"RACE-LOT-{p.pk}"
             )
-            for n, p in enumerate(reversed(products), 1)
+            for p in reversed(products)
         ]
         document, _ = documents.receipt_record(
             org=org, store=store, lines=lines, client_ref=ref("race-rcv"), actor=manager

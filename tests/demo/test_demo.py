@@ -52,7 +52,6 @@ from inventory.models import (
     Store,
 )
 from inventory.stock import documents
-from inventory.stock import write_path as stock_service
 from tests.factories import ProductFactory
 from tests.stock_helpers import assert_invariants, loc, receive, ref, sell
 
@@ -543,8 +542,8 @@ def test_receipt_may_split_one_lot_across_rooms(org, store):
     """The demo's deliveries split a package between the sales floor and the back room."""
     product = ProductFactory(org=org, sku="SPLIT")
     lines = [
-        stock_service.ReceiveLine(1, product, loc(store, "BR"), D(8), lot_code="L1"),
-        stock_service.ReceiveLine(2, product, loc(store, "SF"), D(2), lot_code="L1"),
+        documents.ReceiptLineInput(product, loc(store, "BR"), D(8), lot_code="L1"),
+        documents.ReceiptLineInput(product, loc(store, "SF"), D(2), lot_code="L1"),
     ]
 
     documents.receipt_record(org=org, store=store, lines=lines, client_ref=ref("rcv"))

@@ -32,7 +32,6 @@ from inventory.models import (
 )
 from inventory.sales import services as sales
 from inventory.stock import documents
-from inventory.stock import write_path as stock_service
 from inventory.tenancy import purge as purge_module
 from inventory.tenancy.purge import org_purge, purge_order
 from inventory.tenancy.tokens import api_token_create
@@ -83,7 +82,7 @@ def stock_up(org, code: str) -> dict:
         store=store,
         client_ref=ref("move"),
         actor=user,
-        lines=[stock_service.MoveLine(1, flower, loc(store, "BR"), loc(store, "SF"), D(8))],
+        lines=[documents.MoveLineInput(flower, loc(store, "BR"), loc(store, "SF"), D(8))],
     )
     documents.adjustment_record(
         org=org,
@@ -91,7 +90,7 @@ def stock_up(org, code: str) -> dict:
         client_ref=ref("adj"),
         reason="damage",
         actor=user,
-        lines=[stock_service.ReceiveLine(1, flower, loc(store, "BR"), D(-1))],
+        lines=[documents.AdjustmentLineInput(flower, loc(store, "BR"), D(-1))],
     )
     documents.write_off_record(
         org=org,
@@ -100,7 +99,7 @@ def stock_up(org, code: str) -> dict:
         write_off_type="expiry",
         reason="expired",
         actor=user,
-        lines=[stock_service.ReceiveLine(1, gummy, loc(store, "BR"), D(4))],
+        lines=[documents.WriteOffLineInput(gummy, loc(store, "BR"), D(4))],
     )
     sold = sell(org, store, (gummy, 2), (flower, 1), actor=user)
     sales.sale_refund(

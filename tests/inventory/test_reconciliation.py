@@ -578,7 +578,8 @@ with scopes_disabled():
     product = catalog.product_create(org=org, data={"sku": "G", "name": "G", "unit": "g"})
     sf = Location.objects.get(store=store, code="SF")
     for n, quantity in enumerate(["0.1", "0.2", "0.3"]):
-        line = stock.ReceiveLine(1, product, sf, D(quantity), lot_code=f"L{n}", unit_cost=D(2))
+        line = documents.ReceiptLineInput(product, sf, D(quantity), lot_code=f"L{n}",
+                                          unit_cost=D(2))
         documents.receipt_record(org=org, store=store, lines=[line], client_ref=f"r{n}",
                                  occurred_at=None, actor=None)
     if SELL:

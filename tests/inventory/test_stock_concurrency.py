@@ -38,7 +38,17 @@ from inventory.stock import write_path as stock_service
 from inventory.tenancy.scope import tenant_scope
 from inventory.tenancy.services import location_create
 from tests.factories import ProductFactory
-from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, sell
+from tests.stock_helpers import (
+    adjustment_inputs,
+    assert_invariants,
+    days,
+    loc,
+    move_inputs,
+    on_hand,
+    receipt_inputs,
+    receive,
+    sell,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -285,7 +295,10 @@ def test_receipts_during_sales_do_not_deadlock(org, store):
                         unit_cost=D("2.50"),
                     )
                     documents.receipt_record(
-                        org=org, store=store, lines=[line], client_ref=f"rcv-{n}-{r}-{lot}"
+                        org=org,
+                        store=store,
+                        lines=receipt_inputs([line]),
+                        client_ref=f"rcv-{n}-{r}-{lot}",
                     )
 
         return job
@@ -337,7 +350,9 @@ def test_moves_and_adjustments_during_sales_do_not_deadlock(org, store):
                     ),
                     stock_service.MoveLine(2, other, loc(store, source), loc(store, target), D(1)),
                 ]
-                documents.move_record(org=org, store=store, lines=lines, client_ref=f"mv-{n}-{r}")
+                documents.move_record(
+                    org=org, store=store, lines=move_inputs(lines), client_ref=f"mv-{n}-{r}"
+                )
 
         return job
 
@@ -350,7 +365,11 @@ def test_moves_and_adjustments_during_sales_do_not_deadlock(org, store):
                     stock_service.ReceiveLine(2, product, loc(store, "SF"), D(sign)),
                 ]
                 documents.adjustment_record(
-                    org=org, store=store, lines=lines, client_ref=f"adj-{n}-{r}", reason="count"
+                    org=org,
+                    store=store,
+                    lines=adjustment_inputs(lines),
+                    client_ref=f"adj-{n}-{r}",
+                    reason="count",
                 )
 
         return job
@@ -493,7 +512,7 @@ def test_record_mode_books_every_missing_unit_and_receipts_settle_it_once(org, s
         )
         return lambda: (
             documents.receipt_record(
-                org=org, store=store, lines=[line], client_ref=f"delivery-{n}"
+                org=org, store=store, lines=receipt_inputs([line]), client_ref=f"delivery-{n}"
             )[0].pk
         )
 
@@ -531,7 +550,10 @@ def test_receipts_naming_the_same_lots_in_opposite_order_do_not_deadlock(org, st
                     for i, (product, lot) in enumerate(order, start=1)
                 ]
                 documents.receipt_record(
-                    org=org, store=store, lines=lines, client_ref=f"delivery-{n}-{r}"
+                    org=org,
+                    store=store,
+                    lines=receipt_inputs(lines),
+                    client_ref=f"delivery-{n}-{r}",
                 )
 
         return job
@@ -561,7 +583,10 @@ def test_adjustments_into_a_lot_during_receipts_of_it_do_not_deadlock(org, store
                     1, product, loc(store, "SF"), D(1), lot_code="X", expiry_date=days(30)
                 )
                 documents.receipt_record(
-                    org=org, store=store, lines=[line], client_ref=f"delivery-{n}-{r}"
+                    org=org,
+                    store=store,
+                    lines=receipt_inputs([line]),
+                    client_ref=f"delivery-{n}-{r}",
                 )
 
         return job
@@ -573,7 +598,11 @@ def test_adjustments_into_a_lot_during_receipts_of_it_do_not_deadlock(org, store
                     1, product, loc(store, "SF"), D(1), lot_code="X", expiry_date=days(30)
                 )
                 documents.adjustment_record(
-                    org=org, store=store, lines=[line], client_ref=f"found-{n}-{r}", reason="found"
+                    org=org,
+                    store=store,
+                    lines=adjustment_inputs([line]),
+                    client_ref=f"found-{n}-{r}",
+                    reason="found",
                 )
 
         return job

@@ -23,7 +23,7 @@ from inventory.models import (
 )
 from inventory.sales import services as sales
 from inventory.stock import write_path as stock_service
-from inventory.stock.locks import lock_quants
+from inventory.stock.locks import QuantFilter, lock_quants
 from tests.factories import ProductFactory
 from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, ref, sell
 
@@ -32,7 +32,7 @@ D = Decimal
 
 @pytest.fixture
 def product(org):
-    return ProductFactory(org=org, sku="GUM", tracks_expiry=True)
+    return ProductFactory(org=org, sku="GUM")
 
 
 def consumed_lots(sale):
@@ -273,7 +273,7 @@ def test_lock_quants_loads_what_the_orm_would(org, store, product, django_assert
         StockQuant.objects.filter(product=product).select_related("batch").order_by("id")
     )
     with transaction.atomic(), django_assert_num_queries(1):
-        locked = lock_quants(org=org, where="q.product_id = %s", params=[product.pk])
+        locked = lock_quants(org=org, match=QuantFilter(products=[product.pk]))
         batches = [quant.batch for quant in locked]  # loaded with the quants: no query
     assert [_values(q) for q in locked] == [_values(q) for q in expected]
     assert [_values(b) for b in batches] == [_values(q.batch) for q in expected]
@@ -346,7 +346,7 @@ def test_a_deactivated_sellable_room_no_longer_feeds_sales(org, store, product):
     assert consumed_lots(sale) == [("F", "1.0000")]
     with pytest.raises(ValidationFailed) as error:
         sell(org, store, (product, 1, "KIOSK"))
-    assert error.value.code == "not_sellable"
+    assert error.value.code == "unknown_location"  # as the API says of an inactive room
     assert on_hand(product, loc(store, "KIOSK")) == 2
     assert_invariants()
 

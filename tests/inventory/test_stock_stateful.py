@@ -54,7 +54,15 @@ from inventory.stock import write_path as stock_service
 from inventory.tenancy.scope import tenant_scope
 from inventory.tenancy.services import location_create, store_create
 from tests.factories import OrganizationFactory, ProductFactory
-from tests.stock_helpers import assert_invariants, loc, ref
+from tests.stock_helpers import (
+    adjustment_inputs,
+    assert_invariants,
+    loc,
+    move_inputs,
+    receipt_inputs,
+    ref,
+    write_off_inputs,
+)
 
 D = Decimal
 ZERO = D(0)
@@ -113,8 +121,7 @@ class StockMachine(RuleBasedStateMachine):
         super().__init__()
         self.org = OrganizationFactory()
         self.products = [
-            ProductFactory(org=self.org, sku=f"P{i}", unit=unit, tracks_expiry=True)
-            for i, unit in enumerate(UNITS)
+            ProductFactory(org=self.org, sku=f"P{i}", unit=unit) for i, unit in enumerate(UNITS)
         ]
         self.store: Store | None = None
         # (location code, batch id) -> quantity; an entry at zero is a quant that exists
@@ -296,7 +303,7 @@ class StockMachine(RuleBasedStateMachine):
         }
         with tenant_scope(self.org):
             document, created = documents.receipt_record(
-                org=self.org, store=self.store, lines=lines, client_ref=ref("rcv")
+                org=self.org, store=self.store, lines=receipt_inputs(lines), client_ref=ref("rcv")
             )
         assert created
         rows = document.result["rows"]
@@ -543,7 +550,7 @@ class StockMachine(RuleBasedStateMachine):
                     documents.move_record(
                         org=self.org,
                         store=self.store,
-                        lines=move_lines,
+                        lines=move_inputs(move_lines),
                         client_ref=ref("move"),
                         reason="restock",
                     )
@@ -551,7 +558,7 @@ class StockMachine(RuleBasedStateMachine):
             document, _ = documents.move_record(
                 org=self.org,
                 store=self.store,
-                lines=move_lines,
+                lines=move_inputs(move_lines),
                 client_ref=ref("move"),
                 reason="restock",
             )
@@ -606,7 +613,7 @@ class StockMachine(RuleBasedStateMachine):
             call = dict(
                 org=self.org,
                 store=self.store,
-                lines=lines,
+                lines=adjustment_inputs(lines),
                 client_ref=ref("adj"),
                 reason="count correction",
             )
@@ -654,7 +661,7 @@ class StockMachine(RuleBasedStateMachine):
             call = dict(
                 org=self.org,
                 store=self.store,
-                lines=[line],
+                lines=write_off_inputs([line]),
                 write_off_type=kind,
                 client_ref=ref("wo"),
                 reason=f"{kind} found on the shelf",
@@ -755,10 +762,16 @@ def test_one_document_may_name_the_same_lot_on_two_lines(org, store, kind):
     ]
     with tenant_scope(org):
         if kind == "receipt":
-            documents.receipt_record(org=org, store=store, lines=lines, client_ref=ref())
+            documents.receipt_record(
+                org=org, store=store, lines=receipt_inputs(lines), client_ref=ref()
+            )
         else:
             documents.adjustment_record(
-                org=org, store=store, lines=lines, client_ref=ref(), reason="found in the back"
+                org=org,
+                store=store,
+                lines=adjustment_inputs(lines),
+                client_ref=ref(),
+                reason="found in the back",
             )
     assert Batch.objects.filter(product=product, lot_code="L1").count() == 1
     assert StockQuant.objects.filter(product=product).count() == 2

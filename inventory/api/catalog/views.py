@@ -12,7 +12,7 @@ from inventory.api.base import TenantAPIMixin
 from inventory.api.catalog import responses
 from inventory.api.catalog import serializers as s
 from inventory.api.catalog.filters import ProductFilter
-from inventory.catalog import selectors
+from inventory.catalog import resolver, selectors
 from inventory.catalog import services as catalog_services
 from inventory.models import (
     ClassificationMapping,
@@ -85,7 +85,7 @@ class ProductViewSet(TenantAPIMixin, viewsets.ModelViewSet):
         query = s.LookupQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)  # missing or blank: 400 naming barcode
         barcode = query.validated_data["barcode"]
-        found = selectors.product_lookup(org=self.org, barcode=barcode)
+        found = resolver.product_lookup(org=self.org, barcode=barcode)
         scan = found.scan
         return Response(
             s.LookupSerializer(
@@ -117,6 +117,11 @@ class ClassificationMappingViewSet(TenantAPIMixin, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         serializer.instance = catalog_services.classification_save(
             org=self.org, mapping=None, data=serializer.validated_data, actor=self.request.user
+        )
+
+    def perform_destroy(self, instance):
+        catalog_services.classification_delete(
+            org=self.org, mapping=instance, actor=self.request.user
         )
 
     def perform_update(self, serializer):

@@ -43,10 +43,15 @@ class SaleLineAnswerSerializer(serializers.Serializer):
 
 
 class SaleWarningSerializer(serializers.Serializer):
-    """A line sold beyond the stock (negative-stock mode ``warn``)."""
+    """Something the sale posted with but should be looked at: a line sold beyond the stock
+    (``sold_without_stock``, negative-stock mode ``warn``: with sku, requested, available), or
+    what a stock policy said (e.g. the discrepancy enforcement's ``warn`` mode)."""
+
+    #: present on ``sold_without_stock``; a policy's warning names only code, line, detail
+    optional = ("sku", "requested", "available")
 
     code = serializers.CharField(read_only=True)
-    line = serializers.IntegerField(read_only=True)
+    line = serializers.IntegerField(read_only=True, allow_null=True)
     sku = serializers.CharField(read_only=True)
     requested = DecimalString()
     available = DecimalString(

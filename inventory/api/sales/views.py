@@ -13,15 +13,9 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.api import BusinessMomentFilter
-from inventory.api.base import TenantAPIMixin, created_or_replayed
+from inventory.api.base import TenantAPIMixin, created_or_replayed, item_ref
 from inventory.api.sales import serializers as s
 from inventory.api.sales.responses import RefundSerializer, SaleSerializer, refund_body, sale_body
-from inventory.catalog.resolver import (
-    Problems,
-    check_whole_numbers,
-    resolve_locations,
-    resolve_products,
-)
 from inventory.exceptions import InsufficientStock
 from inventory.models import Sale, SaleStatus
 from inventory.reports.visibility import products_hidden_in_store
@@ -86,18 +80,11 @@ class SaleViewSet(
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         store = data["store"]
-        problems = Problems()
-        products = resolve_products(self.org, data["lines"], problems)
-        check_whole_numbers(products, data["lines"], problems)
-        locations = resolve_locations(
-            store, data["lines"], ("location",), problems, sellable_only=True
-        )
-        problems.raise_if_any()
         lines = [
             sales.SaleLineInput(
-                product, ln["quantity"], ln.get("unit_price"), locations.get(ln.get("location"))
+                item_ref(ln), ln["quantity"], ln.get("unit_price"), ln.get("location")
             )
-            for product, ln in zip(products, data["lines"], strict=True)
+            for ln in data["lines"]
         ]
         try:
             sale, created = sales.sale_record(
@@ -110,22 +97,23 @@ class SaleViewSet(
                 actor=request.user,
             )
         except InsufficientStock as exc:
-            self.hide_blind_availability(store, products, exc.extra.get("lines", []))
+            self.hide_blind_availability(store, exc.extra.get("lines", []))
             raise
         body = sale_body(sale, as_recorded=True)
         if body["warnings"]:
-            self.hide_blind_availability(store, products, body["warnings"])
+            self.hide_blind_availability(store, body["warnings"])
         return created_or_replayed(body, created)
 
-    def hide_blind_availability(self, store, products, lines: list[dict]) -> None:
+    def hide_blind_availability(self, store, lines: list[dict]) -> None:
         """What a store holds of a product under an open blind count is not for operators to
         see, not even as the ``available`` of a refused sale (it is the count's expected)."""
-        if self.tenant.can(Action.COUNT_EXPECTED_VIEW):
+        if self.tenant.can(Action.COUNT_EXPECTED_VIEW) or not lines:
             return
-        hidden = products_hidden_in_store(org=self.org, store_id=store.pk, products=products)
-        skus = {p.sku for p in products if p is not None and p.pk in hidden}
-        for line in lines:  # error lines name the product; warnings only its SKU
-            if line.get("product") in hidden or line.get("sku") in skus:
+        hidden = products_hidden_in_store(
+            org=self.org, store_id=store.pk, skus={line.get("sku") for line in lines}
+        )
+        for line in lines:  # error lines and warnings both name the SKU
+            if line.get("sku") in hidden:
                 for figure in ("available", "expired"):
                     if figure in line:
                         line[figure] = None
@@ -163,17 +151,12 @@ class SaleViewSet(
         serializer = s.RefundCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        problems = Problems()
-        found = resolve_locations(
-            sale.store, [], (), problems, extra={"location": data.get("location")}
-        )
-        problems.raise_if_any()
         refund, created = sales.sale_refund(
             org=self.org,
             sale=sale,
             lines=[sales.RefundLineInput(ln["line"], ln["quantity"]) for ln in data["lines"]],
             client_ref=data["client_ref"],
-            location=found.get(data.get("location")),
+            location=data.get("location"),
             reason=data["reason"],
             occurred_at=data.get("occurred_at"),
             actor=request.user,

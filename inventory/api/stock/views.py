@@ -1,7 +1,8 @@
 """Stock documents over HTTP: receipts, moves, adjustments and write-offs.
 
-Each view parses, resolves the request's names in a fixed number of queries, calls one
-service, and answers 201 with the result — or 200 with the very same body when a device replays
+Each view parses the request's shape and calls one service, which resolves what the request
+names (``inventory.catalog.resolver``) and checks every rule of the document; it answers 201 with
+the result — or 200 with the very same body when a device replays
 a ``client_ref``."""
 
 from __future__ import annotations
@@ -9,18 +10,10 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.views import APIView
 
-from inventory.api.base import TenantAPIMixin, created_or_replayed
+from inventory.api.base import TenantAPIMixin, created_or_replayed, item_ref
 from inventory.api.stock import serializers as s
 from inventory.api.stock.responses import StockDocumentSerializer, document_body
-from inventory.catalog.resolver import (
-    Problems,
-    check_whole_numbers,
-    resolve_locations,
-    resolve_lots,
-    resolve_products,
-)
 from inventory.stock import documents
-from inventory.stock import write_path as stock_service
 from inventory.tenancy.capabilities import Action
 
 #: 201 when recorded; 200 with the very same body when a device replays its client_ref
@@ -34,18 +27,15 @@ DOCUMENT_ANSWERS = {
 
 
 class StockDocumentApi(TenantAPIMixin, APIView):
-    """Shared by receipts, moves, adjustments and write-offs."""
+    """Shared by receipts, moves, adjustments and write-offs: parse the request's shape; the
+    service resolves what it names and checks every rule of the document."""
 
     serializer_class: type = s.DocumentSerializer
 
-    def parse(self, request):
+    def parse(self, request) -> dict:
         serializer = self.serializer_class(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        problems = Problems()
-        products = resolve_products(self.org, data["lines"], problems)
-        check_whole_numbers(products, data["lines"], problems)
-        return data, problems, products
+        return serializer.validated_data
 
     def common(self, data, request) -> dict:
         return {
@@ -54,8 +44,13 @@ class StockDocumentApi(TenantAPIMixin, APIView):
             "client_ref": data["client_ref"],
             "occurred_at": data.get("occurred_at"),
             "source_ref": data["source_ref"],
+            "reason": data["reason"],
             "actor": request.user,
         }
+
+    def answer(self, recorded) -> object:
+        document, created = recorded
+        return created_or_replayed(document_body(document), created)
 
 
 class ReceiptApi(StockDocumentApi):
@@ -66,33 +61,19 @@ class ReceiptApi(StockDocumentApi):
 
     @extend_schema(request=s.ReceiptSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
-        data, problems, products = self.parse(request)
-        locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
-        for index, ln in enumerate(data["lines"]):
-            product = products[index]
-            if product is not None and product.tracks_expiry and not ln.get("expiry_date"):
-                problems.add(
-                    f"lines.{index}.expiry_date",
-                    f"{product.sku} tracks expiry: give the lot's expiry date.",
-                    "expiry_required",
-                )
-        problems.raise_if_any()
+        data = self.parse(request)
         lines = [
-            stock_service.ReceiveLine(
-                n,
-                product,
-                locations[ln["location"]],
+            documents.ReceiptLineInput(
+                item_ref(ln),
+                ln["location"],
                 ln["quantity"],
                 ln["lot_code"],
                 ln.get("expiry_date"),
                 ln.get("unit_cost"),
             )
-            for n, (product, ln) in enumerate(zip(products, data["lines"], strict=True), 1)
+            for ln in data["lines"]
         ]
-        document, created = documents.receipt_record(
-            lines=lines, reason=data["reason"], **self.common(data, request)
-        )
-        return created_or_replayed(document_body(document), created)
+        return self.answer(documents.receipt_record(lines=lines, **self.common(data, request)))
 
 
 class MoveApi(StockDocumentApi):
@@ -103,29 +84,18 @@ class MoveApi(StockDocumentApi):
 
     @extend_schema(request=s.MoveSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
-        data, problems, products = self.parse(request)
-        locations = resolve_locations(
-            data["store"], data["lines"], ("from_location", "to_location"), problems
-        )
-        lots = resolve_lots(self.org, products, data["lines"], problems)
-        problems.raise_if_any()
+        data = self.parse(request)
         lines = [
-            stock_service.MoveLine(
-                n,
-                product,
-                locations[ln["from_location"]],
-                locations[ln["to_location"]],
+            documents.MoveLineInput(
+                item_ref(ln),
+                ln["from_location"],
+                ln["to_location"],
                 ln["quantity"],
-                lot,
+                ln["lot_code"],
             )
-            for n, (product, ln, lot) in enumerate(
-                zip(products, data["lines"], lots, strict=True), 1
-            )
+            for ln in data["lines"]
         ]
-        document, created = documents.move_record(
-            lines=lines, reason=data["reason"], **self.common(data, request)
-        )
-        return created_or_replayed(document_body(document), created)
+        return self.answer(documents.move_record(lines=lines, **self.common(data, request)))
 
 
 class AdjustmentApi(StockDocumentApi):
@@ -136,51 +106,19 @@ class AdjustmentApi(StockDocumentApi):
 
     @extend_schema(request=s.AdjustmentSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
-        data, problems, products = self.parse(request)
-        locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
-        # A negative line takes from a known lot; a positive one may start a new lot, which
-        # for an expiry-tracked product needs its expiry date (a known lot has its own).
-        lots = resolve_lots(
-            self.org,
-            products,
-            data["lines"],
-            problems,
-            must_exist=lambda index: data["lines"][index]["quantity"] < 0,
-        )
-        for index, (product, ln, lot) in enumerate(zip(products, data["lines"], lots, strict=True)):
-            if (
-                ln["quantity"] > 0
-                and product is not None
-                and product.tracks_expiry
-                and ln["lot_code"].strip()
-                and lot is None
-                and not ln.get("expiry_date")
-            ):
-                problems.add(
-                    f"lines.{index}.expiry_date",
-                    f"{product.sku} tracks expiry: a new lot needs its expiry date.",
-                    "expiry_required",
-                )
-        problems.raise_if_any()
+        data = self.parse(request)
         lines = [
-            stock_service.ReceiveLine(
-                n,
-                product,
-                locations[ln["location"]],
+            documents.AdjustmentLineInput(
+                item_ref(ln),
+                ln["location"],
                 ln["quantity"],
-                ln["lot_code"] if ln["quantity"] > 0 else "",
+                ln["lot_code"],
                 ln.get("expiry_date"),
                 ln.get("unit_cost"),
-                batch_id=lot if ln["quantity"] < 0 else None,
             )
-            for n, (product, ln, lot) in enumerate(
-                zip(products, data["lines"], lots, strict=True), 1
-            )
+            for ln in data["lines"]
         ]
-        document, created = documents.adjustment_record(
-            lines=lines, reason=data["reason"], **self.common(data, request)
-        )
-        return created_or_replayed(document_body(document), created)
+        return self.answer(documents.adjustment_record(lines=lines, **self.common(data, request)))
 
 
 class WriteOffApi(StockDocumentApi):
@@ -191,22 +129,15 @@ class WriteOffApi(StockDocumentApi):
 
     @extend_schema(request=s.WriteOffSerializer, responses=DOCUMENT_ANSWERS)
     def post(self, request):
-        data, problems, products = self.parse(request)
-        locations = resolve_locations(data["store"], data["lines"], ("location",), problems)
-        lots = resolve_lots(self.org, products, data["lines"], problems)
-        problems.raise_if_any()
+        data = self.parse(request)
         lines = [
-            stock_service.ReceiveLine(
-                n, product, locations[ln["location"]], ln["quantity"], batch_id=lot
+            documents.WriteOffLineInput(
+                item_ref(ln), ln["location"], ln["quantity"], ln["lot_code"]
             )
-            for n, (product, ln, lot) in enumerate(
-                zip(products, data["lines"], lots, strict=True), 1
-            )
+            for ln in data["lines"]
         ]
-        document, created = documents.write_off_record(
-            lines=lines,
-            write_off_type=data["type"],
-            reason=data["reason"],
-            **self.common(data, request),
+        return self.answer(
+            documents.write_off_record(
+                lines=lines, write_off_type=data["type"], **self.common(data, request)
+            )
         )
-        return created_or_replayed(document_body(document), created)

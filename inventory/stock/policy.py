@@ -1,0 +1,88 @@
+"""Policies the write path consults before stock moves: how another app takes part in every
+sale, move, transfer and correction without inventory importing it.
+
+The discrepancy app's enforcement modes (record only → warn → block) are the first user: a
+policy sees what is about to be posted — its kind, its document, every row it plans, and the
+shortfalls it would book — and either lets it through, answers warnings (a ``warn`` mode: the
+document posts and says why it is suspicious), or refuses by raising an ``ApplicationError``
+(a ``block`` mode: nothing is posted, the caller's transaction rolls back).
+
+A policy is registered once, at start-up (``AppConfig.ready``), and runs inside the write
+path's transaction, after the quants are locked and before anything is written, so what it
+reads is what will be changed. With no policy registered the write path pays nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    """One ledger row the write path is about to write."""
+
+    store_id: int
+    location_id: int
+    product_id: int
+    batch_id: int
+    qty_delta: Decimal
+    ref_line: int
+    unallocated: bool
+
+
+@dataclass(frozen=True)
+class PlannedPosting:
+    """What a write-path call is about to post, for the policies to judge."""
+
+    org_id: int
+    store_id: int
+    kind: str  # "sale", "move", "transfer", "receipt", "adjustment", "count", "reversal"
+    ref_type: str  # the first row's ref type (e.g. SALE, MOVE_OUT, ADJUSTMENT)
+    ref_id: int
+    user_id: int | None
+    rows: tuple[PlannedRow, ...]
+    #: (line, product id, requested, available) of lines short of stock that are booked anyway
+    shortfalls: tuple[tuple[int, int, Decimal, Decimal], ...] = ()
+
+
+@dataclass(frozen=True)
+class PolicyWarning:
+    """Something a policy wants the caller to know; the posting goes ahead."""
+
+    code: str
+    detail: str
+    line: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "line": self.line, "detail": self.detail, **self.extra}
+
+
+#: A policy: judge a planned posting; return warnings, or raise an ApplicationError to refuse.
+Policy = Callable[[PlannedPosting], list[PolicyWarning]]
+_policies: list[Policy] = []
+
+
+def register_stock_policy(policy: Policy) -> None:
+    """Consult ``policy`` before every stock posting (idempotent: ``ready`` may run twice)."""
+    if policy not in _policies:
+        _policies.append(policy)
+
+
+def unregister_stock_policy(policy: Policy) -> None:
+    if policy in _policies:
+        _policies.remove(policy)
+
+
+def has_policies() -> bool:
+    return bool(_policies)
+
+
+def consult(posting: PlannedPosting) -> list[PolicyWarning]:
+    """Every registered policy's warnings for ``posting`` (a refusal propagates)."""
+    warnings: list[PolicyWarning] = []
+    for policy in _policies:
+        warnings += policy(posting)
+    return warnings
