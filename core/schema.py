@@ -20,6 +20,19 @@ ERROR_SCHEMA = {
             "description": "Each offending input (dotted path for nested input) and why.",
             "additionalProperties": {"type": "array", "items": {"type": "string"}},
         },
+        "problems": {
+            "type": "array",
+            "description": "A request refused line by line: each problem with its own code.",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "field": {"type": "string"},
+                    "code": {"type": "string"},
+                    "detail": {"type": "string"},
+                },
+                "required": ["field", "code", "detail"],
+            },
+        },
     },
     "required": ["code", "detail", "fields"],
 }

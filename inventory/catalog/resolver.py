@@ -93,6 +93,7 @@ class Problems:
         is the problems' code when they share one (else ``invalid``), and ``problems`` lists
         each with its own code, so a POS can act line by line."""
         fields: dict[str, list[str]] = defaultdict(list)
+        self.items.sort(key=_in_request_order)
         for problem in self.items:
             fields[problem.field].append(problem.detail)
         codes = {problem.code for problem in self.items}
@@ -106,6 +107,13 @@ class Problems:
     def raise_if_any(self, message: str = "Some lines cannot be used.") -> None:
         if self.items:
             raise self.error(message)
+
+
+def _in_request_order(problem: Problem) -> tuple:
+    """``lines.2.sku`` before ``lines.10.quantity``: problems in the order of the request."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part) for part in problem.field.split(".")
+    )
 
 
 def _path(prefix: str, index: int, name: str) -> str:
