@@ -127,3 +127,17 @@ def test_a_warning_does_not_tell_an_operator_either(org, store, shop, client_for
     body = {"store": store.pk, "client_ref": "warn-1", "lines": [{"sku": "GUMMY", "quantity": "4"}]}
     sold = client_for("operator").post("/api/v1/sales", body, format="json").json()
     assert sold["warnings"][0]["available"] is None
+
+
+def test_reading_the_sale_back_does_not_tell_either(org, store, shop, client_for):
+    org.negative_stock_mode = "warn"
+    org.save(update_fields=["negative_stock_mode"])
+    blind(org, store, shop)
+    body = {"store": store.pk, "client_ref": "warn-2", "lines": [{"sku": "GUMMY", "quantity": "4"}]}
+    operator = client_for("operator")
+    sold = operator.post("/api/v1/sales", body, format="json").json()
+    assert operator.get(f"/api/v1/sales/{sold['id']}").json()["warnings"][0]["available"] is None
+    listed = operator.get("/api/v1/sales").json()["results"]
+    assert [w["available"] for s in listed for w in s["warnings"]] == [None]
+    manager = client_for("manager").get(f"/api/v1/sales/{sold['id']}").json()
+    assert manager["warnings"][0]["available"] == "3.0000"

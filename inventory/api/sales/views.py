@@ -62,11 +62,22 @@ class SaleViewSet(
     @extend_schema(responses={200: SaleSerializer(many=True)})
     def list(self, request, *args, **kwargs):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response([sale_body(sale) for sale in page])
+        return self.get_paginated_response(self.shown([(sale, sale_body(sale)) for sale in page]))
 
     @extend_schema(responses={200: SaleSerializer})
     def retrieve(self, request, *args, **kwargs):
-        return Response(sale_body(self.get_object()))
+        sale = self.get_object()
+        (body,) = self.shown([(sale, sale_body(sale))])
+        return Response(body)
+
+    def shown(self, sales: list[tuple[Sale, dict]]) -> list[dict]:
+        """Sales as this caller may read them: a warning's ``available`` is hidden while an
+        open blind count covers its product in the sale's store (as on the sale's own answer)."""
+        for sale, body in sales:
+            if body["warnings"]:
+                body["warnings"] = [dict(w) for w in body["warnings"]]
+                self.hide_blind_availability(sale.store_id, body["warnings"])
+        return [body for _, body in sales]
 
     @extend_schema(
         request=s.SaleCreateSerializer,
@@ -97,20 +108,20 @@ class SaleViewSet(
                 actor=request.user,
             )
         except InsufficientStock as exc:
-            self.hide_blind_availability(store, exc.extra.get("lines", []))
+            self.hide_blind_availability(store.pk, exc.extra.get("lines", []))
             raise
         body = sale_body(sale, as_recorded=True)
         if body["warnings"]:
-            self.hide_blind_availability(store, body["warnings"])
+            self.hide_blind_availability(store.pk, body["warnings"])
         return created_or_replayed(body, created)
 
-    def hide_blind_availability(self, store, lines: list[dict]) -> None:
+    def hide_blind_availability(self, store_id: int, lines: list[dict]) -> None:
         """What a store holds of a product under an open blind count is not for operators to
         see, not even as the ``available`` of a refused sale (it is the count's expected)."""
         if self.tenant.can(Action.COUNT_EXPECTED_VIEW) or not lines:
             return
         hidden = products_hidden_in_store(
-            org=self.org, store_id=store.pk, skus={line.get("sku") for line in lines}
+            org=self.org, store_id=store_id, skus={line.get("sku") for line in lines}
         )
         for line in lines:  # error lines and warnings both name the SKU
             if line.get("sku") in hidden:
