@@ -29,7 +29,7 @@ from counts.models import (
     SessionStatus,
     UnresolvedScan,
 )
-from inventory.audit.services import audit_record, audit_snapshot
+from inventory.audit.services import audit_diff, audit_record, audit_snapshot
 from inventory.catalog.resolver import (
     Item,
     ItemRef,
@@ -533,18 +533,31 @@ def line_update(
     notes: str | None = None,
     actor,
 ) -> CountLine:
-    """Correct a line while its pass is open (the scans stay as they were)."""
+    """Correct a line while its pass is open (the scans stay as they were; the audit trail
+    records who corrected what, since a count's number is what shrink is booked from)."""
     with transaction.atomic():
         count_pass = lock_pass(org=org, pass_id=line.count_pass_id)
         if count_pass.status != PassStatus.IN_PROGRESS:
             raise PassNotOpen()
         line = CountLine.objects.select_related("product").get(pk=line.pk)
+        old = audit_snapshot(line, ("quantity", "notes"))
         if quantity is not None:
             check_quantities([Entry(line.product, quantity)])
             line.quantity, line.confidence = quantity, "corrected"
         if notes is not None:
             line.notes = notes
         line.save()
+        before, after = audit_diff(old, audit_snapshot(line, ("quantity", "notes")))
+        if after:
+            audit_record(
+                org=org,
+                action=AuditAction.COUNT_LINE_CORRECTED,
+                obj=line,
+                before=before,
+                after=after,
+                store=count_pass.session.store_id,
+                actor=actor,
+            )
     return line
 
 
@@ -554,6 +567,14 @@ def line_delete(*, org: Organization, line: CountLine, actor) -> None:
         if count_pass.status != PassStatus.IN_PROGRESS:
             raise PassNotOpen()
         CountScan.objects.filter(line=line).update(line=None)
+        audit_record(
+            org=org,
+            action=AuditAction.COUNT_LINE_DELETED,
+            obj=line,
+            before=audit_snapshot(line, ("product", "lot_code", "quantity")),
+            store=count_pass.session.store_id,
+            actor=actor,
+        )
         CountLine.objects.filter(pk=line.pk).delete()
 
 

@@ -53,6 +53,8 @@ class AuditAction(models.TextChoices):
     COUNT_PASS_SUBMITTED = "count.pass_submitted", "Count pass submitted"
     COUNT_PASS_VOIDED = "count.pass_voided", "Count pass voided"
     COUNT_SCAN_RESOLVED = "count.scan_resolved", "Unknown scan mapped to a product"
+    COUNT_LINE_CORRECTED = "count.line_corrected", "Count line corrected by hand"
+    COUNT_LINE_DELETED = "count.line_deleted", "Count line deleted"
 
 
 class AuditEvent(TenantModel):

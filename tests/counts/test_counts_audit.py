@@ -251,3 +251,27 @@ def test_a_step_through_the_api_records_the_device_token_and_request(org, store,
     )
     assert event.request_id == "count-start-1"
     assert CountSession.objects.get(pk=session.pk).status == "in_progress"
+
+
+def test_correcting_or_deleting_a_line_by_hand_is_recorded(org, store, people):
+    clerk = people["clerk"]
+    flower = ProductFactory(org=org, sku="HAND")
+    session = S.session_start(
+        org=org,
+        actor=people["manager"],
+        session=S.session_create(org=org, store=store, scope="FULL_STORE", actor=people["manager"]),
+    )
+    count_pass = P.pass_create(org=org, session=session, location=loc(store, "SF"), actor=clerk)
+    ((line, _),) = P.lines_add(
+        org=org, count_pass=count_pass, actor=clerk, entries=[P.Entry(flower, D(3))]
+    )
+    start = last_id()
+    P.line_update(org=org, line=line, quantity=D(5), actor=people["manager"])
+    event = step(start, A.COUNT_LINE_CORRECTED, line, people["manager"], store)
+    assert (event.before, event.after) == ({"quantity": "3.0000"}, {"quantity": "5"})
+    start = last_id()
+    P.line_update(org=org, line=line, quantity=D(5), actor=people["manager"])  # no change
+    assert last_id() == start
+    P.line_delete(org=org, line=line, actor=clerk)
+    event = step(start, A.COUNT_LINE_DELETED, line, clerk, store)
+    assert event.before["product"] == flower.pk
