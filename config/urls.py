@@ -11,6 +11,9 @@ urlpatterns = [
     path("_allauth/", include("allauth.headless.urls")),
     re_path(r"^api/v1$", ApiRootView.as_view()),  # the root without its slash, like every route
     re_path(r"^api/v1/counts/", include("counts.api.urls")),
+    re_path(r"^api/v1/discrepancies/", include("discrepancies.api.urls")),
+    # adjustments and write-offs are correction requests (before inventory's stock routes)
+    re_path(r"^api/v1/", include("discrepancies.api.corrections")),
     re_path(r"^api/v1/", include("inventory.api.urls")),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

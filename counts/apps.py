@@ -12,3 +12,10 @@ class CountsConfig(AppConfig):
         from inventory.reports.visibility import register_hidden_stock
 
         register_hidden_stock(blind_zones)
+
+        # A count's out-of-policy variance rows are discrepancies: deciding one decides the row.
+        from counts.services.approvals import COUNT_VARIANCE
+        from discrepancies.models import DocumentType
+        from discrepancies.services.decisions import register_source_handler
+
+        register_source_handler(DocumentType.COUNT_VARIANCE, COUNT_VARIANCE)

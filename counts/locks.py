@@ -40,6 +40,29 @@ def lock_pass(*, org, pass_id: int) -> CountPass:
     )
 
 
+@lock_helper("counts.CountSession")
+def lock_sessions(*, org, ids) -> dict[int, CountSession]:
+    """Several sessions, in id order (deciding a selection of discrepancies from many counts)."""
+    _in_transaction()
+    return {
+        s.pk: s
+        for s in CountSession.objects.filter(org=org, pk__in=sorted(set(ids)))
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    }
+
+
+@lock_helper("counts.VarianceRow")
+def lock_variance_rows(*, org, ids) -> dict[int, VarianceRow]:
+    _in_transaction()
+    return {
+        r.pk: r
+        for r in VarianceRow.objects.filter(org=org, pk__in=sorted(set(ids)))
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    }
+
+
 @lock_helper("counts.VarianceRow")
 def lock_variance_row(*, org, row_id: int) -> VarianceRow:
     _in_transaction()

@@ -290,6 +290,18 @@ class VarianceRow(TenantModel):
     # The part of a shortage finalising could not post because the stock had gone meanwhile
     # (negative; 0 when everything posted). Also kept as a ``clamped`` StockShortfall row.
     unposted_quantity = models.DecimalField(**QTY, null=True, blank=True)
+    # Outside its category's variance policy, the row IS this discrepancy: deciding the
+    # discrepancy decides the row, and finalising marks it ADJUSTED.
+    # No database constraint: a closed discrepancy moves to the archive with its id
+    # (``archive_discrepancies``) and the row keeps pointing at it.
+    discrepancy = models.OneToOneField(
+        "discrepancies.Discrepancy",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="variance_row",
+    )
 
     class Meta:
         ordering = ["id"]

@@ -37,7 +37,6 @@ from counts.models import (
 from inventory.models import Location, Organization, Product, StockLedger, StockQuant
 from inventory.reports.visibility import HiddenZone
 from inventory.tenancy.capabilities import Action
-from inventory.tenancy.services import tolerance_for
 
 ZERO = Decimal("0")
 HUNDRED = Decimal("100")
@@ -261,13 +260,6 @@ def blind_zones(org: Organization, store_ids) -> list[HiddenZone]:
         )
         zones.append(HiddenZone(session.store_id, locations, categories))
     return zones
-
-
-def within_tolerance(org, item: VarianceItem) -> bool:
-    """Inside the category's band: |variance| ≤ max(units, percent of expected)."""
-    band = tolerance_for(org=org, category=item.category)
-    allowed = max(band["units"], abs(item.expected) * band["percent"] / HUNDRED)
-    return abs(item.variance) <= allowed
 
 
 def session_progress(session: CountSession) -> dict:

@@ -31,10 +31,13 @@ LOCK_ORDER: tuple[tuple[int, str, str], ...] = (
     (51, "counts.CountPass", "pass and line services"),
     (52, "counts.VarianceRow", "variance decisions"),
     (53, "counts.UnresolvedScan", "mapping unknown scans"),
+    (54, "discrepancies.CorrectionRequest", "deciding a line of an ad-hoc correction"),
+    (55, "discrepancies.Discrepancy", "review, approve, reject; count finalisation, by id"),
     (60, "inventory.Sale", "voids and refunds: the one sale reversed"),
     (70, "inventory.Batch", "lot upserts of receipts and adjustments, VALUES sorted by key"),
     (80, "inventory.StockQuant", "every stock write: lock_quants, by id"),
     (90, "inventory.StockQuant (new)", "quant upserts after the lock, VALUES sorted by key"),
+    (95, "inventory.StockHold", "holds kept by the discrepancies app after its postings"),
 )
 
 _registered: dict[str, str] = {}

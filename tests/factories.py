@@ -89,3 +89,15 @@ class ProductFactory(factory.django.DjangoModelFactory):
     def _create(cls, model_class, *args, barcodes=None, **kwargs):
         org = kwargs.pop("org")
         return catalog_services.product_create(org=org, data=kwargs, barcodes=barcodes)
+
+
+class VariancePolicyFactory(factory.django.DjangoModelFactory):
+    """A category's variance policy ("" = the organisation's default)."""
+
+    class Meta:
+        model = "discrepancies.VariancePolicy"
+
+    category = ""
+    units = 1
+    percent = 2
+    value = None

@@ -9,6 +9,7 @@ transaction; a retried step that finds the session already there records nothing
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from decimal import Decimal
 
@@ -35,7 +36,16 @@ from counts.models import (
     VarianceRow,
     VarianceStatus,
 )
-from counts.selectors import variance_compute, within_tolerance
+from counts.selectors import variance_compute
+from counts.services.approvals import findings_for
+from discrepancies.locks import lock_discrepancies
+from discrepancies.services.decisions import (
+    Decision,
+    discrepancies_adjusted,
+    discrepancies_withdraw,
+    discrepancy_decide,
+)
+from discrepancies.services.record import discrepancies_record, findings_judge
 from inventory.audit.services import audit_diff, audit_record, audit_snapshot
 from inventory.models import (
     AuditAction,
@@ -186,13 +196,20 @@ def session_submit(*, org: Organization, session: CountSession, actor) -> CountS
 
 
 def session_reconcile(*, org: Organization, session: CountSession, actor) -> CountSession:
-    """Submitted → reconciled: freeze the variance rows; within tolerance is auto-approved."""
+    """Submitted → reconciled: freeze the variance rows. A row within its category's variance
+    policy is approved by policy; every other row is recorded as a discrepancy (source
+    CYCLE_COUNT) and waits for someone other than the reconciler to decide it."""
     with transaction.atomic():
         session = lock_session(org=org, session_id=session.pk)
         if session.status == SessionStatus.RECONCILED:
             return session
         _move(session, (SessionStatus.SUBMITTED,), SessionStatus.RECONCILED)
         items = variance_compute(session)
+        differing = [item for item in items if item.variance != 0]
+        findings = findings_for(session, differing)
+        judged = dict(
+            zip(map(id, differing), findings_judge(org=org, findings=findings), strict=True)
+        )
         rows = [
             VarianceRow(
                 org=org,
@@ -209,13 +226,28 @@ def session_reconcile(*, org: Organization, session: CountSession, actor) -> Cou
                 overage_batch_id=item.overage_batch_id,
                 status=(
                     VarianceStatus.AUTO_APPROVED
-                    if item.variance == 0 or within_tolerance(org, item)
+                    if item.variance == 0 or judged[id(item)].within_policy
                     else VarianceStatus.PENDING
                 ),
             )
             for item in items
         ]
+        outside = [(f, judged[id(item)]) for f, item in zip(findings, differing, strict=True)]
+        outside = [(f, j) for f, j in outside if not j.within_policy]
         VarianceRow.objects.bulk_create(rows)
+        pending = [row for row in rows if row.status == VarianceStatus.PENDING]
+        recorded = discrepancies_record(
+            org=org,
+            findings=[
+                dataclasses.replace(f, document_id=row.pk)
+                for (f, _), row in zip(outside, pending, strict=True)
+            ],
+            judgements=[j for _, j in outside],
+            actor=actor,
+        )
+        for row, d in zip(pending, recorded, strict=True):
+            row.discrepancy = d
+        VarianceRow.objects.bulk_update(pending, ["discrepancy"], batch_size=1000)
         old = audit_snapshot(session, ["status", "reconciled_at", "reconciled_by"])
         session.status, session.reconciled_at = SessionStatus.RECONCILED, timezone.now()
         session.reconciled_by = actor
@@ -227,7 +259,7 @@ def session_reconcile(*, org: Organization, session: CountSession, actor) -> Cou
             old=old,
             actor=actor,
             variance_rows=len(rows),
-            pending=sum(row.status == VarianceStatus.PENDING for row in rows),
+            pending=len(pending),
         )
     return session
 
@@ -244,10 +276,22 @@ def variance_decide(
 ) -> VarianceRow:
     """Approve (with a posting mode) or reject one variance row of a reconciled session.
 
-    Managers decide up to the org's escalation threshold (absolute value at cost), admins above;
-    the person who reconciled the session never decides its rows. The audit event carries
-    the decision, the posting mode and the reason, whether or not they changed.
+    A row outside its variance policy is a discrepancy: deciding the row decides the
+    discrepancy, by the discrepancies' rules (``discrepancies.services.decisions``: managers up
+    to the escalation, admins above, never the person who reconciled the count). A row within
+    policy (approved by policy) may still be rejected or given another posting mode, by the
+    same people. The audit event carries the decision, the posting mode and the reason.
     """
+    if row.discrepancy_id is not None:
+        discrepancy_decide(
+            org=org,
+            discrepancy=row.discrepancy_id,
+            decision=Decision("approve" if approve else "reject", notes=reason, mode=mode),
+            tenant=tenant,
+            actor=actor,
+        )
+        row.refresh_from_db()
+        return row
     with transaction.atomic():
         session = lock_session(org=org, session_id=row.session_id)
         if session.status != SessionStatus.RECONCILED:
@@ -331,6 +375,10 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
             raise ApprovalRequired(fields={"variance": [str(pk) for pk in pending]})
         old = audit_snapshot(session, ["status", "closed_at", "closed_by"])
         approved = list(_rows_to_post(session))
+        # The rows' discrepancies, locked before the posting (lock order), marked ADJUSTED after.
+        discrepancies = lock_discrepancies(
+            org=org, ids=[row.discrepancy_id for row in approved if row.discrepancy_id]
+        )
         now = timezone.now()
         by_line = dict(enumerate(approved, start=1))
         outcome = (
@@ -364,6 +412,19 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
             row.posted_quantity = posted[number]
             row.unposted_quantity = unposted.get(number, ZERO)
         _save_posted(approved)
+        discrepancies_adjusted(
+            org=org,
+            posted=[
+                (
+                    discrepancies[row.discrepancy_id],
+                    (RefType.COUNT_RECONCILE, session.pk, number),
+                    row.posted_quantity,
+                )
+                for number, row in by_line.items()
+                if row.discrepancy_id
+            ],
+            actor=actor,
+        )
         if outcome.shortfalls:
             shortfalls_record(
                 org=org,
@@ -447,6 +508,19 @@ def session_cancel(*, org: Organization, session: CountSession, actor) -> CountS
         now = timezone.now()
         voided = CountPass.objects.filter(session=session, status=PassStatus.IN_PROGRESS).update(
             status=PassStatus.VOIDED, voided_at=now
+        )
+        discrepancies_withdraw(
+            org=org,
+            discrepancies=list(
+                lock_discrepancies(
+                    org=org,
+                    ids=VarianceRow.objects.filter(
+                        session=session, discrepancy__isnull=False
+                    ).values_list("discrepancy_id", flat=True),
+                ).values()
+            ),
+            notes=f"Count {session.pk} was cancelled.",
+            actor=actor,
         )
         old = audit_snapshot(session, ["status", "cancelled_at"])
         session.status, session.cancelled_at = SessionStatus.CANCELLED, now

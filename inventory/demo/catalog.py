@@ -789,11 +789,13 @@ DEMO_ORGS = (
             "negative_stock_mode": "block",
             "discrepancy_enforcement": "warn",
             "escalation_threshold": Decimal("500.00"),
-            "tolerance_bands": {
-                "default": {"units": "1", "percent": "2"},
-                "Flower": {"units": "0", "percent": "1.5"},
-                "Pre-Rolls": {"units": "0", "percent": "1"},
-            },
+        },
+        # category ("" = default): (units, percent, value at cost or None); built by
+        # discrepancies.demo
+        "variance_policies": {
+            "": ("1", "2", None),
+            "Flower": ("0", "1.5", "150"),
+            "Pre-Rolls": ("0", "1", None),
         },
         "stores": (
             {
@@ -823,11 +825,11 @@ DEMO_ORGS = (
             "negative_stock_mode": "warn",
             "discrepancy_enforcement": "record",
             "escalation_threshold": Decimal("250.00"),
-            "tolerance_bands": {
-                "default": {"units": "1", "percent": "3"},
-                "Produce": {"units": "2", "percent": "5"},
-                "OTC Medicine": {"units": "0", "percent": "0"},
-            },
+        },
+        "variance_policies": {
+            "": ("1", "3", None),
+            "Produce": ("2", "5", "40"),
+            "OTC Medicine": ("0", "0", None),
         },
         "stores": (
             {

@@ -55,6 +55,14 @@ class AuditAction(models.TextChoices):
     COUNT_SCAN_RESOLVED = "count.scan_resolved", "Unknown scan mapped to a product"
     COUNT_LINE_CORRECTED = "count.line_corrected", "Count line corrected by hand"
     COUNT_LINE_DELETED = "count.line_deleted", "Count line deleted"
+    DISCREPANCY_REVIEWED = "discrepancy.reviewed", "Discrepancy taken under review"
+    DISCREPANCY_APPROVED = "discrepancy.approved", "Discrepancy approved"
+    DISCREPANCY_REJECTED = "discrepancy.rejected", "Discrepancy rejected"
+    DISCREPANCY_ADJUSTED = "discrepancy.adjusted", "Discrepancy's correction posted"
+    DISCREPANCIES_ARCHIVED = "discrepancies.archived", "Closed discrepancies archived"
+    VARIANCE_POLICY_SAVED = "variance_policy.saved", "Variance policy saved"
+    VARIANCE_POLICY_DELETED = "variance_policy.deleted", "Variance policy deleted"
+    STOCK_HOLD_OVERRIDDEN = "stock_hold.overridden", "Sale or move of a held product let through"
 
 
 class AuditEvent(TenantModel):

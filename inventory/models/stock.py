@@ -215,6 +215,31 @@ class StockShortfall(TenantModel):
         )
 
 
+class StockHold(TenantModel):
+    """A product held at a store: something is wrong with its stock there (the discrepancies
+    app keeps one row per store and product with an open HIGH or CRITICAL discrepancy).
+
+    Kept with the stock so the write path's quant lock reads it in the statement it already
+    runs: checking a sale against it costs no statement. What a hold does — nothing, a warning,
+    or a refusal — is the organisation's enforcement mode, judged by the policy that keeps it.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.PROTECT, related_name="+")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    since = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["store_id", "product_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["org", "store", "product"], name="stock_hold_store_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold on product #{self.product_id} at store #{self.store_id}"
+
+
 class DocumentKind(models.TextChoices):
     RECEIPT = "receipt"
     MOVE = "move"

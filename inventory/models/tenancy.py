@@ -72,9 +72,6 @@ class Organization(models.Model):
         default=Decimal("500.00"),
         validators=[MinValueValidator(Decimal("0"))],
     )
-    # {"<category>": {"units": "1", "percent": "2"}, "default": {...}}: a count variance within
-    # the band is auto-approved. See inventory.services.org.tolerance_for.
-    tolerance_bands = models.JSONField(default=dict, blank=True)
     # Google sign-in is accepted only from these e-mail domains when the list is not empty.
     allowed_email_domains = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

@@ -7,8 +7,6 @@ transaction; a change that changes nothing records nothing.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django_scopes import scopes_disabled
@@ -60,8 +58,6 @@ DEFAULT_LOCATIONS = (
     ("SF", "Sales Floor", LocationKind.SALES_FLOOR, True, 10),
     ("BR", "Back Room", LocationKind.BACK_ROOM, False, 20),
 )
-
-DEFAULT_TOLERANCE = {"units": Decimal("1"), "percent": Decimal("2")}
 
 STORE_AUDITED_FIELDS = (
     "code",
@@ -122,19 +118,6 @@ def org_update_settings(*, org: Organization, changes: dict, actor) -> Organizat
                 actor=actor,
             )
     return org
-
-
-def tolerance_for(*, org: Organization, category: str) -> dict[str, Decimal]:
-    """The count-variance tolerance band for a category: ``{"units", "percent"}``.
-
-    Category bands override the org's ``default`` band, which overrides the platform default
-    (the larger of 1 unit and 2%). A band of zero units and zero percent means zero tolerance.
-    """
-    bands = org.tolerance_bands or {}
-    band = bands.get(category) or bands.get("default") or {}
-    return {
-        key: Decimal(str(band.get(key, DEFAULT_TOLERANCE[key]))) for key in ("units", "percent")
-    }
 
 
 def _store_code_taken(code: str) -> Conflict:

@@ -29,8 +29,15 @@ from counts.models import (
 )
 from counts.services import passes as P
 from counts.services import sessions as S
+from discrepancies.models import VariancePolicy
 from inventory.models import Organization, RefType, Role, StockLedger
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory, make_gtin
+from tests.factories import (
+    MembershipFactory,
+    ProductFactory,
+    StoreFactory,
+    VariancePolicyFactory,
+    make_gtin,
+)
 from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, sell
 
 BASE = "/api/v1/counts"
@@ -352,13 +359,9 @@ def test_a_voided_pass_is_not_counted(org, store, clients):
     assert progress["lines"] == 1
 
 
-def test_tolerance_bands_decide_what_needs_approval(org, store, clients):
-    Organization.objects.filter(pk=org.pk).update(
-        tolerance_bands={
-            "Flower": {"units": "0", "percent": "0"},
-            "default": {"units": "5", "percent": "0"},
-        }
-    )
+def test_variance_policies_decide_what_needs_approval(org, store, clients):
+    VariancePolicyFactory(org=org, category="Flower", units=0, percent=0)
+    VariancePolicyFactory(org=org, category="", units=5, percent=0)
     manager, admin, clerk = clients[M], clients[A], clients[OP]
     flower = ProductFactory(org=org, sku="FLOWER-1", classification="Dried Flower")
     edible = ProductFactory(org=org, sku="EDIBLE-1", classification="Edibles")
@@ -374,7 +377,7 @@ def test_tolerance_bands_decide_what_needs_approval(org, store, clients):
             {
                 "lines": [
                     {"sku": "FLOWER-1", "quantity": "9"},
-                    {"sku": "EDIBLE-1", "quantity": "7"},
+                    {"sku": "EDIBLE-1", "quantity": "9"},
                     {"sku": "FOUND-1", "quantity": "2"},
                 ]
             },
@@ -394,7 +397,7 @@ def test_tolerance_bands_decide_what_needs_approval(org, store, clients):
     assert (D(rows["FOUND-1"]["unit_cost"]), D(rows["FOUND-1"]["value"])) == (D("7.5"), 15)
     ok(post(admin, f"sessions/{session_id}/variance/{rows['FLOWER-1']['id']}/approve"))
     ok(post(manager, f"sessions/{session_id}/finalize"))
-    assert (on_hand(flower), on_hand(edible), on_hand(found)) == (9, 7, 2)
+    assert (on_hand(flower), on_hand(edible), on_hand(found)) == (9, 9, 2)
     assert_invariants()
 
 
@@ -609,7 +612,9 @@ def test_variance_visibility_follows_may_see_expected(
 
 @pytest.fixture
 def reconciled(org, store, clients):
-    """A reconciled count (by the manager client) with one pending row worth -25 at cost."""
+    """A reconciled count (by the manager client) with one pending row worth -25 at cost,
+    MEDIUM under a policy of 2 units (so only its value can escalate it)."""
+    VariancePolicyFactory(org=org, units=2, percent=0)
     manager, clerk = clients[M], clients[OP]
     product = ProductFactory(org=org, sku="ESC-1")
     receive(org, store, product, 10, cost=5, occurred_at=hours_ago())
@@ -685,6 +690,8 @@ def build_world(org, tag: str = "") -> dict:
     boss = MembershipFactory(org=org, role=M).user
     clerk = MembershipFactory(org=org, role=OP).user
     product = ProductFactory(org=org, sku=f"WORLD{tag}", default_cost=D("1.00"))
+    # the reconciled count's row (5 of 10 missing) stays MEDIUM: a manager may decide it
+    VariancePolicy.objects.get_or_create(org=org, category="", defaults={"units": 2, "percent": 0})
 
     def new_store(code):
         return StoreFactory(org=org, code=f"{code}{tag}")

@@ -117,12 +117,18 @@ def test_every_step_of_a_count_is_recorded_with_who_took_it(org, store, people):
         tenant=resolve_tenant(admin, org_id=org.pk),
         actor=admin,
     )
-    event = step(start, A.COUNT_VARIANCE_APPROVED, row, admin, store)
-    assert event.before == {"status": "pending", "mode": "keep_difference", "reason": "shrink"}
-    assert event.after == {"status": "approved", "mode": "keep_difference", "reason": "shrink"}
+    # the row is outside policy: deciding it is deciding its discrepancy, and that is recorded
+    event = step(start, A.DISCREPANCY_APPROVED, row.discrepancy, admin, store)
+    assert event.before == {"status": "NEW", "correction_mode": "keep_difference"}
+    assert event.after == {"status": "APPROVED", "correction_mode": "keep_difference"}
+    row.refresh_from_db()
+    assert (row.status, row.reason, row.decided_by_id) == ("approved", "shrink", admin.pk)
 
     start = last_id()
     S.session_finalize(org=org, session=session, actor=manager)
+    adjusted = AuditEvent.objects.get(pk__gt=start, action=A.DISCREPANCY_ADJUSTED)
+    assert adjusted.object_id == row.discrepancy_id and D(adjusted.after["posted_quantity"]) == -6
+    start = adjusted.pk
     event = step(start, A.COUNT_SESSION_FINALIZED, session, manager, store)
     assert {k: event.after[k] for k in ("status", "closed_by", "posted_rows", "clamped_rows")} == {
         "status": "closed",
@@ -180,7 +186,7 @@ def test_cancelling_records_the_passes_it_voided_and_a_void_its_own(org, store, 
     assert event.after["status"] == "cancelled" and event.after["voided_passes"] == 1
 
 
-def test_a_rejection_records_the_mode_and_reason(org, store, people):
+def test_a_rejection_records_the_reason(org, store, people):
     manager, admin, clerk = people["manager"], people["admin"], people["clerk"]
     flower = ProductFactory(org=org, sku="F")
     receive(org, store, flower, 10, cost=5)
@@ -205,12 +211,15 @@ def test_a_rejection_records_the_mode_and_reason(org, store, people):
         reason="recount tomorrow",
         actor=admin,
     )
-    event = step(start, A.COUNT_VARIANCE_REJECTED, row, admin, store)
+    # outside policy: the rejection is its discrepancy's, with the reason as its note
+    event = step(start, A.DISCREPANCY_REJECTED, row.discrepancy, admin, store)
     assert event.after == {
-        "status": "rejected",
-        "mode": "set_counted",
-        "reason": "recount tomorrow",
+        "status": "REJECTED",
+        "correction_mode": "keep_difference",
+        "notes": "recount tomorrow",
     }
+    row.refresh_from_db()
+    assert (row.status, row.reason) == ("rejected", "recount tomorrow")
 
 
 def test_mapping_an_unknown_scan_records_who_mapped_it(org, store, people):

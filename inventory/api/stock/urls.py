@@ -1,4 +1,4 @@
-"""Routes for stock documents: receipts, moves, adjustments and write-offs."""
+"""Routes for stock documents: receipts and moves."""
 
 from django.urls import re_path
 
@@ -7,6 +7,4 @@ from inventory.api.stock import views
 urlpatterns = [
     re_path(r"^stock/receipts/?$", views.ReceiptApi.as_view(), name="stock-receipts"),
     re_path(r"^stock/moves/?$", views.MoveApi.as_view(), name="stock-moves"),
-    re_path(r"^stock/adjustments/?$", views.AdjustmentApi.as_view(), name="stock-adjustments"),
-    re_path(r"^stock/write-offs/?$", views.WriteOffApi.as_view(), name="stock-write-offs"),
 ]

@@ -1,4 +1,5 @@
-"""Stock documents over HTTP: receipts, moves, adjustments and write-offs.
+"""Stock documents over HTTP: receipts and moves (adjustments and write-offs are correction
+requests, served by the discrepancies app).
 
 Each view parses the request's shape and calls one service, which resolves what the request
 names (``inventory.catalog.resolver``) and checks every rule of the document; it answers 201 with
@@ -96,48 +97,3 @@ class MoveApi(StockDocumentApi):
             for ln in data["lines"]
         ]
         return self.answer(documents.move_record(lines=lines, **self.common(data, request)))
-
-
-class AdjustmentApi(StockDocumentApi):
-    """Signed corrections with a reason: + goes to the named lot, else the newest batch."""
-
-    serializer_class = s.AdjustmentSerializer
-    write_capability = Action.STOCK_ADJUST
-
-    @extend_schema(request=s.AdjustmentSerializer, responses=DOCUMENT_ANSWERS)
-    def post(self, request):
-        data = self.parse(request)
-        lines = [
-            documents.AdjustmentLineInput(
-                item_ref(ln),
-                ln["location"],
-                ln["quantity"],
-                ln["lot_code"],
-                ln.get("expiry_date"),
-                ln.get("unit_cost"),
-            )
-            for ln in data["lines"]
-        ]
-        return self.answer(documents.adjustment_record(lines=lines, **self.common(data, request)))
-
-
-class WriteOffApi(StockDocumentApi):
-    """Remove damaged, wasted or expired stock (type and reason required)."""
-
-    serializer_class = s.WriteOffSerializer
-    write_capability = Action.STOCK_ADJUST
-
-    @extend_schema(request=s.WriteOffSerializer, responses=DOCUMENT_ANSWERS)
-    def post(self, request):
-        data = self.parse(request)
-        lines = [
-            documents.WriteOffLineInput(
-                item_ref(ln), ln["location"], ln["quantity"], ln["lot_code"]
-            )
-            for ln in data["lines"]
-        ]
-        return self.answer(
-            documents.write_off_record(
-                lines=lines, write_off_type=data["type"], **self.common(data, request)
-            )
-        )

@@ -37,21 +37,8 @@ def validate_time_zone(value: str) -> str:
     return value
 
 
-class ToleranceBandSerializer(serializers.Serializer):
-    units = f.DecimalField(max_digits=18, decimal_places=4, min_value=Decimal("0"), required=False)
-    percent = f.DecimalField(
-        max_digits=7,
-        decimal_places=4,
-        min_value=Decimal("0"),
-        max_value=Decimal("100"),
-        required=False,
-    )
-
-
 class OrganizationSerializer(f.ModelSerializer):
     time_zone = f.CharField(kind=f.IDENTIFIER, validators=[validate_time_zone])
-    # keys are category names
-    tolerance_bands = f.DictField(child=ToleranceBandSerializer(), required=False, key_kind=f.NAME)
     allowed_email_domains = serializers.ListField(
         child=f.CharField(kind=f.IDENTIFIER, max_length=253), required=False, max_length=50
     )
@@ -68,15 +55,10 @@ class OrganizationSerializer(f.ModelSerializer):
             "negative_stock_mode",
             "discrepancy_enforcement",
             "escalation_threshold",
-            "tolerance_bands",
             "allowed_email_domains",
             "created_at",
         ]
         read_only_fields = ["slug", "created_at"]
-
-    def validate_tolerance_bands(self, value):
-        # Stored as JSON: keep decimals as strings so nothing is lost to floats.
-        return {category: {k: str(v) for k, v in band.items()} for category, band in value.items()}
 
     def validate_allowed_email_domains(self, value):
         cleaned = [d.strip().lower().lstrip("@") for d in value]

@@ -1,0 +1,3 @@
+"""Routes under ``/api/v1/discrepancies/``."""
+
+urlpatterns: list = []

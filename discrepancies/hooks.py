@@ -1,0 +1,5 @@
+"""(being written)"""
+
+
+def register() -> None:
+    """Register this module's hooks (called once from ``DiscrepanciesConfig.ready``)."""

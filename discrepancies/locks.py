@@ -1,0 +1,41 @@
+"""Row locks of the discrepancies app. Their ranks are in the platform's one lock order,
+``inventory.locks.LOCK_ORDER``: a source's own rows first (a count's session and variance
+row), then ``CorrectionRequest`` → ``Discrepancy`` (by id) → stock quants (the correction's
+posting, through the write path) → ``StockHold`` (kept after the postings).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import connection
+
+from discrepancies.models import CorrectionRequest, Discrepancy
+from inventory.locks import lock_helper
+
+
+def _in_transaction() -> None:
+    assert connection.in_atomic_block, "locks are taken inside the caller's transaction"
+
+
+@lock_helper("discrepancies.CorrectionRequest")
+def lock_correction_request(*, org, request_id: int) -> CorrectionRequest:
+    _in_transaction()
+    return (
+        CorrectionRequest.objects.filter(org=org, pk=request_id)
+        .select_for_update(of=("self",))
+        .get()
+    )
+
+
+@lock_helper("discrepancies.Discrepancy")
+def lock_discrepancies(*, org, ids: Iterable[int]) -> dict[int, Discrepancy]:
+    """The org's discrepancies with these ids, locked in id order (missing ids are absent)."""
+    _in_transaction()
+    return {
+        d.pk: d
+        for d in Discrepancy.objects.filter(org=org, pk__in=sorted(set(ids)))
+        .select_related("product", "store")
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    }
