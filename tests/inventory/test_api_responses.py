@@ -426,7 +426,7 @@ def test_tenancy_answers_as_documented(checker, org, store, admin, client_for):
     checker.check(
         admin.patch(
             "/api/v1/org",
-            {"tolerance_bands": {"Flower": {"units": "1", "percent": "2.5"}}},
+            {"escalation_threshold": "250.00", "discrepancy_enforcement": "warn"},
             format="json",
         ),
         "/api/v1/org/",
