@@ -367,6 +367,7 @@ def variance_report(session: CountSession, *, ordering: str = "-abs_value") -> d
                     "decided_by": r.decided_by.email if r.decided_by else None,
                     "posted_quantity": _posted(session, r),
                     "unposted_quantity": _posted(session, r, unposted=True),
+                    "discrepancy": r.discrepancy_id,
                 }
             )
         rows.append(row)

@@ -108,6 +108,7 @@ class VarianceReportRowSerializer(serializers.Serializer):
         "decided_by",
         "posted_quantity",
         "unposted_quantity",
+        "discrepancy",
     )
 
     id = serializers.IntegerField(
@@ -137,6 +138,12 @@ class VarianceReportRowSerializer(serializers.Serializer):
     unposted_quantity = DecimalString(
         allow_null=True,
         help_text="The part of a shortage finalising could not post (stock gone meanwhile).",
+    )
+    discrepancy = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="Outside its category's variance policy, the row is this discrepancy "
+        "(/api/v1/discrepancies/{id}); null when approved by policy.",
     )
 
 
@@ -188,6 +195,7 @@ class VarianceRowSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(read_only=True, choices=PostingMode.choices)
     reason = serializers.CharField(read_only=True)
     decided_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    discrepancy = serializers.IntegerField(read_only=True, allow_null=True)
 
 
 def _q(value) -> str:
@@ -209,4 +217,5 @@ def variance_row_body(row: VarianceRow) -> dict:
         "mode": row.mode,
         "reason": row.reason,
         "decided_at": iso(row.decided_at),
+        "discrepancy": row.discrepancy_id,
     }

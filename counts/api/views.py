@@ -271,6 +271,7 @@ CSV_COLUMNS = [
     "expected_at",
     "posted_quantity",
     "unposted_quantity",
+    "discrepancy",
 ]
 
 

@@ -29,7 +29,7 @@ from counts.models import (
 )
 from counts.services import passes as P
 from counts.services import sessions as S
-from discrepancies.models import VariancePolicy
+from discrepancies.models import Discrepancy, VariancePolicy
 from inventory.models import Organization, RefType, Role, StockLedger
 from tests.factories import (
     MembershipFactory,
@@ -394,6 +394,10 @@ def test_variance_policies_decide_what_needs_approval(org, store, clients):
         "FOUND-1": "auto_approved",
     }
     assert rows["FOUND-1"]["variance_pct"] is None
+    # the pending row IS a discrepancy; rows within policy have none
+    discrepancy = Discrepancy.objects.get(pk=rows["FLOWER-1"]["discrepancy"])
+    assert (discrepancy.product.sku, discrepancy.status) == ("FLOWER-1", "NEW")
+    assert rows["EDIBLE-1"]["discrepancy"] is None
     assert (D(rows["FOUND-1"]["unit_cost"]), D(rows["FOUND-1"]["value"])) == (D("7.5"), 15)
     ok(post(admin, f"sessions/{session_id}/variance/{rows['FLOWER-1']['id']}/approve"))
     ok(post(manager, f"sessions/{session_id}/finalize"))
