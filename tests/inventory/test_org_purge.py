@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import datetime
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
+from counts.models import VarianceRow
+from discrepancies.models import (
+    ArchivedDiscrepancy,
+    CorrectionRequest,
+    CorrectionStatus,
+    Discrepancy,
+    DocumentType,
+    Source,
+    VariancePolicy,
+)
+from discrepancies.services.decisions import Decision, discrepancies_decide
+from discrepancies.services.record import Finding, discrepancies_record
+from discrepancies.services.retention import discrepancies_archive
 from inventory.exceptions import InsufficientStock
 from inventory.models import (
     ApiToken,
@@ -25,6 +40,7 @@ from inventory.models import (
     Sale,
     SaleLine,
     StockDocument,
+    StockHold,
     StockLedger,
     StockQuant,
     StockShortfall,
@@ -34,8 +50,14 @@ from inventory.sales import services as sales
 from inventory.stock import documents
 from inventory.tenancy import purge as purge_module
 from inventory.tenancy.purge import org_purge, purge_order
+from inventory.tenancy.scope import membership_context
 from inventory.tenancy.tokens import api_token_create
-from tests.factories import MembershipFactory, ProductFactory, StoreFactory
+from tests.factories import (
+    MembershipFactory,
+    ProductFactory,
+    StoreFactory,
+    VariancePolicyFactory,
+)
 from tests.stock_helpers import assert_invariants, days, loc, receive, ref, sell
 
 D = Decimal
@@ -59,6 +81,62 @@ INVENTORY_MODELS = (
     Location,
     Store,
 )
+
+#: The discrepancies' tables, which point at the stock's (stores, products, lots, people).
+DISCREPANCY_MODELS = (
+    Discrepancy,
+    ArchivedDiscrepancy,
+    VariancePolicy,
+    CorrectionRequest,
+    StockHold,
+)
+
+
+def discrepancies_up(org, store, product, membership) -> None:
+    """A policy, an open CRITICAL discrepancy (which holds its product), a rejected one moved
+    to the archive and a pending correction request."""
+    VariancePolicyFactory(org=org, category="Edibles", units=2, percent=5)
+    serious, closed = discrepancies_record(
+        org=org,
+        findings=[
+            Finding(
+                store_id=store.pk,
+                product_id=product.pk,
+                category="Edibles",
+                expected=D(exp),
+                actual=D(act),
+                unit_cost=D(2),
+                source=Source.INVARIANT,
+                document_type=DocumentType.INVARIANT_CHECK,
+                store_on_hand=D(exp),
+            )
+            for exp, act in (("100", "10"), ("10", "9"))
+        ],
+        actor=None,
+    )
+    discrepancies_decide(
+        org=org,
+        ids=[closed.pk],
+        decision=Decision("reject", notes="mis-scan"),
+        tenant=membership_context(membership),
+        actor=membership.user,
+    )
+    Discrepancy.objects.filter(pk=closed.pk).update(
+        decided_at=timezone.now() - datetime.timedelta(days=9)
+    )
+    assert discrepancies_archive(org=org, older_than=datetime.timedelta(days=7)).count == 1
+    CorrectionRequest.objects.create(
+        org=org,
+        store=store,
+        kind="adjustment",
+        client_ref=ref("corr"),
+        request_hash="0" * 64,
+        status=CorrectionStatus.PENDING,
+        reason="damage",
+        lines=[{"line": 1, "product": product.pk, "quantity": "-90"}],
+        created_by=membership.user,
+    )
+    assert StockHold.objects.filter(org=org, store=store, product=product).exists()
 
 
 def stock_up(org, code: str) -> dict:
@@ -112,6 +190,7 @@ def stock_up(org, code: str) -> dict:
     sales.sale_void(org=org, sale=sell(org, store, (flower, 2)), actor=user)
     with pytest.raises(InsufficientStock):  # kept as a StockShortfall row
         sell(org, store, (gummy, 500))
+    discrepancies_up(org, store, gummy, membership)
     return {"store": store, "membership": membership, "user": user}
 
 
@@ -133,7 +212,7 @@ def ledger_delete_is_refused(org) -> bool:
 def test_org_purge_deletes_the_org_and_everything_it_owns(org):
     stock_up(org, "S1")
     before = owned_counts(org)
-    assert [m for m in INVENTORY_MODELS if not before[m._meta.label]] == []
+    assert [m for m in INVENTORY_MODELS + DISCREPANCY_MODELS if not before[m._meta.label]] == []
 
     deleted = org_purge(org=org)
 
@@ -215,7 +294,7 @@ def test_purge_order_puts_referrers_before_what_they_point_to():
     order = purge_order()
     position = {model: i for i, model in enumerate(order)}
 
-    assert set(INVENTORY_MODELS) <= set(order)
+    assert set(INVENTORY_MODELS) <= set(order) and set(DISCREPANCY_MODELS) <= set(order)
     assert Organization not in position
     for model in order:
         for field in model._meta.concrete_fields:
@@ -226,3 +305,11 @@ def test_purge_order_puts_referrers_before_what_they_point_to():
     stock = [m for m in order if m in INVENTORY_MODELS[:8]]
     assert stock.index(StockLedger) < stock.index(StockQuant) < stock.index(Batch)
     assert stock.index(SaleLine) < stock.index(Sale) and stock.index(Refund) < stock.index(Sale)
+    # a count's variance row goes before the discrepancy it names, which goes before the
+    # stores, products and lots it points at
+    assert position[VarianceRow] < position[Discrepancy]
+    for model in DISCREPANCY_MODELS:
+        assert position[model] < position[Store] and position[model] < position[Product]
+    assert (
+        position[Discrepancy] < position[Batch] and position[ArchivedDiscrepancy] < position[Batch]
+    )
