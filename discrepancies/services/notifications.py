@@ -124,12 +124,13 @@ def notification_message(
             f"Hello {recipient.name},",
             "",
             f"{n} open HIGH or CRITICAL stock discrepanc{'y was' if n == 1 else 'ies were'} "
-            f"recorded in {org.name}. While open, each holds its product at its store: an "
-            "admin (or, below the escalation threshold, a manager) must approve or reject it.",
+            f"recorded in {org.name} ({org.slug}). While open, each holds its product at its "
+            "store: an admin (or, below the escalation threshold, a manager) must approve or "
+            "reject it.",
             "",
             *(_line(d, locations) for d in discrepancies),
             "",
-            "You are told because you are a "
+            f"You are told because you are {'an' if recipient.role == Role.ADMIN else 'a'} "
             f"{recipient.role} of {'these stores' if len(stores) > 1 else 'this store'}.",
         )
     )
