@@ -37,6 +37,12 @@ class NoteRequired(ApplicationError):
 
 
 class OpenDiscrepancy(ApplicationError):
+    """A sale, move or transfer send refused in enforcement mode ``block``: a product it takes
+    out of a store is held there (an open HIGH or CRITICAL discrepancy). ``fields`` names each
+    held line's product (``lines.N.product``); ``lines`` lists them with the product, the
+    store, the open discrepancies' ids and the worst severity. A manager's ``override_reason``
+    lets it through."""
+
     code = "open_discrepancy"
     status = 409
     message = "A HIGH or CRITICAL discrepancy is open for this product at this store."

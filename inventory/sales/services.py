@@ -46,6 +46,7 @@ from inventory.models import (
 from inventory.stock import write_path as stock
 from inventory.stock.idempotency import check_replay, request_hash
 from inventory.stock.locks import lock_sale
+from inventory.stock.policy import may_override, override_check
 from inventory.stock.shortfalls import shortfalls_record
 
 ZERO = Decimal("0")
@@ -260,6 +261,8 @@ def sale_record(
     source: str = "pos",
     source_ref: str = "",
     actor=None,
+    override_reason: str = "",
+    tenant=None,
 ) -> tuple[Sale, bool]:
     """Record a POS sale: all lines or none. Returns ``(sale, created)``.
 
@@ -267,10 +270,17 @@ def sale_record(
     In ``block`` mode a short line raises ``InsufficientStock`` listing every short line; the
     attempt is kept as ``StockShortfall`` rows.
 
+    A product held at the store (an open HIGH or CRITICAL discrepancy) is judged by the
+    organisation's enforcement mode (``discrepancies.enforcement``, a stock policy): its
+    warnings join the answer's, and in ``block`` mode the sale is refused (409
+    ``open_discrepancy``) unless ``override_reason`` comes from a manager or admin of the store
+    (``tenant``, the caller's membership: ``may_override``).
+
     Five statements besides BEGIN/COMMIT on PostgreSQL however many lines and lots: insert the
-    sale with its lines (which is also the replay check), the write path's lock, upsert and
-    ledger insert, and the stored answer.
+    sale with its lines (which is also the replay check), the write path's lock (which also
+    reads the holds), upsert and ledger insert, and the stored answer.
     """
+    override_reason = override_check(override_reason)
     lines = sale_lines_check(org=org, store=store, lines=lines)
     digest = request_hash(
         {
@@ -300,7 +310,17 @@ def sale_record(
                 return check_replay(existing, digest), False
             sale._state.adding = False
             outcome = stock.consume(
-                posting=stock.Posting(org, store, sale.pk, occurred_at, user, source, source_ref),
+                posting=stock.Posting(
+                    org,
+                    store,
+                    sale.pk,
+                    occurred_at,
+                    user,
+                    source,
+                    source_ref,
+                    override_reason,
+                    may_override(tenant, store) if override_reason else False,
+                ),
                 lines=[
                     stock.ConsumeLine(n, ln.product, ln.quantity, ln.location)
                     for n, ln in enumerate(lines, start=1)

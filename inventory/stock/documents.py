@@ -35,12 +35,15 @@ from inventory.models import (
 )
 from inventory.stock import write_path as stock
 from inventory.stock.idempotency import check_replay, request_hash
+from inventory.stock.policy import may_override, override_check
 from inventory.stock.shortfalls import shortfalls_record
 
 WRITE_OFF_REF_TYPES = {"damage": RefType.DAMAGE, "waste": RefType.WASTE, "expiry": RefType.EXPIRY}
 
 
 def _document_result(document: StockDocument, outcome: stock.Outcome) -> dict:
+    """The document's answer, stored for replays. ``warnings``: what the stock policies said
+    of it (e.g. a held product moved in enforcement mode ``warn``, or a manager's override)."""
     return {
         "id": document.pk,
         "kind": document.kind,
@@ -63,6 +66,7 @@ def _document_result(document: StockDocument, outcome: stock.Outcome) -> dict:
             }
             for r in outcome.rows
         ],
+        "warnings": [warning.as_dict() for warning in outcome.warnings],
     }
 
 
@@ -81,6 +85,8 @@ def _record(
     post: Callable[[stock.Posting], stock.Outcome],
     write_off_type: str = "",
     failure_ref_type: str,
+    override_reason: str = "",
+    may_override: bool = False,
 ) -> tuple[StockDocument, bool]:
     digest = request_hash(
         {
@@ -114,7 +120,17 @@ def _record(
                 created_by=user,
             )
             outcome = post(
-                stock.Posting(org, store, document.pk, occurred_at, user, source, source_ref)
+                stock.Posting(
+                    org,
+                    store,
+                    document.pk,
+                    occurred_at,
+                    user,
+                    source,
+                    source_ref,
+                    override_reason,
+                    may_override,
+                )
             )
             document.result = _document_result(document, outcome)
             document.save(update_fields=["result"])
@@ -443,8 +459,17 @@ def move_record(
     source: str = "api",
     source_ref: str = "",
     actor=None,
+    override_reason: str = "",
+    tenant=None,
 ):
-    """Move stock between rooms of the store (``move_lines`` checks every line first)."""
+    """Move stock between rooms of the store (``move_lines`` checks every line first).
+
+    Moving a product held at the store (an open HIGH or CRITICAL discrepancy) is judged by the
+    organisation's enforcement mode (``discrepancies.enforcement``): the answer's ``warnings``
+    say so, or in ``block`` mode it is refused (409 ``open_discrepancy``) unless
+    ``override_reason`` comes from a manager or admin of the store (``tenant``). An upstock
+    pull (``source="upstock"``) is never judged."""
+    override_reason = override_check(override_reason)
     resolved = move_lines(org=org, store=store, lines=lines, occurred_at=occurred_at)
     return _record(
         org=org,
@@ -459,6 +484,8 @@ def move_record(
         source_ref=source_ref,
         post=lambda posting: stock.move(posting=posting, lines=resolved, reason=reason),
         failure_ref_type=RefType.MOVE_OUT,
+        override_reason=override_reason,
+        may_override=bool(override_reason) and may_override(tenant, store),
     )
 
 

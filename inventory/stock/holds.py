@@ -8,6 +8,7 @@ rank 95), by the two statements below.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from django.db import connection
@@ -29,9 +30,14 @@ def holds_sync(
     assert connection.in_atomic_block, "holds_sync runs inside the caller's transaction"
     held, released = sorted(set(held)), sorted(set(released) - set(held))
     if released:
-        condition = Q()
+        # one condition per store (a count releases thousands of products of one store: an OR
+        # per pair took Django a second to compile)
+        by_store: dict[int, list[int]] = defaultdict(list)
         for store_id, product_id in released:
-            condition |= Q(store_id=store_id, product_id=product_id)
+            by_store[store_id].append(product_id)
+        condition = Q()
+        for store_id, product_ids in by_store.items():
+            condition |= Q(store_id=store_id, product_id__in=product_ids)
         StockHold.objects.filter(org=org).filter(condition).delete()
     if held:
         now = timezone.now()

@@ -1,6 +1,10 @@
 """The stock write path's row locks: quants (``lock_quants``, typed ``QuantFilter``s, one
 statement, in id order) and the sale a void or refund reverses. Their place in the platform's
 one lock order is in ``inventory.locks.LOCK_ORDER``.
+
+The quant lock also reads whether each quant's product is held at its store (``StockHold``,
+kept by the discrepancies app): the write path's policies judge a sale against it without a
+statement of their own (``is_held``).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from django.db import connection
 
 from core import sql
 from inventory.locks import lock_helper
-from inventory.models import Batch, Location, Sale, StockQuant
+from inventory.models import Batch, Location, Sale, StockHold, StockQuant
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,15 @@ _LOCATION_FIELDS = [
 _LOCATION_NAMES = [field.attname for field in _LOCATION_FIELDS]
 _QUANT_BATCH = StockQuant._meta.get_field("batch")
 _QUANT_LOCATION = StockQuant._meta.get_field("location")
+# Whether the quant's product is held at its store: one index probe of
+# ``stock_hold_store_product`` per locked quant, read (not locked) with the quants.
+_HELD_SQL = (
+    f"EXISTS (SELECT 1 FROM {StockHold._meta.db_table} h WHERE h.org_id = q.org_id"
+    " AND h.store_id = q.store_id AND h.product_id = q.product_id)"
+)
 _LOCK_SQL = (
     f"SELECT {sql.columns(_QUANT_FIELDS, 'q')}, {sql.columns(_BATCH_FIELDS, 'b')},"
-    f" {sql.columns(_LOCATION_FIELDS, 'l')}"
+    f" {sql.columns(_LOCATION_FIELDS, 'l')}, {_HELD_SQL}"
     f" FROM {StockQuant._meta.db_table} q"
     f" JOIN {Batch._meta.db_table} b ON b.id = q.batch_id"
     f" JOIN {Location._meta.db_table} l ON l.id = q.location_id"
@@ -101,7 +111,8 @@ _LOCK_SQL = (
 def lock_quants(*, org, match: QuantFilter | Iterable[QuantFilter]) -> list[StockQuant]:
     """Lock the org's quants that ``match`` (one filter, or several: any of them), in id
     order, each with its batch and location loaded (the location's id, store, sort order,
-    sellable and active flags), in one statement.
+    sellable and active flags) and whether its product is held at its store (``is_held``), in
+    one statement.
 
     Only the quants are locked. ``ORDER BY q.id`` is what keeps concurrent documents with
     overlapping quants from deadlocking: every transaction waits for the same rows in the same
@@ -122,12 +133,21 @@ def lock_quants(*, org, match: QuantFilter | Iterable[QuantFilter]) -> list[Stoc
     quants = sql.instances(StockQuant, _QUANT_FIELDS, rows)
     batches = sql.instances(Batch, _BATCH_FIELDS, rows, start=len(_QUANT_FIELDS))
     start = len(_QUANT_FIELDS) + len(_BATCH_FIELDS)
+    end = start + len(_LOCATION_NAMES)
     for quant, batch, row in zip(quants, batches, rows, strict=True):
         _QUANT_BATCH.set_cached_value(quant, batch)
         _QUANT_LOCATION.set_cached_value(
-            quant, Location.from_db(connection.alias, _LOCATION_NAMES, row[start:])
+            quant, Location.from_db(connection.alias, _LOCATION_NAMES, row[start:end])
         )
+        # not a column: what the lock read beside the row, as an annotation would be
+        quant.on_hold = bool(row[end])  # type: ignore[attr-defined]
     return quants
+
+
+def is_held(quant: StockQuant) -> bool | None:
+    """Whether ``quant``'s product was held at its store when ``lock_quants`` locked it
+    (``quant.on_hold``); None for a quant loaded some other way."""
+    return getattr(quant, "on_hold", None)
 
 
 @lock_helper("inventory.Sale")

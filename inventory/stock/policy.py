@@ -10,6 +10,13 @@ document posts and says why it is suspicious), or refuses by raising an ``Applic
 A policy is registered once, at start-up (``AppConfig.ready``), and runs inside the write
 path's transaction, after the quants are locked and before anything is written, so what it
 reads is what will be changed. With no policy registered the write path pays nothing.
+
+What a policy usually needs comes with the posting, read by statements the write path runs
+anyway: which (store, product) pairs of the planned rows are held (``StockHold``, read by the
+quant lock), the organisation's enforcement mode (from the organisation the caller already
+has), the posting's source and a manager's override. Only a pair the lock saw no quant of (a
+product sold without any stock at that store) is left for the policy to look up
+(``unseen``; ``inventory.stock.holds.held_pairs``).
 """
 
 from __future__ import annotations
@@ -17,6 +24,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from core.errors import ValidationFailed
+from inventory.tenancy.capabilities import Action
+
+if TYPE_CHECKING:
+    from inventory.models import Store
+    from inventory.tenancy.scope import TenantContext
 
 
 @dataclass(frozen=True)
@@ -30,6 +45,7 @@ class PlannedRow:
     qty_delta: Decimal
     ref_line: int
     unallocated: bool
+    ref_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,19 @@ class PlannedPosting:
     rows: tuple[PlannedRow, ...]
     #: (line, product id, requested, available) of lines short of stock that are booked anyway
     shortfalls: tuple[tuple[int, int, Decimal, Decimal], ...] = ()
+    #: the posting's source ("pos", "api", "upstock", "void", "refund", ...)
+    source: str = ""
+    #: the organisation's discrepancy enforcement mode ("record", "warn", "block")
+    enforcement: str = ""
+    #: (store id, product id) pairs of the planned rows that are held (read by the quant lock)
+    held: frozenset[tuple[int, int]] = frozenset()
+    #: (store id, product id) pairs of the planned rows the lock saw no quant of: whether they
+    #: are held is unknown (``inventory.stock.holds.held_pairs`` answers, one query)
+    unseen: frozenset[tuple[int, int]] = frozenset()
+    #: why the caller asks to post despite a hold, and whether they may (a manager or admin of
+    #: the store: the document's service checked the capability); ``user_id`` is who asks
+    override_reason: str = ""
+    may_override: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,3 +115,30 @@ def consult(posting: PlannedPosting) -> list[PolicyWarning]:
     for policy in _policies:
         warnings += policy(posting)
     return warnings
+
+
+# --- what a document's service passes on: a manager's override ----------------------------------
+
+#: An override's reason is kept in the audit trail's event: text of at most this many characters.
+OVERRIDE_REASON_MAX = 255
+
+
+def override_check(override_reason: str | None) -> str:
+    """A hold override's reason, trimmed; longer than 255 characters is ``invalid``."""
+    reason = (override_reason or "").strip()
+    if len(reason) > OVERRIDE_REASON_MAX:
+        raise ValidationFailed(
+            fields={"override_reason": [f"At most {OVERRIDE_REASON_MAX} characters."]}
+        )
+    return reason
+
+
+def may_override(tenant: TenantContext | None, store: Store) -> bool:
+    """Whether the caller may post despite a hold: a manager or admin (who may decide
+    discrepancies) of ``store``. Without a membership (a job, a command) nobody may; an
+    operator's till never may."""
+    return (
+        tenant is not None
+        and tenant.can(Action.VARIANCE_APPROVE)
+        and tenant.may_use_store(store.pk)
+    )

@@ -26,12 +26,13 @@ from __future__ import annotations
 import datetime
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from core.errors import ValidationFailed
@@ -50,7 +51,7 @@ from inventory.models import (
     Store,
 )
 from inventory.stock import policy
-from inventory.stock.locks import QuantFilter, lock_quants
+from inventory.stock.locks import QuantFilter, is_held, lock_quants
 from inventory.stock.policy import PolicyWarning
 
 if TYPE_CHECKING:
@@ -66,7 +67,13 @@ FAR_FUTURE = datetime.date.max
 
 @dataclass(frozen=True)
 class Posting:
-    """Who, when and why: shared by every ledger row of one document."""
+    """Who, when and why: shared by every ledger row of one document.
+
+    ``override_reason``: why the caller asks to post despite a hold on a product (the
+    discrepancy enforcement's ``block`` mode); ``may_override``: whether they may — the
+    document's service checked that a manager or admin of the store asks. Both only reach the
+    stock policies (``inventory.stock.policy``); no ledger row keeps them.
+    """
 
     org: Organization
     store: Store
@@ -75,6 +82,8 @@ class Posting:
     user: User | None = None
     source: str = ""
     source_ref: str = ""
+    override_reason: str = ""
+    may_override: bool = False
 
 
 @dataclass
@@ -300,7 +309,7 @@ def _apply(
                     }
                 ]
             )
-    warnings = _consult_policies(posting, changes, kind, store, shortfalls)
+    warnings = _consult_policies(posting, changes, locked, kind, store, shortfalls)
 
     now = timezone.now()
     rows = [
@@ -347,9 +356,43 @@ def _apply(
     return ledger, warnings
 
 
-def _consult_policies(posting, changes, kind, store, shortfalls) -> list[PolicyWarning]:
+def _consult_policies(
+    posting: Posting,
+    changes: list[Change],
+    locked: dict[tuple[int, int], StockQuant],
+    kind: str,
+    store: Callable[[int], int],
+    shortfalls: Sequence[Shortfall],
+) -> list[PolicyWarning]:
+    """What the registered policies say of the planned rows (nothing to do without any).
+
+    Which rows' products are held comes from the locked quants (``is_held``: the lock read it);
+    a (store, product) the lock saw no quant of is passed as ``unseen``.
+    """
     if not policy.has_policies():
         return []
+    rows = tuple(
+        policy.PlannedRow(
+            store(c.location_id),
+            c.location_id,
+            c.product_id,
+            c.batch_id,
+            c.qty_delta,
+            c.ref_line,
+            c.unallocated,
+            c.ref_type,
+        )
+        for c in changes
+        if c.qty_delta != 0
+    )
+    seen: set[tuple[int, int]] = set()
+    held: set[tuple[int, int]] = set()
+    for quant in locked.values():
+        pair = (quant.store_id, quant.product_id)
+        seen.add(pair)
+        if is_held(quant):
+            held.add(pair)
+    planned = {(row.store_id, row.product_id) for row in rows}
     return policy.consult(
         policy.PlannedPosting(
             org_id=posting.org.pk,
@@ -358,20 +401,14 @@ def _consult_policies(posting, changes, kind, store, shortfalls) -> list[PolicyW
             ref_type=changes[0].ref_type,
             ref_id=posting.ref_id,
             user_id=getattr(posting.user, "pk", None),
-            rows=tuple(
-                policy.PlannedRow(
-                    store(c.location_id),
-                    c.location_id,
-                    c.product_id,
-                    c.batch_id,
-                    c.qty_delta,
-                    c.ref_line,
-                    c.unallocated,
-                )
-                for c in changes
-                if c.qty_delta != 0
-            ),
+            rows=rows,
             shortfalls=tuple((s.line, s.product.pk, s.requested, s.available) for s in shortfalls),
+            source=posting.source,
+            enforcement=posting.org.discrepancy_enforcement,
+            held=frozenset(planned & held),
+            unseen=frozenset(planned - seen),
+            override_reason=posting.override_reason,
+            may_override=posting.may_override,
         )
     )
 
@@ -396,6 +433,34 @@ _LEDGER_COLUMNS = (
 )
 
 
+#: From this many rows on, an insert sends one array per column (``_insert``).
+_ARRAYS_FROM = 200
+
+
+def _insert(
+    model: type[Model], columns: Sequence[str], rows: list[tuple], suffix: str = ""
+) -> None:
+    """``INSERT INTO … (columns) VALUES …`` (and ``suffix``) for ``rows``.
+
+    A large posting (a count's thousands of lines) on PostgreSQL sends one array per column
+    instead — ``INSERT … SELECT * FROM unnest(%s::bigint[], …)`` — so the statement stays a
+    few hundred characters: the client-side binding splits a VALUES statement's text at each of
+    its placeholders (80,000 for 5,000 ledger rows), which cost more than the insert itself.
+    A sale's few rows keep the plain VALUES statement.
+    """
+    if len(rows) < _ARRAYS_FROM or connection.vendor != "postgresql":
+        insert(model._meta.db_table, columns, rows, suffix)
+        return
+    by_column = {field.column: field for field in model._meta.concrete_fields}
+    arrays = ", ".join(f"%s::{by_column[name].db_type(connection)}[]" for name in columns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({', '.join(columns)})"
+            f" SELECT * FROM unnest({arrays}){suffix}",
+            [list(values) for values in zip(*rows, strict=True)],
+        )
+
+
 def _insert_ledger(rows: list[StockLedger]) -> None:
     """Write the ledger rows in one INSERT (by hand: ``bulk_create`` spent longer preparing
     a one-row insert than the database took to run it). The rows keep no primary key."""
@@ -406,8 +471,8 @@ def _insert_ledger(rows: list[StockLedger]) -> None:
     for row in rows:
         if row.occurred_at not in occurred:
             occurred[row.occurred_at] = db_datetime(row.occurred_at)
-    insert(
-        StockLedger._meta.db_table,
+    _insert(
+        StockLedger,
         _LEDGER_COLUMNS,
         [
             (
@@ -444,8 +509,8 @@ def _upsert_quants(rows: list[tuple]) -> None:
     zero). Rows are sorted by (location, batch), so concurrent inserts meet in one order.
     """
     table = StockQuant._meta.db_table
-    insert(
-        table,
+    _insert(
+        StockQuant,
         _QUANT_COLUMNS,
         [
             (

@@ -148,3 +148,39 @@ def test_many_receipts_post_in_one_call_within_the_statement_budget(org, store):
     assert sorted({row.ref_id for row in outcome.rows}) == [1000 + n for n in range(30)]
     assert on_hand(products[29]) == 30
     assert_invariants()
+
+
+def test_a_large_posting_sends_one_array_per_column_and_writes_the_same_rows(org, store):
+    """From 200 rows on, the ledger insert and the quant upsert send arrays (``unnest``)
+    instead of a VALUES list with a placeholder per value: the same rows, the same quants."""
+    products = [ProductFactory(org=org, sku=f"BIG-{n:03d}") for n in range(250)]
+    floor = loc(store, "SF")
+    with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+        received = stock.receive(
+            posting=stock.Posting(org, store, 77, timezone.now(), source="bench", source_ref="b"),
+            lines=[
+                stock.ReceiveLine(n + 1, p, floor, D(n + 1), lot_code=f"BIG-{n}", unit_cost=D(2))
+                for n, p in enumerate(products)
+            ],
+        )
+    writes = [q["sql"] for q in queries.captured_queries if "unnest(" in q["sql"]]
+    assert [sql.split()[2] for sql in writes] == ["inventory_stockquant", "inventory_stockledger"]
+    assert not any(" VALUES " in sql for sql in writes)
+    assert len(received.rows) == 250
+    rows = StockLedger.objects.filter(ref_type=RefType.RECEIPT, ref_id=77).order_by("ref_line")
+    assert [(r.ref_line, r.product_id, r.qty_delta, r.unit_cost) for r in rows] == [
+        (n + 1, p.pk, D(n + 1), D(2)) for n, p in enumerate(products)
+    ]
+    assert {(r.source, r.source_ref, r.user_id, r.store_id) for r in rows} == {
+        ("bench", "b", None, store.pk)
+    }
+    # the upsert's conflict branch: take one unit of each back, through arrays again
+    with transaction.atomic():
+        stock.adjust(
+            posting=stock.Posting(org, store, 78, timezone.now()),
+            lines=[stock.ReceiveLine(n + 1, p, floor, D(-1)) for n, p in enumerate(products)],
+            reason="big correction",
+        )
+    assert [on_hand(p, floor) for p in products[:3]] == [0, 1, 2]
+    assert on_hand(products[-1], floor) == 249
+    assert_invariants()

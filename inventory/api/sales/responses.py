@@ -42,20 +42,60 @@ class SaleLineAnswerSerializer(serializers.Serializer):
     consumed = ConsumedLotSerializer(many=True, read_only=True)
 
 
+class _WhenGiven:
+    """A field of a warning answered only when the warning has it (DRF would answer a
+    nullable field a warning lacks as null)."""
+
+    def get_attribute(self, instance):
+        if isinstance(instance, dict) and self.source not in instance:
+            raise serializers.SkipField()
+        return super().get_attribute(instance)
+
+
+class _OptionalDecimal(_WhenGiven, DecimalString):
+    pass
+
+
+class _OptionalText(_WhenGiven, serializers.CharField):
+    pass
+
+
 class SaleWarningSerializer(serializers.Serializer):
     """Something the sale posted with but should be looked at: a line sold beyond the stock
     (``sold_without_stock``, negative-stock mode ``warn``: with sku, requested, available), or
-    what a stock policy said (e.g. the discrepancy enforcement's ``warn`` mode)."""
+    what a stock policy said — the discrepancy enforcement's ``open_discrepancy`` (mode
+    ``warn``) or ``open_discrepancy_overridden`` (mode ``block``, a manager's override), with
+    the held product, its store and the open discrepancies."""
 
-    #: present on ``sold_without_stock``; a policy's warning names only code, line, detail
-    optional = ("sku", "requested", "available")
+    #: ``sold_without_stock`` names sku, requested, available; ``open_discrepancy`` and
+    #: ``open_discrepancy_overridden`` product, store, discrepancies, severity; every warning
+    #: code, line and detail
+    optional = (
+        "sku",
+        "requested",
+        "available",
+        "product",
+        "store",
+        "discrepancies",
+        "severity",
+    )
 
     code = serializers.CharField(read_only=True)
     line = serializers.IntegerField(read_only=True, allow_null=True)
     sku = serializers.CharField(read_only=True)
     requested = DecimalString()
-    available = DecimalString(
+    available = _OptionalDecimal(
         allow_null=True, help_text="Null while a blind count hides the store's stock from you."
+    )
+    product = serializers.IntegerField(read_only=True, help_text="The held product.")
+    store = serializers.IntegerField(read_only=True, help_text="Where it is held.")
+    discrepancies = serializers.ListField(
+        child=serializers.IntegerField(),
+        read_only=True,
+        help_text="The open HIGH or CRITICAL discrepancies holding it, worst first.",
+    )
+    severity = _OptionalText(
+        read_only=True, allow_null=True, help_text="The worst of them: HIGH or CRITICAL."
     )
     detail = serializers.CharField(read_only=True)
 
