@@ -28,6 +28,21 @@ def lock_correction_request(*, org, request_id: int) -> CorrectionRequest:
     )
 
 
+@lock_helper("discrepancies.CorrectionRequest")
+def lock_correction_requests(*, org, ids: Iterable[int]) -> dict[int, CorrectionRequest]:
+    """The org's correction requests with these ids (with their stores), locked in id order:
+    what deciding their lines takes first, so two people approving lines of one request
+    queue here (missing ids are absent)."""
+    _in_transaction()
+    return {
+        r.pk: r
+        for r in CorrectionRequest.objects.filter(org=org, pk__in=sorted(set(ids)))
+        .select_related("store")
+        .order_by("pk")
+        .select_for_update(of=("self",))
+    }
+
+
 @lock_helper("discrepancies.Discrepancy")
 def lock_discrepancies(*, org, ids: Iterable[int]) -> dict[int, Discrepancy]:
     """The org's discrepancies with these ids, locked in id order (missing ids are absent)."""

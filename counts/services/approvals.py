@@ -21,7 +21,7 @@ from counts.locks import lock_sessions, lock_variance_rows
 from counts.models import CountSession, SessionStatus, VarianceRow, VarianceStatus
 from counts.selectors import VarianceItem
 from discrepancies.models import Discrepancy, DocumentType, Kind, Source
-from discrepancies.services.decisions import SourceHandler
+from discrepancies.services.decisions import SourceHandler, bulk_update_rows
 from discrepancies.services.record import Finding
 from inventory.models import StockQuant
 
@@ -101,9 +101,8 @@ def _mirror(state: _State, discrepancies: list[Discrepancy], actor, status: str)
         if d.resolution_notes and not row.reason:
             row.reason = d.resolution_notes[:255]
         rows.append(row)
-    VarianceRow.objects.bulk_update(
-        rows, ["status", "mode", "decided_by", "decided_at", "reason"], batch_size=1000
-    )
+    # a bulk selection mirrors thousands of rows: one UPDATE … FROM (VALUES …) a thousand
+    bulk_update_rows(VarianceRow, rows, ["status", "mode", "decided_by", "decided_at", "reason"])
 
 
 def _involved(state: _State, d: Discrepancy) -> set[int]:

@@ -145,7 +145,12 @@ def discrepancies_record(
             )
         )
     created = Discrepancy.objects.bulk_create(rows)
-    holds_refresh(org=org, pairs=[(d.store_id, d.product_id) for d in created if d.is_open])
+    # Recording only ever adds holds (it closes nothing): the serious open ones just recorded
+    # hold their product at their store — one upsert, and no statement at all when none is
+    # serious (a sale's oversell is recorded inside the sale). Releasing is for decisions.
+    held = {(d.store_id, d.product_id) for d in created if d.is_open and d.severity in SERIOUS}
+    if held:
+        holds_sync(org=org, held=held, released=())
     for d in created:
         log_event("discrepancy_recorded", d, actor=user)
     serious = [d.pk for d in created if d.severity in SERIOUS and d.is_open]

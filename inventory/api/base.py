@@ -11,25 +11,39 @@ holds no control character (``core.text``), and a parameter the view does not re
 ``400 unknown_parameter`` rather than being ignored — ``/stock/?product=7`` returning every
 product would look like an answer. What a view reads is derived from what it declares (see
 ``query_param_names``), so the check and the OpenAPI description cannot drift apart.
+
+Every app builds its API on this module only (the ``inventory-api-base`` import contract), so
+what their requests and answers share lives here too: the fields of a stock document's request
+(``DocumentSerializer``, ``ProductRefSerializer``, the quantity and money ranges) and a stock
+document's answer (``StockDocumentSerializer``, ``document_body``, ``DOCUMENT_ANSWERS``) —
+inventory answers receipts and moves with them, the discrepancies app adjustments and write-offs.
 """
 
 from __future__ import annotations
 
 from contextlib import ExitStack
+from decimal import Decimal
 from functools import cache
 
 from django.http import QueryDict
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 
+from core import fields as f
 from core import text
 from core.errors import UnknownParameter, ValidationFailed
+
+# How a line names its product (id, SKU or scan), re-exported for every app's document lines.
+from inventory.api.catalog.serializers import ProductRefSerializer as ProductRefSerializer
 from inventory.catalog.resolver import ItemRef
 from inventory.models import (
     ApiToken,
+    DocumentKind,
+    RefType,
+    StockDocument,
     Store,
 )
 from inventory.tenancy.capabilities import Action
@@ -231,3 +245,123 @@ def item_ref(line: dict) -> ItemRef:
     return ItemRef(
         product=line.get("product"), sku=line.get("sku") or "", barcode=line.get("barcode") or ""
     )
+
+
+# --- what every stock document's request shares -------------------------------------------------
+# Receipts and moves (inventory), sales (inventory), adjustments and write-offs (discrepancies'
+# correction requests) are built from these, so every app's documents take the same ranges.
+
+QTY = {"max_digits": 18, "decimal_places": 4}
+MONEY = {"max_digits": 14, "decimal_places": 4}
+POSITIVE = Decimal("0.0001")
+# Far above any real line, far below what a quant can hold: repeated huge lines cannot overflow.
+MAX_QTY = Decimal("1000000000")
+MAX_LINES = 500
+
+
+class DocumentSerializer(serializers.Serializer):
+    """What every stock document's request carries besides its lines: the store, the device's
+    retry key, the business time and an external reference."""
+
+    store = StoreField()
+    client_ref = f.CharField(kind=f.IDENTIFIER, max_length=128)
+    occurred_at = f.BusinessTimeField(required=False)
+    source_ref = f.CharField(
+        kind=f.IDENTIFIER, max_length=128, required=False, default="", allow_blank=True
+    )
+
+
+# --- the answer of a stock document -------------------------------------------------------------
+# One shape for receipts, moves, adjustments and write-offs: 201 when recorded and 200 with the
+# very same bytes when a device replays its ``client_ref``. ``document_body`` renders the stored
+# answer through ``StockDocumentSerializer``, so the keys come out in the documented order
+# whatever order the stored JSON kept.
+
+
+class DocumentRowSerializer(serializers.Serializer):
+    """One ledger row the document posted (a move posts two per line: out and in)."""
+
+    line = serializers.IntegerField(read_only=True, help_text="1-based, in the request's order.")
+    ref_type = serializers.ChoiceField(read_only=True, choices=RefType.choices)
+    product = serializers.IntegerField(read_only=True)
+    location = serializers.IntegerField(read_only=True)
+    batch = serializers.IntegerField(read_only=True)
+    quantity = DecimalString(help_text="Signed: + into the location, - out of it.")
+    unit_cost = DecimalString()
+    reason = serializers.CharField(read_only=True)
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "code": {"type": "string"},
+                "line": {"type": "integer", "nullable": True},
+                "detail": {"type": "string"},
+            },
+            "required": ["code", "line", "detail"],
+            # a policy adds what its warning is about (the held product, its discrepancies...)
+            "additionalProperties": True,
+        },
+    }
+)
+class PolicyWarningsField(serializers.ListField):
+    """What the stock policies said of a posting that went ahead (``inventory.stock.policy``'s
+    ``PolicyWarning.as_dict``): each ``{code, line, detail}`` and whatever else the policy
+    names, passed through as stored."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("child", serializers.DictField())
+        super().__init__(**kwargs)
+
+    def to_representation(self, data):
+        return [dict(warning) for warning in data]
+
+
+class StockDocumentSerializer(serializers.Serializer):
+    #: absent from documents recorded before the stock policies could warn
+    optional = ("warnings",)
+
+    id = serializers.IntegerField(read_only=True)
+    kind = serializers.ChoiceField(read_only=True, choices=DocumentKind.choices)
+    store = serializers.IntegerField(read_only=True)
+    client_ref = serializers.CharField(read_only=True)
+    reason = serializers.CharField(read_only=True)
+    type = serializers.ChoiceField(
+        read_only=True,
+        allow_null=True,
+        choices=["damage", "waste", "expiry"],
+        help_text="A write-off's type; null for the other kinds.",
+    )
+    source_ref = serializers.CharField(read_only=True)
+    occurred_at = serializers.DateTimeField(read_only=True)
+    rows = DocumentRowSerializer(many=True, read_only=True)
+    warnings = PolicyWarningsField(
+        required=False,
+        help_text=(
+            "What the stock policies said of the posting (e.g. a held product moved while the "
+            "organisation warns): each code, line and detail, and what the warning is about."
+        ),
+    )
+
+
+# Rendering only (to_representation keeps no state): built once.
+_DOCUMENT = StockDocumentSerializer()
+
+
+def document_body(document: StockDocument) -> dict:
+    """The document's answer: the one the service stored, in the documented shape."""
+    return _DOCUMENT.to_representation(document.result)
+
+
+#: 201 when recorded; 200 with the very same body when a device replays its client_ref
+DOCUMENT_ANSWERS = {
+    201: OpenApiResponse(StockDocumentSerializer, description="Recorded."),
+    200: OpenApiResponse(
+        StockDocumentSerializer,
+        description="A replay of the client_ref: the first answer, unchanged.",
+    ),
+}

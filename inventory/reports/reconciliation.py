@@ -9,14 +9,17 @@ one more lists negative quants. The number of queries does not grow with the num
 so the nightly job stays two round trips per organisation however large the catalogue.
 
 Used by ``manage.py reconcile_inventory``, the nightly Celery task and
-``GET /api/v1/stock/reconciliation``, so all three report the same thing.
+``GET /api/v1/stock/reconciliation``, so all three report the same thing. A run
+(``stock_reconciliation_run``) also tells the registered mismatch listeners what it found
+(``register_mismatch_listener``): the discrepancies app records each mismatch as a discrepancy
+to investigate, without inventory importing it.
 """
 
 from __future__ import annotations
 
 import datetime
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -334,6 +337,24 @@ def ledger_ref_type_summary_list(
     ]
 
 
+#: listener(report): a run's report that found ledger ≠ quant mismatches (``report.mismatches``:
+#: store_id, location, batch, product, ledger_sum, quant, difference for each).
+MismatchListener = Callable[[ReconciliationReport], None]
+_mismatch_listeners: list[MismatchListener] = []
+
+
+def register_mismatch_listener(listener: MismatchListener) -> None:
+    """Call ``listener`` after every reconciliation run that found mismatches (idempotent:
+    ``ready`` may run twice). It opens its own transaction if it writes."""
+    if listener not in _mismatch_listeners:
+        _mismatch_listeners.append(listener)
+
+
+def unregister_mismatch_listener(listener: MismatchListener) -> None:
+    if listener in _mismatch_listeners:
+        _mismatch_listeners.remove(listener)
+
+
 def stock_reconciliation_run(
     *, org: Organization, store: Store | None = None, store_ids: Iterable[int] | None = None
 ) -> ReconciliationReport:
@@ -344,10 +365,15 @@ def stock_reconciliation_run(
     every web process's ``/metrics`` reads it (``inventory.metrics.PublishedGauge``). A check
     of a set of stores (what a store-limited member sees) sees only part of the organisation
     and leaves the gauge alone.
+
+    Mismatches found are handed to the registered listeners (a clean run costs nothing more).
     """
     report = stock_reconciliation_get(org=org, store=store, store_ids=store_ids)
     if store is not None or store_ids is None:
         stock_out_of_sync_items.set(
             len(report.mismatches), org=org.slug, scope=store.code if store else "all"
         )
+    if report.mismatches:
+        for listener in _mismatch_listeners:
+            listener(report)
     return report

@@ -32,7 +32,7 @@ from inventory.models import (
     StockShortfall,
 )
 from inventory.tenancy.services import location_create
-from tests.factories import ProductFactory, StoreFactory, make_gtin
+from tests.factories import ProductFactory, StoreFactory, VariancePolicyFactory, make_gtin
 from tests.stock_helpers import assert_invariants, days, loc, on_hand, receive, ref, sell
 
 D = Decimal
@@ -93,6 +93,13 @@ def manager(client_for):
 @pytest.fixture
 def operator(client_for):
     return client_for(Role.OPERATOR)
+
+
+@pytest.fixture
+def generous_policy(org):
+    """Corrections of any size within policy (adjustments and write-offs post at once, as these
+    tests of the write path need), except what the 20% store-drop rule keeps for approval."""
+    return VariancePolicyFactory(org=org, units=1000, percent=100)
 
 
 @pytest.fixture
@@ -879,7 +886,7 @@ def test_move_of_a_named_lot_takes_only_that_lot(org, store, gum, sf, br, manage
 
 
 def test_positive_adjustment_without_lot_goes_to_newest_batch_at_that_location(
-    org, store, gum, sf, br, manager
+    org, store, gum, sf, br, manager, generous_policy
 ):
     now = timezone.now()
     receive(
@@ -935,7 +942,7 @@ def test_positive_adjustment_without_lot_goes_to_newest_batch_at_that_location(
 
 
 def test_positive_adjustment_where_the_product_never_was_makes_a_batch_at_last_cost(
-    org, store, flower, sf, br, manager
+    org, store, flower, sf, br, manager, generous_policy
 ):
     receive(org, store, flower, 10, cost="3.40")  # default cost is 4.00: last known is 3.40
     batches = Batch.objects.filter(product=flower).count()
@@ -959,7 +966,7 @@ def test_positive_adjustment_where_the_product_never_was_makes_a_batch_at_last_c
 
 
 def test_positive_adjustment_starting_a_lot_of_an_expiring_product_needs_its_expiry(
-    org, store, gum, flower, sf, manager
+    org, store, gum, flower, sf, manager, generous_policy
 ):
     receive(org, store, gum, 2, lot="KNOWN", expiry=days(15), cost="2")
 
@@ -999,10 +1006,12 @@ def test_positive_adjustment_starting_a_lot_of_an_expiring_product_needs_its_exp
 
 
 def test_negative_adjustment_takes_earliest_expiry_first_with_its_reason(
-    org, store, gum, sf, manager
+    org, store, gum, sf, manager, generous_policy
 ):
     receive(org, store, gum, 3, lot="A", expiry=days(10), cost="2")
     receive(org, store, gum, 5, lot="B", expiry=days(30), cost="3")
+    # the back room's stock keeps the store's drop under 20%: the correction posts at once
+    receive(org, store, gum, 20, location="BR", lot="C", expiry=days(5), cost="3")
     response = post(
         manager,
         ADJUSTMENTS,
@@ -1027,8 +1036,10 @@ def test_negative_adjustment_takes_earliest_expiry_first_with_its_reason(
     "kind,ref_type",
     [("damage", RefType.DAMAGE), ("waste", RefType.WASTE), ("expiry", RefType.EXPIRY)],
 )
-def test_write_off_posts_its_type(kind, ref_type, org, store, gum, sf, manager):
+def test_write_off_posts_its_type(kind, ref_type, org, store, gum, sf, manager, generous_policy):
     receive(org, store, gum, 5, lot="A", expiry=days(10), cost="2")
+    # the back room's stock keeps the store's drop under 20%: the write-off posts at once
+    receive(org, store, gum, 20, location="BR", lot="C", expiry=days(20), cost="2")
     response = post(
         manager,
         WRITE_OFFS,
@@ -1046,7 +1057,7 @@ def test_write_off_posts_its_type(kind, ref_type, org, store, gum, sf, manager):
     assert [(r["ref_type"], r["quantity"], r["unit_cost"]) for r in body["rows"]] == [
         (ref_type, "-2.0000", "2.0000")
     ]
-    assert on_hand(gum) == 3
+    assert on_hand(gum, sf) == 3
     assert_invariants()
 
 

@@ -16,6 +16,7 @@ from inventory.api.stock.serializers import (
     POSITIVE,
     QTY,
     DocumentSerializer,
+    OverrideReasonField,
 )
 
 
@@ -27,6 +28,7 @@ class SaleLineSerializer(ProductRefSerializer):
 
 class SaleCreateSerializer(DocumentSerializer):
     lines = SaleLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    override_reason = OverrideReasonField()
 
 
 class RefundLineSerializer(serializers.Serializer):

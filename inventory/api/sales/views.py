@@ -106,6 +106,8 @@ class SaleViewSet(
                 occurred_at=data.get("occurred_at"),
                 source_ref=data["source_ref"],
                 actor=request.user,
+                override_reason=data["override_reason"],
+                tenant=self.tenant,
             )
         except InsufficientStock as exc:
             self.hide_blind_availability(store.pk, exc.extra.get("lines", []))

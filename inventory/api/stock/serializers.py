@@ -1,6 +1,10 @@
-"""Input shapes of stock documents: receipts, moves, adjustments, write-offs. Shapes and
-ranges only; products, lots and locations are resolved, and the document rules checked, by
-the services."""
+"""Input shapes of stock documents: receipts and moves (adjustments and write-offs are the
+discrepancies app's correction requests). Shapes and ranges only; products, lots and locations
+are resolved, and the document rules checked, by the services.
+
+The pieces every document shares (``DocumentSerializer``, the quantity and money ranges) live in
+``inventory.api.base``, where every app builds on them; they are imported here under their old
+names for inventory's own API packages."""
 
 from __future__ import annotations
 
@@ -9,33 +13,15 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from core import fields as f
-from core.fields import BusinessTimeField
-from inventory.api.base import StoreField
-from inventory.api.catalog.serializers import ProductRefSerializer
-
-QTY = {"max_digits": 18, "decimal_places": 4}
-
-
-MONEY = {"max_digits": 14, "decimal_places": 4}
-
-
-POSITIVE = Decimal("0.0001")
-
-
-# Far above any real line, far below what a quant can hold: repeated huge lines cannot overflow.
-MAX_QTY = Decimal("1000000000")
-
-
-MAX_LINES = 500
-
-
-class DocumentSerializer(serializers.Serializer):
-    store = StoreField()
-    client_ref = f.CharField(kind=f.IDENTIFIER, max_length=128)
-    occurred_at = BusinessTimeField(required=False)
-    source_ref = f.CharField(
-        kind=f.IDENTIFIER, max_length=128, required=False, default="", allow_blank=True
-    )
+from inventory.api.base import (
+    MAX_LINES,
+    MAX_QTY,
+    MONEY,
+    POSITIVE,
+    QTY,
+    DocumentSerializer,
+    ProductRefSerializer,
+)
 
 
 class ReceiptLineSerializer(ProductRefSerializer):
@@ -68,42 +54,26 @@ class MoveLineSerializer(ProductRefSerializer):
         return attrs
 
 
+class OverrideReasonField(f.CharField):
+    """Why a manager posts despite a hold (enforcement mode ``block``); audited."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            kind=f.TEXT,
+            max_length=255,
+            required=False,
+            default="",
+            allow_blank=True,
+            help_text=(
+                "A manager's or admin's reason to sell or move a product held by an open HIGH"
+                " or CRITICAL discrepancy when the organisation blocks that (audited); from"
+                " anyone else it changes nothing."
+            ),
+            **kwargs,
+        )
+
+
 class MoveSerializer(DocumentSerializer):
     reason = f.CharField(kind=f.TEXT, max_length=255, required=False, default="", allow_blank=True)
     lines = MoveLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
-
-
-class AdjustmentLineSerializer(ProductRefSerializer):
-    location = serializers.IntegerField(min_value=1)
-    quantity = f.DecimalField(
-        **QTY, min_value=-MAX_QTY, max_value=MAX_QTY, help_text="Signed: + found, - missing."
-    )
-    lot_code = f.CharField(
-        kind=f.IDENTIFIER, max_length=64, required=False, default="", allow_blank=True
-    )
-    expiry_date = f.BusinessDateField(required=False, allow_null=True)
-    unit_cost = f.DecimalField(**MONEY, min_value=Decimal("0"), required=False, allow_null=True)
-
-    def validate_quantity(self, value):
-        if value == 0:
-            raise serializers.ValidationError("Must not be zero.")
-        return value
-
-
-class AdjustmentSerializer(DocumentSerializer):
-    reason = f.CharField(kind=f.TEXT, max_length=255)
-    lines = AdjustmentLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
-
-
-class WriteOffLineSerializer(ProductRefSerializer):
-    location = serializers.IntegerField(min_value=1)
-    quantity = f.DecimalField(**QTY, min_value=POSITIVE, max_value=MAX_QTY)
-    lot_code = f.CharField(
-        kind=f.IDENTIFIER, max_length=64, required=False, default="", allow_blank=True
-    )
-
-
-class WriteOffSerializer(DocumentSerializer):
-    type = serializers.ChoiceField(choices=["damage", "waste", "expiry"])
-    reason = f.CharField(kind=f.TEXT, max_length=255)
-    lines = WriteOffLineSerializer(many=True, allow_empty=False, max_length=MAX_LINES)
+    override_reason = OverrideReasonField()

@@ -96,4 +96,11 @@ class MoveApi(StockDocumentApi):
             )
             for ln in data["lines"]
         ]
-        return self.answer(documents.move_record(lines=lines, **self.common(data, request)))
+        return self.answer(
+            documents.move_record(
+                lines=lines,
+                override_reason=data["override_reason"],
+                tenant=self.tenant,
+                **self.common(data, request),
+            )
+        )
