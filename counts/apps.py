@@ -19,3 +19,9 @@ class CountsConfig(AppConfig):
         from discrepancies.services.decisions import register_source_handler
 
         register_source_handler(DocumentType.COUNT_VARIANCE, COUNT_VARIANCE)
+
+        # ... and the discrepancy's detail shows the count's row as its source document.
+        from counts.selectors import variance_row_document
+        from discrepancies.selectors import register_source_document
+
+        register_source_document(DocumentType.COUNT_VARIANCE, variance_row_document)

@@ -219,6 +219,13 @@ SPECTACULAR_SETTINGS = {
         "SessionStatusEnum": "counts.models.SessionStatus",
         "PassStatusEnum": "counts.models.PassStatus",
         "VarianceStatusEnum": "counts.models.VarianceStatus",
+        "DiscrepancyStatusEnum": "discrepancies.models.Status",
+        "DiscrepancyTypeEnum": "discrepancies.models.Kind",
+        "DiscrepancyDocumentTypeEnum": "discrepancies.models.DocumentType",
+        # the names these had before the discrepancies' fields of the same names came
+        "ModeEnum": "discrepancies.models.CorrectionMode",  # = counts' PostingMode
+        "TypeEnum": ["damage", "waste", "expiry"],  # a write-off's type
+        "ActionEnum": "inventory.models.AuditAction",
     },
 }
 # /metrics: when METRICS_TOKEN is set, only a request with "Authorization: Bearer <token>" may

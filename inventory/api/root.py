@@ -39,6 +39,9 @@ RESOURCES: dict[str, str] = {
     "audit": "audit",
     "counts/sessions": "count-session-list",  # passes and lines are reached from a session
     "counts/unresolved": "count-unresolved-list",
+    "discrepancies": "discrepancy-list",
+    "discrepancies/policies": "variance-policy-list",
+    "discrepancies/analytics": "discrepancy-analytics",
 }
 
 

@@ -27,6 +27,10 @@ class Action(models.TextChoices):
     COUNT_SESSION_MANAGE = "count.session_manage", "Create, start, submit, reconcile, cancel counts"
     COUNT_EXPECTED_VIEW = "count.expected_view", "See expected quantities of a blind count"
     VARIANCE_APPROVE = "variance.approve", "Approve variance up to the escalation threshold"
+    DISCREPANCY_VIEW = (
+        "discrepancy.view",
+        "Read discrepancies (timelines, variance policies, analytics)",
+    )
     COUNT_FINALIZE = "count.finalize", "Finalise counts"
     CATALOG_EDIT = "catalog.edit", "Edit products, barcodes and the classification map"
     PAR_LEVEL_EDIT = "par_level.edit", "Edit par levels"
@@ -59,6 +63,7 @@ MINIMUM_ROLE: dict[Action, Role] = {
     Action.COUNT_SESSION_MANAGE: M,
     Action.COUNT_EXPECTED_VIEW: M,
     Action.VARIANCE_APPROVE: M,
+    Action.DISCREPANCY_VIEW: M,
     Action.COUNT_FINALIZE: M,
     Action.CATALOG_EDIT: M,
     Action.PAR_LEVEL_EDIT: M,

@@ -98,6 +98,11 @@ def sale_request(store, gum, flower, client_ref="pos-1"):
 GENUINELY_FREE_FORM = {
     "AuditEvent.properties.before",
     "AuditEvent.properties.after",
+    # a discrepancy's timeline is its audit events
+    "DiscrepancyTimelineEntry.properties.before",
+    "DiscrepancyTimelineEntry.properties.after",
+    # what the source's app shows of its document (a count's row, a request, a shortfall)
+    "SourceDocument.properties.details",
 }
 
 
