@@ -1,15 +1,25 @@
 """The demo, assembled from each app's demo builder: inventory's organisations, catalogue,
-people and stock history (``inventory.demo``), then counts (``counts.demo``). The only module
-(with the ``seed_demo`` command) that may import every app."""
+people and stock history (``inventory.demo``), variance policies (``discrepancies.demo``),
+counts (``counts.demo``), then a count waiting for decisions and the discrepancies queue
+(``discrepancies.demo``). The only module (with the ``seed_demo`` command) that may import
+every app."""
 
 from __future__ import annotations
+
+import random
+from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django_scopes import scopes_disabled
 
+from counts.models import VarianceRow
+from counts.services import passes as count_passes
+from counts.services import sessions as count_sessions
+from discrepancies.demo import build_discrepancies, build_policies
+from discrepancies.models import Discrepancy, Status
 from inventory.catalog.services import product_upsert_many
 from inventory.demo.catalog import (
     DEMO_ORGS,
@@ -30,6 +40,7 @@ from inventory.models import (
     MembershipStore,
     Organization,
     Product,
+    StockQuant,
     Store,
 )
 from inventory.tenancy.purge import org_purge
@@ -76,6 +87,9 @@ def build_demo(seed: int, stdout, days: int = DEFAULT_DAYS) -> dict:
             with tenant_scope(org):
                 created = product_upsert_many(org=org, rows=rows)["created"]
             users = create_people(org, spec["people"], stores, password_hash)
+            admin = users[demo_email("admin", org.slug)]
+            with tenant_scope(org):
+                build_policies(org=org, policies=spec["variance_policies"], actor=admin)
             result["orgs"][org.slug] = org
             result["stores"].update(stores)
             result["locations"].update(locations)
@@ -106,10 +120,90 @@ def build_demo(seed: int, stdout, days: int = DEFAULT_DAYS) -> dict:
                             stdout=stdout,
                             manager=actors["manager"],
                             operator=actors["operator"],
-                            admin=users[demo_email("admin", org.slug)],
+                            admin=admin,
                         )
+                        waiting = build_waiting_count(
+                            store=second,
+                            seed=seed,
+                            manager=actors["manager"],
+                            operator=actors["operator"],
+                        )
+                    else:
+                        waiting = []
+                    result.setdefault("discrepancies", {})[org.slug] = build_discrepancies(
+                        org=org,
+                        seed=seed,
+                        stdout=stdout,
+                        admin=admin,
+                        manager=actors["manager"],
+                        correction_store=sorted(stores.values(), key=lambda s: s.code)[0],
+                        count_discrepancies=waiting,
+                    )
         result["superuser"] = create_platform_admin(password_hash)
     return result
+
+
+def build_waiting_count(*, store: Store, seed: int, manager, operator) -> list[int]:
+    """A zone count of the vault (else the back room) at ``store``, reconciled by the manager
+    and waiting for decisions: a few planted findings, and the fullest shelf found empty
+    (CRITICAL: it holds its product until someone decides it).
+    Returns the ids of the discrepancies its out-of-policy rows became."""
+    rng = random.Random(f"{seed}:{store.code}:waiting-count")
+    org = store.org
+    room = (
+        Location.objects.filter(store=store, code__in=("VLT", "BR"), is_active=True)
+        .order_by("-code")
+        .first()
+    )
+    if room is None:
+        return []
+    on_hand = {
+        row["product_id"]: row["total"]
+        for row in StockQuant.objects.filter(
+            store=store, location=room, unallocated=False, quantity__gt=0
+        )
+        .values("product_id")
+        .annotate(total=Sum("quantity"))
+    }
+    products = sorted(Product.objects.filter(pk__in=list(on_hand)), key=lambda p: p.sku)
+    if len(products) < 5:
+        return []
+    session = count_sessions.session_start(
+        org=org,
+        session=count_sessions.session_create(
+            org=org,
+            store=store,
+            scope="ZONE",
+            scope_locations=[room],
+            notes="Vault recount after the monthly count (demo)",
+            actor=manager,
+        ),
+        actor=manager,
+    )
+    count_pass = count_passes.pass_create(
+        org=org, session=session, location=room, device_id="Tablet 1", actor=operator
+    )
+    emptied = max(range(len(products)), key=lambda i: (on_hand[products[i].pk], -i))
+    planted = set(rng.sample([i for i in range(len(products)) if i != emptied], 5))
+    entries = []
+    for i, product in enumerate(products):
+        quantity = on_hand[product.pk]
+        if i == emptied:
+            quantity = Decimal(0)
+        elif i in planted:
+            quantity = max(Decimal(0), quantity + rng.choice([Decimal(n) for n in (-3, -2, 2)]))
+        entries.append(count_passes.Entry(product, quantity))
+    count_passes.lines_add(
+        org=org, count_pass=count_pass, actor=operator, device_id="Tablet 1", entries=entries
+    )
+    count_passes.pass_submit(org=org, count_pass=count_pass, actor=operator)
+    count_sessions.session_submit(org=org, session=session, actor=manager)
+    count_sessions.session_reconcile(org=org, session=session, actor=manager)
+    return sorted(
+        VarianceRow.objects.filter(session=session, discrepancy__isnull=False).values_list(
+            "discrepancy_id", flat=True
+        )
+    )
 
 
 def reset_demo() -> int:
@@ -133,6 +227,22 @@ def _table(rows: list[tuple], headers: tuple[str, ...]) -> list[str]:
     widths = [max(len(str(v)) for v in col) for col in zip(headers, *rows, strict=False)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     return [line.format(*row).rstrip() for row in (headers, tuple("-" * w for w in widths), *rows)]
+
+
+def discrepancy_summary_lines(orgs: list[Organization]) -> list[str]:
+    """Per organisation, its discrepancies per status (and how many open ones are serious)."""
+    lines = []
+    for org in orgs:
+        rows = Discrepancy.unscoped.filter(org=org)
+        by_status = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
+        if not by_status:
+            continue
+        serious = rows.filter(
+            status__in=(Status.NEW, Status.UNDER_REVIEW), severity__in=("HIGH", "CRITICAL")
+        ).count()
+        counts = ", ".join(f"{by_status.get(s, 0)} {s.lower()}" for s in Status.values)
+        lines.append(f"  {org.slug:<16} {counts}; {serious} open HIGH/CRITICAL (held)")
+    return lines
 
 
 def summary_lines(tokens: list[dict] | None) -> list[str]:
@@ -167,9 +277,12 @@ def summary_lines(tokens: list[dict] | None) -> list[str]:
                 scope = ", ".join(codes) or "all stores"
                 logins.append((m.user.email, m.role, org.slug, scope, DEMO_PASSWORD))
         stock = stock_summary_lines([orgs[slug] for slug in DEMO_SLUGS if slug in orgs])
+        queue = discrepancy_summary_lines([orgs[slug] for slug in DEMO_SLUGS if slug in orgs])
     lines.append("  (* = sellable room)")
     if stock:
         lines += ["", "Stock (store-local today):", *stock]
+    if queue:
+        lines += ["", "Discrepancies (decide them at /admin/discrepancies/discrepancy/):", *queue]
     logins.append((PLATFORM_ADMIN_EMAIL, "superuser", "(platform)", "everything", DEMO_PASSWORD))
     lines += ["", "Logins:", *_table(logins, ("e-mail", "role", "org", "stores", "password"))]
     if tokens:

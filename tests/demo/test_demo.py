@@ -18,17 +18,21 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from discrepancies.models import Discrepancy, Severity, Status, VariancePolicy
 from inventory.catalog.barcodes import is_valid_gtin
 from inventory.demo.catalog import DEMO_PASSWORD, PLATFORM_ADMIN_EMAIL
 from inventory.demo.stock import SHELF_LIFE
 from inventory.models import (
     ApiToken,
+    AuditAction,
+    AuditEvent,
     Batch,
     ClassificationMapping,
     DocumentKind,
@@ -47,6 +51,7 @@ from inventory.models import (
     SaleLine,
     SaleStatus,
     StockDocument,
+    StockHold,
     StockLedger,
     StockQuant,
     Store,
@@ -56,12 +61,19 @@ from tests.factories import ProductFactory
 from tests.stock_helpers import assert_invariants, loc, receive, ref, sell
 
 D = Decimal
+DEMO_CORRECTIONS = "demo-correction"
 METRC = re.compile(r"1A4[A-Z0-9]{21}")
 
 DEMO_SLUGS = {"northern-lights", "fresh-corner"}
 TOKEN_ROW = re.compile(
     r"^(northern-lights|fresh-corner)\s+(Tablet 1|Cova POS)\s+\S+@\S+\s+(\S+)$", re.MULTILINE
 )
+
+
+def policies(org: Organization) -> dict:
+    return {
+        p.category: (p.units, p.percent, p.value) for p in VariancePolicy.objects.filter(org=org)
+    }
 
 
 def seed(*args: str) -> str:
@@ -104,8 +116,20 @@ def test_seed_demo_creates_two_orgs_with_their_settings():
     assert nl.name == "Northern Lights Cannabis Co." and nl.time_zone == "America/Toronto"
     assert nl.negative_stock_mode == "block" and nl.discrepancy_enforcement == "warn"
     assert nl.escalation_threshold == 500
-    assert nl.tolerance_bands["Flower"] == {"units": "0", "percent": "1.5"}
-    assert "default" in nl.tolerance_bands
+    # one variance policy per category ("" = the default), saved through the policy service
+    assert policies(nl) == {
+        "": (D("1"), D("2"), None),
+        "Flower": (D("0"), D("1.5"), D("150")),
+        "Pre-Rolls": (D("0"), D("1"), None),
+    }
+    assert policies(fc) == {
+        "": (D("1"), D("3"), None),
+        "Produce": (D("2"), D("5"), D("40")),
+        "OTC Medicine": (D("0"), D("0"), None),
+    }
+    saved = AuditEvent.objects.filter(org=nl, action=AuditAction.VARIANCE_POLICY_SAVED)
+    assert saved.count() == 3
+    assert set(saved.values_list("actor__email", flat=True)) == {"admin@northern-lights.example"}
     assert fc.name == "Fresh Corner Grocery & Pharmacy" and fc.time_zone == "America/Vancouver"
     assert fc.negative_stock_mode == "warn"
 
@@ -369,6 +393,21 @@ def stock_totals() -> dict:
                 "product__sku", "lot_code", "expiry_date", "unit_cost"
             )
         ),
+        "discrepancies": sorted(
+            Discrepancy.objects.filter(org__in=orgs).values_list(
+                "store__code",
+                "location__code",
+                "product__sku",
+                "source",
+                "kind",
+                "status",
+                "severity",
+                "variance",
+                "value",
+                "document_type",  # (source_ref names the count by its id: not compared)
+                "decided_by__email",
+            )
+        ),
     }
 
 
@@ -490,12 +529,17 @@ def check_store_stock(store: Store, *, cannabis: bool) -> None:
     units_sold = -StockLedger.objects.filter(
         store=store, ref_type=RefType.SALE, product__unit="each"
     ).aggregate(n=Sum("qty_delta"))["n"]
-    shrink = StockLedger.objects.filter(store=store, ref_type=RefType.ADJUSTMENT)
+    # (the discrepancies' demo corrections are its own: see the discrepancy tests below)
+    shrink = StockLedger.objects.filter(store=store, ref_type=RefType.ADJUSTMENT).exclude(
+        source_ref__startswith=DEMO_CORRECTIONS
+    )
     assert set(shrink.values_list("reason", flat=True)) == {"theft", "damage"}
     assert not shrink.filter(qty_delta__gt=0).exists()
     ratio = -shrink.aggregate(n=Sum("qty_delta"))["n"] / units_sold
     assert D("0.003") <= ratio <= D("0.01"), ratio
-    write_offs = StockDocument.objects.filter(store=store, kind=DocumentKind.WRITE_OFF)
+    write_offs = StockDocument.objects.filter(store=store, kind=DocumentKind.WRITE_OFF).exclude(
+        source_ref__startswith=DEMO_CORRECTIONS
+    )
     assert [w.write_off_type for w in write_offs] == ["expiry"]
     written_off = StockLedger.objects.filter(store=store, ref_type=RefType.EXPIRY)
     assert written_off.values("batch").distinct().count() == 1
@@ -606,6 +650,30 @@ def test_seed_demo_with_stock_resets_on_sqlite(tmp_path):
             assert offsets[0] == 0, (table, column)
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             db.execute("DELETE FROM inventory_stockledger")
+        # the discrepancies queue is built there too, in every state
+        statuses = {row[0] for row in db.execute("SELECT status FROM discrepancies_discrepancy")}
+        assert statuses == set(Status.values), statuses
+        # and retention's INSERT … SELECT works there: close them long ago, archive them
+        closed = db.execute(
+            "UPDATE discrepancies_discrepancy SET decided_at = '2020-01-02 03:04:05',"
+            " adjusted_at = CASE WHEN adjusted_at IS NULL THEN NULL"
+            " ELSE '2020-01-02 03:04:05' END WHERE status IN ('REJECTED', 'ADJUSTED')"
+        ).rowcount
+        db.commit()
+    archived = run_manage("archive_discrepancies", "--older-than-days", "30", database=database)
+    assert archived.returncode == 0, archived.stderr[-3000:]
+    assert "northern-lights: archived" in archived.stdout
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT COUNT(*) FROM discrepancies_archiveddiscrepancy").fetchone() == (
+            closed,
+        )
+        left = {row[0] for row in db.execute("SELECT status FROM discrepancies_discrepancy")}
+        assert left == {"NEW", "UNDER_REVIEW", "APPROVED"}
+        offsets = db.execute(
+            "SELECT COUNT(*) FROM discrepancies_archiveddiscrepancy"
+            " WHERE archived_at LIKE '%+%' OR archived_at LIKE '%T%'"
+        ).fetchone()
+        assert offsets == (0,)
 
 
 @pytest.mark.django_db
@@ -617,8 +685,8 @@ def test_seed_demo_has_a_closed_full_count_and_an_open_zone_count():
     assert closed.status == "closed"
     assert VarianceRow.objects.filter(session=closed).exclude(variance=0).exists()
     assert not VarianceRow.objects.filter(session=closed, status="pending").exists()
-    zone = CountSession.objects.get(scope="ZONE")
-    assert (zone.status, zone.blind) == ("in_progress", True)
+    zone = CountSession.objects.get(scope="ZONE", status="in_progress")
+    assert zone.blind
     assert zone.passes.get().lines.exists()
     assert_invariants()
 
@@ -660,3 +728,54 @@ def test_seed_demo_exits_non_zero_with_the_image_settings():
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "refuses to run under production settings" in result.stderr
+
+
+# --- discrepancies --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seed_demo_shows_discrepancies_in_every_state(django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # the e-mails go once it commits
+        out = seed("--reset", "--days", "4")
+
+    nl = demo_org("northern-lights")
+    rows = Discrepancy.objects.filter(org=nl)
+    assert set(rows.values_list("status", flat=True)) == set(Status.values)
+    # from its counts and from ad-hoc corrections, both with decided and open ones
+    for source in ("CYCLE_COUNT", "AD_HOC"):
+        states = set(rows.filter(source=source).values_list("status", flat=True))
+        assert {Status.NEW, Status.REJECTED, Status.ADJUSTED} <= states, (source, states)
+    assert rows.filter(source="CYCLE_COUNT", status=Status.UNDER_REVIEW).exists()
+    assert rows.filter(source="CYCLE_COUNT", status=Status.APPROVED, corrective=True).exists()
+    # an open HIGH/CRITICAL one holds its product at its store
+    serious = rows.filter(status=Status.NEW, severity__in=(Severity.HIGH, Severity.CRITICAL))
+    assert serious.exists()
+    for d in serious:
+        assert StockHold.objects.filter(store=d.store, product=d.product).exists()
+    # decided by the admin, never by the manager who reconciled the count or asked
+    decided = rows.exclude(decided_by=None)
+    assert set(decided.values_list("decided_by__email", flat=True)) == {
+        "admin@northern-lights.example"
+    }
+    assert not decided.filter(decided_by=F("created_by")).exists()
+    assert set(rows.exclude(created_by=None).values_list("created_by__email", flat=True)) == {
+        "manager@northern-lights.example"
+    }
+    # every ADJUSTED one names the ledger rows that posted its correction
+    for d in rows.filter(status=Status.ADJUSTED):
+        posted = StockLedger.objects.filter(
+            org=nl, ref_type=d.ledger_ref_type, ref_id=d.ledger_ref_id, ref_line=d.ledger_ref_line
+        ).aggregate(n=Sum("qty_delta"))["n"]
+        assert posted == d.posted_quantity != 0, d
+    # the store's managers and the org's admins were told of the serious ones, once each
+    told = sorted(m.to[0] for m in mail.outbox if "[northern-lights]" in m.subject)
+    assert told == ["admin@northern-lights.example", "manager@northern-lights.example"]
+    assert not serious.filter(notified_at=None).exists()
+    # and the summary says where the queue stands
+    assert re.search(
+        r"^  northern-lights\s+\d+ new, \d+ under_review, \d+ approved, \d+ rejected, "
+        r"\d+ adjusted; [1-9]\d* open HIGH/CRITICAL \(held\)$",
+        out,
+        re.M,
+    )
+    assert_invariants()
