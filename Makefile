@@ -34,8 +34,10 @@ lint: install
 	$(BIN)/mypy
 	env -u DATABASE_URL SQLITE_PATH=:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 
+# BENCH_ENFORCEMENT=block make bench: the sale bench with that enforcement mode and holds present
 bench: install
 	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/python bench/run.py
+	DATABASE_URL="$${DATABASE_URL:-$(PG_URL)}" $(BIN)/python bench/discrepancies.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 .pytest_cache .ruff_cache .mypy_cache .import_linter_cache

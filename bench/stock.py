@@ -20,6 +20,12 @@ receipt service, then measures:
    and one ledger row, commit), in the same run, and the platform/raw ratio for every cell.
 
 Afterwards it checks invariant 1 (ledger sum = quant) over everything the run wrote.
+
+``--enforcement record|warn|block`` (or ``BENCH_ENFORCEMENT``) sets the organisation's
+discrepancy enforcement mode and holds ``--holds`` products (default 200; a CRITICAL
+discrepancy each, recorded through ``discrepancies_record``) that the bench then never sells:
+the sales run with the policy registered and holds present, as a store in ``block`` mode would
+(a held product's own sale is refused, and checked once).
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ CLIENTS = (1, 4, 16)
 TARGET_SERVICE_P50_MS = 5.0
 TARGET_API_P50_MS = 15.0
 TARGET_HOT_RATIO = 0.30
+#: the quant lock's hold column (``EXISTS (SELECT 1 FROM inventory_stockhold h ...)``)
+HOLD_READ = re.compile(r"EXISTS \(SELECT 1 FROM \w+ h WHERE [^)]*\)")
 TABLE = re.compile(r'"?(inventory_\w+|auth_\w+|django_\w+)"?')
 
 
@@ -94,8 +102,9 @@ def server_settings(url: str) -> dict[str, str]:
 # --- fixture ----------------------------------------------------------------------------------
 
 
-def build_fixture(sizes: Sizes) -> dict:
-    """One org, one store, ``sizes.products`` products, one lot each received at the floor."""
+def build_fixture(sizes: Sizes, enforcement: str | None = None, holds: int = 0) -> dict:
+    """One org, one store, ``sizes.products`` products, one lot each received at the floor;
+    with ``enforcement``, that mode and ``holds`` products held."""
     from django.contrib.auth import get_user_model
     from django.db import connection
 
@@ -155,6 +164,7 @@ def build_fixture(sizes: Sizes) -> dict:
                     for p in chunk
                 ],
             )
+    held = hold_products(org, store, products, hot, enforcement, holds)
     # What autovacuum does soon after a bulk load. Without statistics the planner reads the
     # quant lock through (org, location, batch) and filters every quant of the sales floor:
     # 2.5 ms at 20,000 SKUs instead of 0.05 ms, growing with the catalogue.
@@ -166,9 +176,64 @@ def build_fixture(sizes: Sizes) -> dict:
         "floor": floor.pk,
         "user": user.pk,
         "hot": hot.pk,
-        "products": [p.pk for p in products],
+        "products": [p.pk for p in products if p.pk not in held],
+        "held": sorted(held),
+        "enforcement": enforcement,
         "token": key,
     }
+
+
+def hold_products(org, store, products, hot, enforcement: str | None, holds: int) -> set[int]:
+    """With an enforcement mode: set it, and hold ``holds`` products (never the hot one) with
+    a CRITICAL discrepancy each, through the real recording service. Returns their ids."""
+    if not enforcement:
+        return set()
+
+    from django.db import transaction
+
+    from discrepancies.models import DocumentType, Kind, Source
+    from discrepancies.services.record import Finding, discrepancies_record
+    from inventory.models import Organization, StockHold
+    from inventory.tenancy.scope import tenant_scope
+
+    Organization.objects.filter(pk=org.pk).update(discrepancy_enforcement=enforcement)
+    chosen = [p for p in products if p.pk != hot.pk][-holds:] if holds else []
+    with tenant_scope(org), transaction.atomic():
+        discrepancies_record(
+            org=org,
+            findings=[
+                Finding(
+                    store_id=store.pk,
+                    product_id=p.pk,
+                    category=p.category,
+                    expected=SPREAD_QUANTITY,
+                    actual=SPREAD_QUANTITY / 2,
+                    unit_cost=COST,
+                    source=Source.INVARIANT,
+                    document_type=DocumentType.INVARIANT_CHECK,
+                    kind=Kind.DATA_ERROR,
+                    corrective=False,
+                )
+                for p in chosen
+            ],
+            actor=None,
+        )
+        assert StockHold.objects.filter(store=store).count() == len(chosen)
+    return {p.pk for p in chosen}
+
+
+def held_sale_refused(fx: dict, url: str) -> str:
+    """What selling a held product answers (once): ``open_discrepancy`` in block mode."""
+    if not fx["held"]:
+        return "-"
+    seller = Seller(fx, url)
+    try:
+        seller.service(fx["held"][0])
+        return "posted"
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        return getattr(exc, "code", type(exc).__name__)
+    finally:
+        seller.close()
 
 
 # --- measuring --------------------------------------------------------------------------------
@@ -367,6 +432,7 @@ def count_queries(fx: dict, url: str, rng: random.Random) -> dict:
 
 def statement_label(sql: str) -> str:
     """``SELECT inventory_sale``, ``UPSERT inventory_stockquant``, ``... FOR UPDATE``."""
+    sql = HOLD_READ.sub("", sql)  # the quant lock reads the holds: label it by its own table
     words = sql.split()
     verb = words[0].upper() if words else "?"
     if verb in ("WITH", "INSERT") and "ON CONFLICT" in sql:
@@ -603,6 +669,8 @@ def verdict(ok: bool) -> str:
 
 
 def report(
+    fx: dict,
+    refused: str,
     latency: dict,
     queries: dict,
     breakdown: dict,
@@ -627,6 +695,13 @@ def report(
         f"synchronous_commit={server['synchronous_commit']}, fsync={server['fsync']}, "
         f"shared_buffers={server['shared_buffers']}; {sizes.products:,} SKUs, one lot each"
     )
+    if fx["enforcement"]:
+        print(
+            f"discrepancy enforcement {fx['enforcement']}: {len(fx['held']):,} products held "
+            f"(not sold by the bench; selling one answers {refused})"
+        )
+    else:
+        print("discrepancy enforcement: the default (record), no product held")
     print()
     print("Latency of a one-line sale, one client (ms)")
     print(f"  {'':24}{'n':>6}{'p50':>9}{'p95':>9}{'p99':>9}")
@@ -729,6 +804,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: 2,000 SKUs, short cells")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--enforcement",
+        choices=["record", "warn", "block"],
+        default=os.environ.get("BENCH_ENFORCEMENT") or None,
+        help="the org's discrepancy enforcement mode, with --holds products held",
+    )
+    parser.add_argument("--holds", type=int, default=200, help="products held (--enforcement)")
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else FULL
     url = bench_url("inventory_bench")
@@ -742,7 +824,7 @@ def main(argv: list[str] | None = None) -> int:
 
         django.setup()
         call_command("migrate", verbosity=0)
-        fx = build_fixture(sizes)
+        fx = build_fixture(sizes, args.enforcement, args.holds if args.enforcement else 0)
         print(
             f"fixture ready in {time.perf_counter() - began:.0f} s; measuring latency ...",
             flush=True,
@@ -757,7 +839,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         cells = measure_throughput(fx, url, sizes)
         ledger = check_ledger(fx)
+        refused = held_sale_refused(fx, url)
         report(
+            fx,
+            refused,
             latency,
             queries,
             breakdown,
