@@ -41,7 +41,14 @@ from discrepancies.exceptions import (
     WrongState,
 )
 from discrepancies.locks import lock_discrepancies
-from discrepancies.models import SERIOUS, UNDECIDED, CorrectionMode, Discrepancy, Status
+from discrepancies.models import (
+    SERIOUS,
+    UNDECIDED,
+    CorrectionMode,
+    Discrepancy,
+    DocumentType,
+    Status,
+)
 from discrepancies.services.record import holds_refresh, log_event
 from inventory.audit.services import audit_record_many
 from inventory.models import AuditAction, Membership, MembershipStore, Organization, Role
@@ -49,6 +56,13 @@ from inventory.tenancy.capabilities import Action, role_can
 
 #: A selection decided at once is at most this many discrepancies.
 BULK_LIMIT = 5000
+#: The sources whose correction posts in a mode a decision may choose (a count's variance row:
+#: keep the difference or set the counted quantity). Any other refuses a ``mode``: it would be
+#: stored on the discrepancy and ignored by what posts.
+MODE_SOURCES = frozenset({DocumentType.COUNT_VARIANCE})
+#: What a decision is called once taken (its log event, its refusal's wording).
+PAST = {"approve": "approved", "reject": "rejected", "review": "taken under review"}
+LOGGED = {"approve": "approved", "reject": "rejected", "review": "reviewed"}
 
 
 # --- what each source does ----------------------------------------------------------------------
@@ -149,11 +163,16 @@ def _refusal(
         return ApproverRequired(), False
     if d.status not in UNDECIDED:
         return WrongState(
-            f"A {d.status} discrepancy cannot be {decision.action}d.",
+            f"This discrepancy is {d.status}: it cannot be {PAST[decision.action]}.",
             fields={"status": [d.status]},
         ), False
     if decision.action == "review":
         return None, False
+    if decision.mode is not None and not (d.corrective and d.document_type in MODE_SOURCES):
+        return ValidationFailed(
+            "Only a count's discrepancy is approved with a posting mode.",
+            fields={"mode": ["Only a count's discrepancy takes a mode; leave it out."]},
+        ), False
     own = actor.pk in involved
     if own and (tenant.role != Role.ADMIN or _someone_else_may_decide(org, d, involved)):
         return SelfApproval(), False
@@ -258,7 +277,10 @@ def discrepancies_decide(
         holds_refresh(org=org, pairs={(d.store_id, d.product_id) for d in decided})
         for d in decided:
             log_event(
-                f"discrepancy_{decision.action}d", d, actor=actor, self_approved=d.self_approved
+                f"discrepancy_{LOGGED[decision.action]}",
+                d,
+                actor=actor,
+                self_approved=d.self_approved,
             )
         outcome.decided = decided
     order = {pk: n for n, pk in enumerate(ids)}

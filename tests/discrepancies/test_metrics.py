@@ -252,3 +252,45 @@ def test_recording_and_deciding_log_one_line_each_with_their_fields(org, admin, 
     assert (created.status, created.actor_id) == ("NEW", None)
     assert (approved.status, approved.actor_id) == ("APPROVED", admin.user.pk)
     assert approved.self_approved is False
+
+
+def test_each_decision_logs_its_own_event_and_a_refusal_names_it(org, admin, caplog):
+    store, product = StoreFactory(org=org), ProductFactory(org=org)
+    sf = loc(store, "SF")
+    findings = [
+        Finding(
+            store_id=store.pk,
+            product_id=product.pk,
+            category="",
+            expected=D("10"),
+            actual=D(actual),
+            unit_cost=D("1"),
+            source=Source.CYCLE_COUNT,
+            document_type=DocumentType.INVARIANT_CHECK,
+            location_id=sf.pk,
+            corrective=False,
+            store_on_hand=D("10"),
+        )
+        for actual in ("4", "5")
+    ]
+    with caplog.at_level(logging.INFO, logger="discrepancies"):
+        first, second = discrepancies_record(org=org, findings=findings, actor=None)
+        decide(org, [first.pk], "review", admin)
+        decide(org, [first.pk], "reject", admin)
+        decide(org, [second.pk], "approve", admin)
+    events = [r.event for r in caplog.records if r.name == "discrepancies"]
+    assert events[2:] == [
+        "discrepancy_reviewed",
+        "discrepancy_rejected",
+        "discrepancy_approved",
+    ]
+    again = decide(org, [first.pk, second.pk], "approve", admin)
+    # the same decision again changes nothing; the other one is refused, by name
+    assert [d.pk for d in again.unchanged] == [second.pk]
+    assert [(pk, e.code, e.message) for pk, e in again.refused] == [
+        (first.pk, "invalid_state", "This discrepancy is REJECTED: it cannot be approved."),
+    ]
+    refused = decide(org, [second.pk], "reject", admin).refused
+    assert [e.message for _, e in refused] == [
+        "This discrepancy is APPROVED: it cannot be rejected."
+    ]
