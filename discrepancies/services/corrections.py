@@ -60,7 +60,12 @@ from discrepancies.models import (
     Status,
 )
 from discrepancies.services.decisions import SourceHandler
-from discrepancies.services.record import Finding, discrepancies_record, findings_judge
+from discrepancies.services.record import (
+    MAX_VALUE,
+    Finding,
+    discrepancies_record,
+    findings_judge,
+)
 from inventory.catalog.resolver import Problems
 from inventory.exceptions import IdempotencyConflict, InsufficientStock
 from inventory.models import (
@@ -206,6 +211,15 @@ def correction_request(
         )
         for ln in judged
     ]
+    too_large = {
+        f"lines.{f.document_line - 1}.quantity": [
+            f"Worth {abs(f.variance * f.unit_cost):f} at cost: at most {MAX_VALUE} a line."
+        ]
+        for f in findings
+        if not f.value_fits
+    }
+    if too_large:
+        raise ValidationFailed("A line is worth too much to record.", fields=too_large)
     judgements = findings_judge(org=org, findings=findings, policies=Policies(org))
     expiry = line_kind == Kind.EXPIRY
     post_now = expiry or _may_post_at_once(tenant, judgements)

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from core.errors import ValidationFailed
 from discrepancies.judgement import Judgement, Policies, judge
 from discrepancies.models import (
     SERIOUS,
@@ -32,6 +33,8 @@ from inventory.stock.holds import holds_sync
 
 logger = logging.getLogger("discrepancies")
 MONEY_QUANTUM = Decimal("0.0001")
+#: The largest value at cost a discrepancy stores (``MONEY``: 14 digits, 4 places).
+MAX_VALUE = Decimal("9999999999.9999")
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,12 @@ class Finding:
     def value(self) -> Decimal:
         return (self.variance * self.unit_cost).quantize(MONEY_QUANTUM)
 
+    @property
+    def value_fits(self) -> bool:
+        """Whether the value at cost fits the column (a billion units of a 100-dollar
+        product does not): a caller refuses the request naming its line first."""
+        return abs(self.variance * self.unit_cost) <= MAX_VALUE
+
 
 def findings_judge(
     *, org: Organization, findings: Sequence[Finding], policies: Policies | None = None
@@ -100,6 +109,16 @@ def discrepancies_record(
     them), in the caller's transaction. Returns them with their ids, in order."""
     if not findings:
         return []
+    too_large = [n for n, f in enumerate(findings) if not f.value_fits]
+    if too_large:
+        # the database would refuse the row (numeric overflow, a 500); never store a value
+        # that is not variance × cost
+        raise ValidationFailed(
+            "A discrepancy's value at cost is too large to record.",
+            fields={
+                "value": [f"At most {MAX_VALUE} at cost (finding {n + 1})." for n in too_large]
+            },
+        )
     if judgements is None:
         judgements = findings_judge(org=org, findings=findings)
     now = timezone.now()
