@@ -28,6 +28,7 @@ from core import text
 from core.errors import ApplicationError
 from discrepancies import selectors
 from discrepancies.models import (
+    UNDECIDED,
     ArchivedDiscrepancy,
     CorrectionMode,
     Discrepancy,
@@ -103,19 +104,20 @@ class DiscrepancyDetailMixin:
 
     store_field = "store"
     view_capability = Action.DISCREPANCY_VIEW
+    # what a manager sorts the queue by first; the long names last (the table scrolls)
     list_display = [
         "id",
-        "created_at",
-        "store",
-        "product",
-        "source",
-        "kind",
         "severity",
         "status",
         "variance",
         "value",
-        "self_approved",
+        "store_code",
+        "product",
+        "source",
+        "kind",
+        "created_at",
         "decided_by",
+        "self_approved",
     ]
     list_filter = ["status", "severity", "source", "kind", StoreListFilter]
     list_select_related = ["store", "product", "decided_by"]
@@ -166,6 +168,10 @@ class DiscrepancyDetailMixin:
         ("Correction: ledger rows", {"fields": ["ledger_rows"]}),
         ("Timeline", {"fields": ["timeline"]}),
     ]
+
+    @admin.display(description="store", ordering="store__code")
+    def store_code(self, obj):
+        return obj.store.code
 
     def get_readonly_fields(self, request, obj=None):
         return [name for _, options in self.fieldsets for name in options["fields"]]
@@ -253,7 +259,13 @@ class DiscrepancyAdmin(DiscrepancyDetailMixin, TenantAdminMixin, admin.ModelAdmi
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
-        if self.has_decide_permission(request) and object_id and object_id.isdigit():
+        if (
+            self.has_decide_permission(request)
+            and object_id
+            and object_id.isdigit()
+            # a closed one has nothing left to decide: no buttons that could only be refused
+            and self.get_queryset(request).filter(pk=object_id, status__in=UNDECIDED).exists()
+        ):
             extra_context["decide_links"] = [
                 (
                     verb,
@@ -299,7 +311,7 @@ class DiscrepancyAdmin(DiscrepancyDetailMixin, TenantAdminMixin, admin.ModelAdmi
         for refusal in outcome.refusals():
             refused[(refusal["code"], refusal["detail"])].append(refusal["id"])
         for (code, detail), pks in refused.items():
-            listed = ", ".join(f"#{pk}" for pk in pks)
+            listed = ", ".join(f"#{pk}" for pk in sorted(pks))
             self.message_user(
                 request, f"Not {PAST[verb]} ({code}): {listed} — {detail}", messages.ERROR
             )

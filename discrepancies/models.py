@@ -182,6 +182,7 @@ class DiscrepancyFields(TenantModel):
 class Discrepancy(DiscrepancyFields):
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "discrepancies"
         constraints = [
             # A hook that runs twice (a retried reconcile, a replayed shortfall) records once.
             models.UniqueConstraint(
@@ -210,6 +211,7 @@ class ArchivedDiscrepancy(DiscrepancyFields):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name_plural = "archived discrepancies"
         indexes = [
             models.Index(fields=["org", "created_at"], name="archived_discrepancy_created"),
             models.Index(fields=["org", "product", "store"], name="archived_disc_product_store"),

@@ -121,7 +121,7 @@ def test_the_detail_page_shows_numbers_document_ledger_rows_and_timeline(org, st
         assert text in html, text
     assert "recorded" in html and "approved" in html and "adjusted" in html
     assert "bin was empty" in html and manager.user.email in html
-    assert f"{LIST}{d.pk}/decide/approve/" in html  # the decision links
+    assert "/decide/" not in html  # adjusted: nothing left to decide
 
 
 # --- deciding -----------------------------------------------------------------------------------
@@ -165,6 +165,16 @@ def test_one_is_decided_from_its_page(org, world):
     response = admin.post(url, {"notes": "admin ok", "mode": ""}, follow=True)
     assert any(f"1 approved: #{d.pk}." in m for m in messages_of(response))
     assert Discrepancy.objects.get(pk=d.pk).status == Status.APPROVED
+
+
+def test_only_an_undecided_one_offers_its_decisions(org, world):
+    admin = as_role(org, Role.ADMIN)
+    d = world["big"]
+    page = admin.get(f"{LIST}{d.pk}/change/").content.decode()
+    assert f"{d.pk}/decide/approve/" in page and f"{d.pk}/decide/reject/" in page
+    admin.post(f"{LIST}{d.pk}/decide/reject/", {"notes": "recount", "mode": ""})
+    page = admin.get(f"{LIST}{d.pk}/change/").content.decode()
+    assert "/decide/" not in page
 
 
 def test_bad_transitions_and_routing_are_messages_not_errors(org, world):
