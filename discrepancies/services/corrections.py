@@ -45,7 +45,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.errors import ApplicationError, NotFound, ValidationFailed
-from discrepancies.judgement import Judgement, Policies
+from discrepancies.judgement import ONE, STORE_DROP_LIMIT, Judgement, Policies
 from discrepancies.locks import lock_correction_requests
 from discrepancies.models import (
     UNDECIDED,
@@ -56,6 +56,7 @@ from discrepancies.models import (
     DiscrepancyFields,
     DocumentType,
     Kind,
+    Severity,
     Source,
     Status,
 )
@@ -220,7 +221,7 @@ def correction_request(
     }
     if too_large:
         raise ValidationFailed("A line is worth too much to record.", fields=too_large)
-    judgements = findings_judge(org=org, findings=findings, policies=Policies(org))
+    judgements = _judged_together(org, findings)
     expiry = line_kind == Kind.EXPIRY
     post_now = expiry or _may_post_at_once(tenant, judgements)
     if not post_now:
@@ -323,6 +324,45 @@ def _check_request(kind: str, reason: str, write_off_type: str, discrepancy_type
     return "" if kind == DocumentKind.WRITE_OFF else (discrepancy_type or Kind.OTHER)
 
 
+def _judged_together(org: Organization, findings: Sequence[Finding]) -> list[Judgement]:
+    """Each line judged with the request's other lines that correct the same place in the
+    same direction (ten lines of -2 at one place are one correction of -20, and each line
+    carries that judgement), and a product's shortages across the store judged together by
+    the 20% rule: a request split into small lines is within policy only when the whole is.
+    One read of the policies."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for n, f in enumerate(findings):
+        groups[(f.location_id, f.product_id, f.variance < 0)].append(n)
+    combined: list[Finding] = []
+    for indexes in groups.values():
+        lines = [findings[n] for n in indexes]
+        expected = max(f.expected for f in lines)
+        variance = sum((f.variance for f in lines), ZERO)
+        # the dearest line's cost: a mix of lots is never judged cheaper than it may be
+        cost = max(f.unit_cost for f in lines)
+        combined.append(
+            replace(lines[0], expected=expected, actual=expected + variance, unit_cost=cost)
+        )
+    judged: dict[int, Judgement] = {}
+    whole = findings_judge(org=org, findings=combined, policies=Policies(org))
+    for judgement, indexes in zip(whole, groups.values(), strict=True):
+        for n in indexes:
+            judged[n] = judgement
+    taken: dict[int, Decimal] = defaultdict(lambda: ZERO)
+    for f in findings:
+        if f.variance < 0:
+            taken[f.product_id] -= f.variance
+    for n, f in enumerate(findings):
+        j = judged[n]
+        if f.variance >= 0 or f.store_on_hand is None:
+            continue
+        drop = taken[f.product_id] / f.store_on_hand if f.store_on_hand > 0 else ONE
+        if drop > STORE_DROP_LIMIT:
+            severity = Severity.MEDIUM if j.severity == Severity.LOW else j.severity
+            judged[n] = replace(j, within_policy=False, severity=severity, store_drop=drop)
+    return [judged[n] for n in range(len(findings))]
+
+
 def _may_post_at_once(tenant, judgements: Sequence[Judgement]) -> bool:
     """Every line within policy, and the person may approve it: a manager up to the escalation
     threshold (a within-policy line escalates only by its value), an admin above it."""
@@ -422,17 +462,25 @@ def _refuse_what_cannot_be_posted(
     """A request that takes more than there is could never be approved: refuse it now with the
     write path's own answer (409 ``insufficient_stock``, every short line), and keep the
     attempt, as a refused document is kept."""
-    short = [
-        stock.Shortfall(
-            ln.resolved.line,
-            ln.resolved.product,
-            ln.resolved.location.pk,
-            -ln.resolved.quantity,
-            max(ln.available, ZERO),
-        )
-        for ln in judged
-        if ln.resolved.quantity < 0 and -ln.resolved.quantity > ln.available
-    ]
+    # Lines taking from one place take in turn: each is short of what the earlier ones left.
+    taken: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    short = []
+    for ln in judged:
+        if ln.resolved.quantity >= 0:
+            continue
+        place = (ln.resolved.location.pk, ln.resolved.product.pk, ln.batch.pk if ln.batch else None)
+        left = ln.available - taken[place]
+        taken[place] -= ln.resolved.quantity
+        if -ln.resolved.quantity > left:
+            short.append(
+                stock.Shortfall(
+                    ln.resolved.line,
+                    ln.resolved.product,
+                    ln.resolved.location.pk,
+                    -ln.resolved.quantity,
+                    max(left, ZERO),
+                )
+            )
     if not short:
         return
     ref_type = _ref_type(kind, write_off_type)

@@ -866,3 +866,45 @@ def test_a_decision_through_the_service_with_a_mode_on_an_informational_one_is_r
             actor=manager.user,
         )
     assert error.value.code == "invalid" and "mode" in error.value.fields
+
+
+# --- a correction split into small lines ------------------------------------------------------
+
+
+def test_a_correction_split_into_small_lines_is_judged_as_a_whole(org, store, stocked, sf, manager):
+    """Ten lines of -2 at one place are one correction of -20: not within the platform's
+    1 unit or 2% (it was: each line alone is, and the whole posted without anyone's
+    approval — fifty such lines emptied the shelf)."""
+    before = stock_state()
+    response = adjust(manager, store, *[line(stocked, sf, -2) for _ in range(10)])
+    assert response.status_code == 202, response.content
+    assert stock_state() == before
+    assert {d["within_policy"] for d in response.json()["discrepancies"]} == {False}
+    response = write_off(manager, store, "damage", *[line(stocked, sf, 2) for _ in range(50)])
+    assert response.status_code == 202, response.content
+    assert stock_state() == before
+    assert on_hand(stocked) == 100
+
+
+def test_lines_of_one_product_at_several_places_are_judged_by_the_store_drop(
+    org, store, gum, sf, br, manager
+):
+    """The 20% rule is the product's drop at the store: -15 here and -15 there of 100 is 30%."""
+    VariancePolicy.objects.create(org=org, category="", units=20, percent=0)
+    receive(org, store, gum, 50, location="SF", cost="1")
+    receive(org, store, gum, 50, location="BR", cost="1")
+    response = adjust(manager, store, line(gum, sf, -15), line(gum, br, -15))
+    assert response.status_code == 202, response.content
+    assert on_hand(gum) == 100
+    # each alone is within policy
+    assert adjust(manager, store, line(gum, sf, -15)).status_code == 201
+    assert on_hand(gum) == 85
+
+
+def test_lines_taking_more_than_the_place_holds_together_are_refused_at_once(
+    org, store, stocked, sf, manager
+):
+    before = (stock_state(), corrections_written())
+    response = adjust(manager, store, line(stocked, sf, -60), line(stocked, sf, -60))
+    refused(response, 409, "insufficient_stock")
+    assert (stock_state(), corrections_written()) == before
