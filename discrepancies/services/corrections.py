@@ -90,6 +90,9 @@ ADJUSTMENT_TYPES = (Kind.COUNT, Kind.DAMAGE, Kind.THEFT, Kind.DATA_ERROR, Kind.O
 WRITE_OFF_KINDS = {"damage": Kind.DAMAGE, "waste": Kind.OTHER, "expiry": Kind.EXPIRY}
 #: What approving a line posts carries this source (enforcement leaves approved corrections be).
 APPROVAL_SOURCE = "approval"
+#: The client_ref of what approving a discrepancy's line posts (``discrepancy-<id>``): reserved,
+#: so that no request takes it first and makes the approval a 409 ``idempotency_conflict``.
+APPROVAL_CLIENT_REF_PREFIX = "discrepancy-"
 
 
 @dataclass
@@ -165,7 +168,7 @@ def correction_request(
     line takes more than there is (the attempt is kept as a shortfall, as the documents keep it).
     """
     lines = list(lines)
-    discrepancy_type = _check_request(kind, reason, write_off_type, discrepancy_type)
+    discrepancy_type = _check_request(kind, reason, write_off_type, discrepancy_type, client_ref)
     if kind == DocumentKind.ADJUSTMENT:
         resolved = documents.adjustment_lines(
             org=org, store=store, lines=lines, occurred_at=occurred_at
@@ -306,10 +309,16 @@ def correction_request(
         raise
 
 
-def _check_request(kind: str, reason: str, write_off_type: str, discrepancy_type: str) -> str:
+def _check_request(
+    kind: str, reason: str, write_off_type: str, discrepancy_type: str, client_ref: str
+) -> str:
     """The request's own fields, before its lines (as the document services check them);
     returns the adjustment's discrepancy type (OTHER unless named)."""
     problems = Problems()
+    if client_ref.startswith(APPROVAL_CLIENT_REF_PREFIX):
+        problems.add(
+            "client_ref", f"'{APPROVAL_CLIENT_REF_PREFIX}…' is reserved for approvals.", "invalid"
+        )
     if kind not in (DocumentKind.ADJUSTMENT, DocumentKind.WRITE_OFF):
         raise ValueError(f"not a correction: {kind}")
     if kind == DocumentKind.WRITE_OFF:
@@ -658,7 +667,7 @@ def _post_line(state: _Requests, d: Discrepancy, actor) -> StockDocument:
     expiry = datetime.date.fromisoformat(line["expiry_date"]) if line["expiry_date"] else None
     cost = Decimal(line["unit_cost"]) if line["unit_cost"] is not None else None
     common: dict[str, Any] = {
-        "client_ref": f"discrepancy-{d.pk}",
+        "client_ref": f"{APPROVAL_CLIENT_REF_PREFIX}{d.pk}",
         "reason": request.reason,
         "occurred_at": None,  # the correction happens when it is approved
         "source": APPROVAL_SOURCE,

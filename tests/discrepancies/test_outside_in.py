@@ -908,3 +908,83 @@ def test_lines_taking_more_than_the_place_holds_together_are_refused_at_once(
     response = adjust(manager, store, line(stocked, sf, -60), line(stocked, sf, -60))
     refused(response, 409, "insufficient_stock")
     assert (stock_state(), corrections_written()) == before
+
+
+# --- batch 2 (probes) -------------------------------------------------------------------------
+
+
+def test_a_client_ref_naming_an_approvals_document_does_not_block_the_approval(
+    org, store, stocked, sf, manager, client_for, boss
+):
+    """Approval posts its line under ``discrepancy-<id>``; a device that sent that client_ref
+    first made the approval impossible (409 idempotency_conflict, forever). The prefix is
+    reserved: such a request is 400 naming client_ref, and nothing is written."""
+    (d,) = pending(manager, store, line(stocked, sf, -5))
+    squatter = client_for(M)
+    before = (stock_state(), corrections_written())
+    for send in (
+        lambda ref_: adjust(squatter, store, line(stocked, sf, -1), client_ref=ref_),
+        lambda ref_: write_off(squatter, store, "damage", line(stocked, sf, 1), client_ref=ref_),
+    ):
+        for client_ref in (f"discrepancy-{d.pk}", f"discrepancy-{d.pk + 1}"):
+            refused(send(client_ref), 400, "invalid", "client_ref")
+    assert (stock_state(), corrections_written()) == before
+    assert adjust(squatter, store, line(stocked, sf, -1), client_ref="Discrepancy-x").status_code
+    response = approve(boss, d.pk)
+    assert response.status_code == 200, response.content
+    assert_posted(d)
+
+
+@pytest.mark.parametrize("mode", ["warn", "record"])
+def test_approval_after_the_stock_went_never_posts_a_negative(
+    org, store, stocked, sf, manager, boss, mode
+):
+    type(org).objects.filter(pk=org.pk).update(negative_stock_mode=mode)
+    (d,) = pending(manager, store, line(stocked, sf, -30))
+    documents.write_off_record(
+        org=org,
+        store=store,
+        lines=[documents.WriteOffLineInput(stocked, sf, D(90))],
+        write_off_type="waste",
+        client_ref=ref(),
+        reason="flood",
+    )
+    response = approve(boss, d.pk)
+    if response.status_code == 200:
+        assert_posted(d)
+    else:
+        refused(response, 409, "insufficient_stock")
+        assert on_hand(stocked) == 10
+    assert_invariants()
+
+
+def test_approval_after_the_location_was_archived_is_refused_cleanly(
+    org, store, stocked, sf, manager, boss
+):
+    (d,) = pending(manager, store, line(stocked, sf, -5))
+    type(sf).objects.filter(pk=sf.pk).update(is_active=False)
+    before = stock_state()
+    response = approve(boss, d.pk)
+    assert 400 <= response.status_code < 500, response.content
+    assert stock_state() == before
+
+
+def test_approval_after_the_store_was_archived_is_refused_cleanly(
+    org, store, stocked, sf, manager, boss
+):
+    (d,) = pending(manager, store, line(stocked, sf, -5))
+    type(store).objects.filter(pk=store.pk).update(is_active=False)
+    before = stock_state()
+    response = approve(boss, d.pk)
+    assert response.status_code < 500, response.content
+    assert stock_state() == before or response.status_code == 200
+    assert_invariants()
+
+
+def test_detail_of_a_pending_correction_shows_its_request(org, store, stocked, sf, manager, boss):
+    (d,) = pending(manager, store, line(stocked, sf, -5))
+    body = boss.get(f"{BASE}/{d.pk}").json()
+    assert body["source_document"]["details"]["status"] == "pending"
+    assert approve(boss, d.pk).status_code == 200
+    body = boss.get(f"{BASE}/{d.pk}").json()
+    assert [r["qty_delta"] for r in body["ledger_rows"]] == ["-5.0000"]
