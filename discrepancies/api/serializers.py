@@ -129,9 +129,9 @@ class VariancePolicySerializer(serializers.Serializer):
         required=False,
         allow_blank=True,
         max_length=120,
-        default="",
         trim_whitespace=False,
-        help_text="A product category, exactly as products carry it; blank: the default.",
+        help_text="A product category, exactly as products carry it; blank or left out on "
+        "creation: the default. Left out of a change: unchanged.",
     )
     units = f.DecimalField(max_digits=18, decimal_places=4, min_value=0)
     percent = f.DecimalField(max_digits=7, decimal_places=3, min_value=0, max_value=100)

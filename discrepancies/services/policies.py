@@ -66,11 +66,14 @@ def _checked(data: dict[str, Any]) -> dict[str, Any]:
 def variance_policy_save(
     *, org: Organization, policy: VariancePolicy | None = None, data: dict[str, Any], actor
 ) -> VariancePolicy:
-    """Create a category's policy (``policy`` None: ``category``, ``units`` and ``percent``
-    required) or change one. A category has one policy: a second is 409 ``duplicate``.
-    Audited with the fields that changed."""
+    """Create a category's policy (``policy`` None: ``units`` and ``percent`` required, no
+    ``category`` is the default policy) or change one (what ``data`` leaves out is kept). A
+    category has one policy: a second is 409 ``duplicate``. Audited with the fields that
+    changed."""
     data = _checked({k: v for k, v in data.items() if k in FIELDS})
     if policy is None:
+        # a new policy without a category is the default; a change without one keeps its own
+        data.setdefault("category", "")
         missing = {name: ["Required."] for name in ("units", "percent") if name not in data}
         if missing:
             raise ValidationFailed(fields=missing)

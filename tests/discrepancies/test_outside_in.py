@@ -981,6 +981,32 @@ def test_approval_after_the_store_was_archived_is_refused_cleanly(
     assert_invariants()
 
 
+def test_a_put_without_a_category_does_not_turn_a_policy_into_the_default(org, client_for):
+    """PUT {units, percent} on the Edibles policy silently made it the default policy (the
+    serializer filled category "" in): Edibles lost its policy, or the PUT was a confusing 409
+    when a default existed. Left out, the category stays; a new policy without one is the
+    default."""
+    admin = client_for(A)
+    edibles = admin.post(
+        f"{BASE}/policies", {"category": "Edibles", "units": "1", "percent": "1"}, format="json"
+    ).json()
+    response = admin.put(
+        f"{BASE}/policies/{edibles['id']}", {"units": "3", "percent": "3"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["category"] == "Edibles"
+    default = admin.post(f"{BASE}/policies", {"units": "2", "percent": "2"}, format="json")
+    assert default.status_code == 201 and default.json()["category"] == ""
+    response = admin.put(
+        f"{BASE}/policies/{edibles['id']}", {"units": "4", "percent": "4"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert sorted(VariancePolicy.objects.values_list("category", "units")) == [
+        ("", D(2)),
+        ("Edibles", D(4)),
+    ]
+
+
 def test_detail_of_a_pending_correction_shows_its_request(org, store, stocked, sf, manager, boss):
     (d,) = pending(manager, store, line(stocked, sf, -5))
     body = boss.get(f"{BASE}/{d.pk}").json()
