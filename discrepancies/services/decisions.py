@@ -44,6 +44,7 @@ from discrepancies.locks import lock_discrepancies
 from discrepancies.models import (
     SERIOUS,
     UNDECIDED,
+    ArchivedDiscrepancy,
     CorrectionMode,
     Discrepancy,
     DocumentType,
@@ -228,7 +229,7 @@ def discrepancies_decide(
             groups.setdefault(id(handler), (handler, []))[1].append(d)
         states = {key: handler.lock(org, group) for key, (handler, group) in groups.items()}
         locked = lock_discrepancies(org=org, ids=[d.pk for d in known])
-        outcome.refused += [(pk, NotFound()) for pk in ids if pk not in locked]
+        outcome.refused += _missing(org, [pk for pk in ids if pk not in locked], tenant)
         now = timezone.now()
         decided_by_group: dict[int, list[Discrepancy]] = {}
         audit: list[tuple] = []
@@ -286,6 +287,36 @@ def discrepancies_decide(
     order = {pk: n for n, pk in enumerate(ids)}
     outcome.refused.sort(key=lambda item: order[item[0]])
     return outcome
+
+
+def _missing(org: Organization, ids: list[int], tenant) -> list[tuple[int, ApplicationError]]:
+    """Why ids that are not live discrepancies are refused: an archived one (closed, in a
+    store the person may use) is ``invalid_state`` as it is one at a time; the rest, another
+    organisation's or a missing id, ``not_found`` (one query, only when some are missing)."""
+    if not ids:
+        return []
+    archived = {
+        a.pk: a
+        for a in ArchivedDiscrepancy.objects.filter(org=org, pk__in=ids).only(
+            "id", "store_id", "status"
+        )
+    }
+    refused: list[tuple[int, ApplicationError]] = []
+    for pk in ids:
+        a = archived.get(pk)
+        if a is None or not tenant.may_use_store(a.store_id):
+            refused.append((pk, NotFound()))
+        else:
+            refused.append(
+                (
+                    pk,
+                    WrongState(
+                        f"An archived discrepancy is closed ({a.status}).",
+                        fields={"status": [a.status]},
+                    ),
+                )
+            )
+    return refused
 
 
 def discrepancy_decide(

@@ -1014,3 +1014,81 @@ def test_detail_of_a_pending_correction_shows_its_request(org, store, stocked, s
     assert approve(boss, d.pk).status_code == 200
     body = boss.get(f"{BASE}/{d.pk}").json()
     assert [r["qty_delta"] for r in body["ledger_rows"]] == ["-5.0000"]
+
+
+# --- batch 3 (probes) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("body", ["[]", "null", '"approve"', "1", '{"notes": {"a": 1}}', "{"])
+def test_decision_bodies_that_are_not_objects_are_400(org, client_for, body):
+    ids = build_world(org)
+    manager = client_for(M)
+    before = api_written()
+    for path in (f"{BASE}/{ids['approve']}/approve", f"{BASE}/bulk"):
+        response = manager.post(path, data=body, content_type="application/json")
+        assert response.status_code == 400, (path, body, response.content)
+        assert response.json()["code"] in ("invalid", "parse_error")
+    assert api_written() == before
+
+
+def test_a_huge_decision_body_is_413(org, client_for):
+    ids = build_world(org)
+    manager = client_for(M)
+    response = manager.post(
+        f"{BASE}/bulk",
+        data='{"action": "review", "ids": [' + ",".join(["1"] * 700_000) + "]}",
+        content_type="application/json",
+    )
+    assert response.status_code in (400, 413), response.content[:200]
+    assert Discrepancy.objects.get(pk=ids["bulk"]).status == Status.NEW
+
+
+def test_a_line_spanning_lots_posts_and_links_every_row(org, store, gum, sf, manager, boss):
+    receive(org, store, gum, 1, lot="OLD", cost="2")
+    receive(org, store, gum, 99, lot="NEW", cost="2")
+    response = adjust(manager, store, line(gum, sf, -2), line(gum, loc(store, "BR"), 1))
+    assert response.status_code == 201, response.content
+    for d in Discrepancy.objects.all():
+        assert_posted(d)
+    assert Discrepancy.objects.get(document_line=1).posted_quantity == -2
+    (d,) = pending(manager, store, line(gum, sf, -20))
+    assert approve(boss, d.pk).status_code == 200
+    assert_posted(d)
+    assert on_hand(gum) == 79
+
+
+def test_bulk_approval_of_many_pending_lines_posts_each_once(
+    org, store, stocked, sf, br, manager, boss
+):
+    ds = pending(manager, store, *[line(stocked, sf, -3) for _ in range(5)], line(stocked, br, 7))
+    ids = [d.pk for d in ds]
+    body = boss.post(f"{BASE}/bulk", {"action": "approve", "ids": ids + ids}, format="json").json()
+    assert sorted(r["id"] for r in body["decided"]) == sorted(ids)
+    for d in ds:
+        assert_posted(d)
+    assert on_hand(stocked) == 100 - 15 + 7
+    assert CorrectionRequest.objects.get().status == CorrectionStatus.DECIDED
+
+
+def test_bulk_on_an_archived_discrepancy_answers_as_one_at_a_time(org, store, client_for):
+    """An archived discrepancy is closed: approving it alone is 409 invalid_state, and so is
+    it in a selection (it was listed as not_found there). Another store's archived one stays
+    not found for a store-limited manager."""
+    from tests.discrepancies.test_api import archive
+
+    ids = build_world(org)
+    admin = client_for(A)
+    assert admin.post(f"{BASE}/{ids['reject']}/reject", {}, format="json").status_code == 200
+    archive(ids["reject"])
+    refused(admin.post(f"{BASE}/{ids['reject']}/approve", {}, format="json"), 409, "invalid_state")
+    limited = client_for(M, stores=[StoreFactory(org=org, code="ELSE")])
+    before = api_written()
+    body = admin.post(
+        f"{BASE}/bulk", {"action": "approve", "ids": [ids["reject"]]}, format="json"
+    ).json()
+    assert [(r["id"], r["code"]) for r in body["refused"]] == [(ids["reject"], "invalid_state")]
+    body = limited.post(
+        f"{BASE}/bulk", {"action": "approve", "ids": [ids["reject"]]}, format="json"
+    ).json()
+    assert [(r["id"], r["code"]) for r in body["refused"]] == [(ids["reject"], "not_found")]
+    assert api_written() == before
