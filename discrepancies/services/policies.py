@@ -44,6 +44,10 @@ def _checked(data: dict[str, Any]) -> dict[str, Any]:
         else:
             if CATEGORY_LENGTH is not None and len(category) > CATEGORY_LENGTH:
                 problems["category"] = [f"At most {CATEGORY_LENGTH} characters."]
+            elif category != category.strip():
+                # products' categories are trimmed: such a policy would judge nothing (and
+                # " " would pass for the default policy without being it)
+                problems["category"] = ["No spaces at either end: products' categories have none."]
             clean["category"] = category
     limits = {"units": (ZERO, MAX_UNITS), "percent": (ZERO, HUNDRED), "value": (ZERO, MAX_VALUE)}
     for name, (least, most) in limits.items():

@@ -1092,3 +1092,22 @@ def test_bulk_on_an_archived_discrepancy_answers_as_one_at_a_time(org, store, cl
     ).json()
     assert [(r["id"], r["code"]) for r in body["refused"]] == [(ids["reject"], "not_found")]
     assert api_written() == before
+
+
+@pytest.mark.parametrize("category", [" Edibles", "Edibles ", " ", "\u00a0Edibles"])
+def test_a_policy_category_with_spaces_at_either_end_is_refused(org, client_for, category):
+    """Products' categories never start or end with a space (the catalogue trims them), so
+    such a policy would silently judge nothing; ' ' would look like the default and not be."""
+    admin = client_for(A)
+    product = admin.post(
+        "/api/v1/products",
+        {"sku": "P-1", "name": "Gummies", "unit": "each", "category": category},
+        format="json",
+    )
+    assert product.status_code == 201, product.content
+    assert product.json()["category"] == category.strip()
+    response = admin.post(
+        f"{BASE}/policies", {"category": category, "units": "1", "percent": "1"}, format="json"
+    )
+    refused(response, 400, "invalid", "category")
+    assert not VariancePolicy.objects.exists()
