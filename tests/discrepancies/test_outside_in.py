@@ -1111,3 +1111,86 @@ def test_a_policy_category_with_spaces_at_either_end_is_refused(org, client_for,
     )
     refused(response, 400, "invalid", "category")
     assert not VariancePolicy.objects.exists()
+
+
+def test_another_orgs_token_naming_our_organisation_sees_nothing_of_ours(
+    org, other_org, client_for
+):
+    ours = build_world(org)
+    rival = client_for(A, organisation=other_org)
+    before = api_written()
+    for kwargs in ({"HTTP_X_ORGANIZATION": org.slug}, {}):
+        for path in (f"{BASE}/{ours['detail']}", f"{BASE}/{ours['detail']}?org={org.slug}"):
+            response = rival.get(path, **kwargs)
+            assert response.status_code in (400, 403, 404), response.content
+        response = rival.post(
+            f"{BASE}/bulk", {"action": "approve", "ids": [ours["bulk"]]}, format="json", **kwargs
+        )
+        assert response.status_code in (200, 403), response.content
+        if response.status_code == 200:
+            assert response.json()["decided"] == []
+        response = rival.get(f"{BASE}?store={ours['store']}", **kwargs)
+        assert response.status_code in (403, 404), response.content
+    assert api_written() == before
+
+
+def test_an_approval_refused_for_stock_succeeds_once_the_stock_is_back(
+    org, store, stocked, sf, manager, boss
+):
+    (d,) = pending(manager, store, line(stocked, sf, -30))
+    documents.write_off_record(
+        org=org,
+        store=store,
+        lines=[documents.WriteOffLineInput(stocked, sf, D(90))],
+        write_off_type="waste",
+        client_ref=ref(),
+        reason="flood",
+    )
+    refused(approve(boss, d.pk), 409, "insufficient_stock")
+    body = boss.post(f"{BASE}/bulk", {"action": "approve", "ids": [d.pk]}, format="json").json()
+    assert [(r["id"], r["code"]) for r in body["refused"]] == [(d.pk, "insufficient_stock")]
+    receive(org, store, stocked, 50, cost="2")
+    response = approve(boss, d.pk)
+    assert response.status_code == 200, response.content
+    assert_posted(d)
+    assert on_hand(stocked) == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pending_shortages_approved_at_once_never_take_more_than_there_is(org, store, gum):
+    receive(org, store, gum, 100, cost="2")
+    clerk = MembershipFactory(org=org, role=Role.MANAGER).user
+    admins = [MembershipFactory(org=org, role=Role.ADMIN).user for _ in range(2)]
+    ids = []
+    for client_ref in ("first", "second"):
+        answer = correction_request(
+            org=org,
+            store=store,
+            kind=DocumentKind.ADJUSTMENT,
+            lines=[documents.AdjustmentLineInput(gum, loc(store, "SF"), D(-60))],
+            client_ref=client_ref,
+            reason="count",
+            tenant=resolve_tenant(clerk, org_id=org.pk),
+            actor=clerk,
+        )
+        assert not answer.posted
+        ids.append(answer.discrepancies[0].pk)
+
+    def approver(user, pk):
+        def work():
+            tenant = resolve_tenant(user, org_id=org.pk)
+            return discrepancies_decide(
+                org=org, ids=[pk], decision=Decision("approve"), tenant=tenant, actor=user
+            )
+
+        return work
+
+    results = together(org, [approver(admins[0], ids[0]), approver(admins[1], ids[1])])
+    assert [error for _, error in results] == [None, None], results
+    outcomes = [outcome for outcome, _ in results]
+    assert sorted(len(o.decided) for o in outcomes) == [0, 1]
+    assert sorted(e.code for o in outcomes for _, e in o.refused) == ["insufficient_stock"]
+    assert on_hand(gum) == 40
+    posted = Discrepancy.objects.get(status=Status.ADJUSTED)
+    assert_posted(posted)
+    assert Discrepancy.objects.exclude(pk=posted.pk).get().status == Status.NEW
