@@ -63,8 +63,10 @@ SECTIONS = (
     ("discrepancies: decisions._save", "discrepancies.services.decisions", "_save"),
     ("audit: audit_record_many", "discrepancies.services.decisions", "audit_record_many"),
     ("decide: holds_refresh", "discrepancies.services.decisions", "holds_refresh"),
+    ("decide: log_event (one per row)", "discrepancies.services.decisions", "log_event"),
     ("counts: finalise -> lock_discrepancies", "counts.services.sessions", "lock_discrepancies"),
     ("stock.count_post (the write path)", "inventory.stock.write_path", "count_post"),
+    ("counts: finalise -> _save_posted", "counts.services.sessions", "_save_posted"),
     (
         "counts: finalise -> discrepancies_adjusted",
         "counts.services.sessions",
