@@ -126,10 +126,12 @@ class _Line:
 
     resolved: stock.ReceiveLine
     batch: Batch | None  # the named lot, when it exists
-    expected: Decimal
-    available: Decimal  # what a negative line may take (ordinary stock there)
-    store_on_hand: Decimal
+    expected: Decimal  # at its place once the request's earlier lines are applied
+    available: Decimal  # what a negative line may take (ordinary stock there, before the request)
+    store_on_hand: Decimal  # the product's at the store once the earlier lines are applied
     unit_cost: Decimal
+    place_before: Decimal  # at its place before the request (what the request is judged by)
+    store_before: Decimal  # the product's at the store before the request
 
 
 class _AlreadyDocumented(Exception):
@@ -224,7 +226,7 @@ def correction_request(
     }
     if too_large:
         raise ValidationFailed("A line is worth too much to record.", fields=too_large)
-    judgements = _judged_together(org, findings)
+    judgements = _judged_together(org, findings, judged)
     expiry = line_kind == Kind.EXPIRY
     post_now = expiry or _may_post_at_once(tenant, judgements)
     if not post_now:
@@ -333,24 +335,32 @@ def _check_request(
     return "" if kind == DocumentKind.WRITE_OFF else (discrepancy_type or Kind.OTHER)
 
 
-def _judged_together(org: Organization, findings: Sequence[Finding]) -> list[Judgement]:
+def _judged_together(
+    org: Organization, findings: Sequence[Finding], lines: Sequence[_Line]
+) -> list[Judgement]:
     """Each line judged with the request's other lines that correct the same place in the
     same direction (ten lines of -2 at one place are one correction of -20, and each line
     carries that judgement), and a product's shortages across the store judged together by
     the 20% rule: a request split into small lines is within policy only when the whole is.
-    One read of the policies."""
+    Judged by what the places and the store held before the request. One read of the
+    policies."""
     groups: dict[tuple, list[int]] = defaultdict(list)
     for n, f in enumerate(findings):
         groups[(f.location_id, f.product_id, f.variance < 0)].append(n)
     combined: list[Finding] = []
     for indexes in groups.values():
-        lines = [findings[n] for n in indexes]
-        expected = max(f.expected for f in lines)
-        variance = sum((f.variance for f in lines), ZERO)
+        expected = max(lines[n].place_before for n in indexes)
+        variance = sum((findings[n].variance for n in indexes), ZERO)
         # the dearest line's cost: a mix of lots is never judged cheaper than it may be
-        cost = max(f.unit_cost for f in lines)
+        cost = max(findings[n].unit_cost for n in indexes)
         combined.append(
-            replace(lines[0], expected=expected, actual=expected + variance, unit_cost=cost)
+            replace(
+                findings[indexes[0]],
+                expected=expected,
+                actual=expected + variance,
+                unit_cost=cost,
+                store_on_hand=lines[indexes[0]].store_before,
+            )
         )
     judged: dict[int, Judgement] = {}
     whole = findings_judge(org=org, findings=combined, policies=Policies(org))
@@ -362,10 +372,10 @@ def _judged_together(org: Organization, findings: Sequence[Finding]) -> list[Jud
         if f.variance < 0:
             taken[f.product_id] -= f.variance
     for n, f in enumerate(findings):
-        j = judged[n]
-        if f.variance >= 0 or f.store_on_hand is None:
+        j, store = judged[n], lines[n].store_before
+        if f.variance >= 0:
             continue
-        drop = taken[f.product_id] / f.store_on_hand if f.store_on_hand > 0 else ONE
+        drop = taken[f.product_id] / store if store > 0 else ONE
         if drop > STORE_DROP_LIMIT:
             severity = Severity.MEDIUM if j.severity == Severity.LOW else j.severity
             judged[n] = replace(j, within_policy=False, severity=severity, store_drop=drop)
@@ -418,6 +428,10 @@ def _lines_judged(org: Organization, store: Store, resolved: list[stock.ReceiveL
     by_lot = {(b.product_id, b.lot_code): b for b in batches}
     out = []
     wrong_expiry: dict[str, list[str]] = {}
+    # what the request's earlier lines change: each line records what its place held before it
+    changed_place: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    changed_batch: dict[tuple, Decimal] = defaultdict(lambda: ZERO)
+    changed_store: dict[int, Decimal] = defaultdict(lambda: ZERO)
     for ln in resolved:
         batch = by_id.get(ln.batch_id) if ln.batch_id else None
         if batch is None and ln.lot_code.strip():
@@ -437,10 +451,12 @@ def _lines_judged(org: Organization, store: Store, resolved: list[stock.ReceiveL
             ]
         place = (ln.location.pk, ln.product.pk)
         if batch is not None:
-            expected = in_batch[(ln.location.pk, batch.pk)]
-            available = expected
+            lot = (ln.location.pk, batch.pk)
+            before, changed = in_batch[lot], changed_batch[lot]
+            available = before
         else:
-            expected, available = at_place[place], ordinary[place]
+            before, changed = at_place[place], changed_place[place]
+            available = ordinary[place]
         cost = (
             batch.unit_cost
             if batch is not None
@@ -450,7 +466,23 @@ def _lines_judged(org: Organization, store: Store, resolved: list[stock.ReceiveL
             if ln.product.default_cost is not None
             else ZERO
         )
-        out.append(_Line(ln, batch, expected, available, in_store[ln.product.pk], Decimal(cost)))
+        store = in_store[ln.product.pk]
+        out.append(
+            _Line(
+                ln,
+                batch,
+                expected=before + changed,
+                available=available,
+                store_on_hand=store + changed_store[ln.product.pk],
+                unit_cost=Decimal(cost),
+                place_before=before,
+                store_before=store,
+            )
+        )
+        changed_place[place] += ln.quantity
+        if batch is not None:
+            changed_batch[(ln.location.pk, batch.pk)] += ln.quantity
+        changed_store[ln.product.pk] += ln.quantity
     if wrong_expiry:
         raise ValidationFailed(
             "A lot has one expiry date.", code="lot_expiry_mismatch", fields=wrong_expiry

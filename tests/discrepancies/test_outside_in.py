@@ -1194,3 +1194,23 @@ def test_two_pending_shortages_approved_at_once_never_take_more_than_there_is(or
     posted = Discrepancy.objects.get(status=Status.ADJUSTED)
     assert_posted(posted)
     assert Discrepancy.objects.exclude(pk=posted.pk).get().status == Status.NEW
+
+
+def test_lines_at_one_place_record_what_the_place_held_before_each(
+    org, store, stocked, sf, br, manager
+):
+    """Two lines of -1 at the shelf of 100: the second found 99, not 100 (it recorded
+    expected 100 / actual 99 twice, while the shelf went to 98)."""
+    response = adjust(
+        manager, store, line(stocked, sf, -1), line(stocked, br, 1), line(stocked, sf, -1)
+    )
+    assert response.status_code == 201, response.content
+    rows = Discrepancy.objects.order_by("document_line")
+    assert [(d.expected, d.actual, d.store_on_hand) for d in rows] == [
+        (D(100), D(99), D(100)),
+        (D(0), D(1), D(99)),
+        (D(99), D(98), D(100)),
+    ]
+    assert on_hand(stocked, sf) == 98
+    for d in rows:
+        assert_posted(d)
