@@ -156,7 +156,7 @@ def discrepancies_notify(*, org: Organization, ids: Iterable[int]) -> NotifyResu
     """
     result = NotifyResult()
     with transaction.atomic():
-        locked = lock_discrepancies(org=org, ids=ids)
+        locked = lock_discrepancies(org=org, ids=ids, with_names=True)
         due = sorted(
             (
                 d

@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import datetime
 import enum
+import json
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from core.isotime import iso
@@ -165,6 +166,10 @@ def audit_record_many(
     org_id = org if isinstance(org, int) else org.pk
     request_id, token = _request_context(org_id)
     now = timezone.now()
+    changes = list(changes)
+    if len(changes) >= _ARRAYS_FROM and connection.vendor == "postgresql":
+        _insert_arrays(org_id, AuditAction(action), changes, actor, token, request_id, now)
+        return
     events = []
     for obj, before, after, store in changes:
         object_type, object_id = _object_ref(obj)
@@ -184,3 +189,43 @@ def audit_record_many(
             )
         )
     AuditEvent.objects.bulk_create(events, batch_size=1000)
+
+
+#: From this many events on (a bulk decision, a count's finalisation), PostgreSQL gets one
+#: array per varying column instead of ORM instances: building and binding 5,000 AuditEvent
+#: rows cost a bulk approval more than a second of Python.
+_ARRAYS_FROM = 200
+
+
+def _insert_arrays(org_id, action, changes, actor, token, request_id, now) -> None:
+    """``audit_record_many``'s INSERT … SELECT FROM unnest(…) (ids in the order given). The
+    table is named as ``AuditEvent._meta.db_table`` names it (a test checks they agree)."""
+    types, ids, stores, befores, afters = [], [], [], [], []
+    for obj, before, after, store in changes:
+        object_type, object_id = _object_ref(obj)
+        types.append(object_type)
+        ids.append(object_id)
+        stores.append(store.pk if isinstance(store, models.Model) else store)
+        befores.append(json.dumps(json_safe(before or {})))
+        afters.append(json.dumps(json_safe(after or {})))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO inventory_auditevent (org_id, actor_id, token_id, action,"
+            " request_id, occurred_at, object_type, object_id, store_id, before, after)"
+            " SELECT %s::bigint, %s::bigint, %s::bigint, %s, %s, %s::timestamptz, t.*"
+            " FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::jsonb[], %s::jsonb[])"
+            " AS t(object_type, object_id, store_id, before, after)",
+            [
+                org_id,
+                _person_id(actor),
+                token.pk if token is not None else None,
+                str(action),
+                request_id[:64],
+                now,
+                types,
+                ids,
+                stores,
+                befores,
+                afters,
+            ],
+        )

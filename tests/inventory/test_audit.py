@@ -17,7 +17,13 @@ from rest_framework.test import APIClient
 
 from core.errors import Conflict
 from inventory.audit.selectors import audit_event_list, audit_event_timeline
-from inventory.audit.services import audit_diff, audit_record, audit_snapshot, json_safe
+from inventory.audit.services import (
+    audit_diff,
+    audit_record,
+    audit_record_many,
+    audit_snapshot,
+    json_safe,
+)
 from inventory.catalog import services as catalog
 from inventory.models import (
     ApiToken,
@@ -764,3 +770,37 @@ def test_selector_limits_a_store_limited_reader(org, store):
     events = audit_event_list(org=org, store_ids=frozenset({store.pk}))
     stores = set(events.values_list("store_id", flat=True))
     assert other.pk not in stores and stores == {store.pk, None}
+
+
+@pytest.mark.parametrize("n", [3, 250])
+def test_many_events_in_one_statement_read_as_one_at_a_time(org, n):
+    """Below and above the size from which audit_record_many sends arrays: the same rows."""
+    store = StoreFactory(org=org)
+    actor = MembershipFactory(org=org).user
+    products = [ProductFactory(org=org) for _ in range(n)]
+    start = last_id()
+    with CaptureQueriesContext(connection) as queries:
+        audit_record_many(
+            org=org,
+            action=AuditAction.PRODUCT_UPDATED,
+            changes=[
+                (p, {"qty": Decimal("1.5"), "at": timezone.now()}, {"name": f"n{i}"}, store)
+                for i, p in enumerate(products)
+            ],
+            actor=actor,
+        )
+    assert len(queries) == 1
+    events = events_after(start)
+    assert [e.object_id for e in events] == [p.pk for p in products]
+    first = events[0]
+    assert (first.object_type, first.store_id, first.actor_id, first.token_id) == (
+        "inventory.product",
+        store.pk,
+        actor.pk,
+        None,
+    )
+    assert first.action == AuditAction.PRODUCT_UPDATED
+    assert first.before["qty"] == "1.5" and first.before["at"].endswith("Z")
+    assert [e.after for e in events] == [{"name": f"n{i}"} for i in range(n)]
+    assert len({e.occurred_at for e in events}) == 1
+    assert AuditEvent._meta.db_table == "inventory_auditevent"  # the array INSERT names it
