@@ -100,9 +100,13 @@ class DiscrepancyDecisionSerializer(serializers.Serializer):
         help_text="A count's posting mode (keep_difference or set_counted); approve only.",
     )
 
-
-class DiscrepancyNotesSerializer(serializers.Serializer):
-    notes = f.CharField(kind=f.TEXT, required=False, allow_blank=True, max_length=2000, default="")
+    def validate(self, attrs):
+        # one decision (the route names it) or a selection (``action``): only an approval
+        # takes a mode, never silently ignored
+        action = attrs.get("action", self.context.get("action", "approve"))
+        if attrs.get("mode") is not None and action != "approve":
+            raise serializers.ValidationError({"mode": ["Only an approval takes a mode."]})
+        return attrs
 
 
 class DiscrepancyBulkDecisionSerializer(DiscrepancyDecisionSerializer):
@@ -114,11 +118,6 @@ class DiscrepancyBulkDecisionSerializer(DiscrepancyDecisionSerializer):
         min_length=1,
         max_length=BULK_LIMIT,
     )
-
-    def validate(self, attrs):
-        if attrs.get("mode") is not None and attrs["action"] != "approve":
-            raise serializers.ValidationError({"mode": ["Only an approval takes a mode."]})
-        return attrs
 
 
 class VariancePolicySerializer(serializers.Serializer):

@@ -113,8 +113,8 @@ class DiscrepancyViewSet(TenantAPIMixin, viewsets.GenericViewSet):
         detail = selectors.discrepancy_detail(org=self.org, discrepancy=self._get(pk))
         return Response(r.detail_body(detail))
 
-    def _decide(self, request, pk, verb: str, body_class) -> Response:
-        body = body_class(data=request.data)
+    def _decide(self, request, pk, verb: str) -> Response:
+        body = s.DiscrepancyDecisionSerializer(data=request.data, context={"action": verb})
         body.is_valid(raise_exception=True)
         found = self._get(pk)
         if selectors.is_archived(found):
@@ -133,11 +133,13 @@ class DiscrepancyViewSet(TenantAPIMixin, viewsets.GenericViewSet):
         )
         return Response(r.discrepancy_body(self._get(pk)))
 
-    @extend_schema(request=s.DiscrepancyNotesSerializer, responses={200: r.DiscrepancySerializer})
+    @extend_schema(
+        request=s.DiscrepancyDecisionSerializer, responses={200: r.DiscrepancySerializer}
+    )
     @action(detail=True, methods=["post"])
     def review(self, request, pk=None):
         """NEW → UNDER_REVIEW: someone is looking into it."""
-        return self._decide(request, pk, "review", s.DiscrepancyNotesSerializer)
+        return self._decide(request, pk, "review")
 
     @extend_schema(
         request=s.DiscrepancyDecisionSerializer, responses={200: r.DiscrepancySerializer}
@@ -146,13 +148,15 @@ class DiscrepancyViewSet(TenantAPIMixin, viewsets.GenericViewSet):
     def approve(self, request, pk=None):
         """Approve: a corrective source posts its correction (a count's at finalise) and ends
         ADJUSTED; an informational one is acknowledged (APPROVED)."""
-        return self._decide(request, pk, "approve", s.DiscrepancyDecisionSerializer)
+        return self._decide(request, pk, "approve")
 
-    @extend_schema(request=s.DiscrepancyNotesSerializer, responses={200: r.DiscrepancySerializer})
+    @extend_schema(
+        request=s.DiscrepancyDecisionSerializer, responses={200: r.DiscrepancySerializer}
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         """Reject: nothing posts (a false positive, a recount pending)."""
-        return self._decide(request, pk, "reject", s.DiscrepancyNotesSerializer)
+        return self._decide(request, pk, "reject")
 
     @extend_schema(
         request=s.DiscrepancyBulkDecisionSerializer,

@@ -1239,3 +1239,22 @@ def test_the_analytics_csv_does_not_hand_a_spreadsheet_formulas(org, store, clie
     for row in rows:
         for column, value in row.items():
             assert not (value or "").startswith(("=", "+", "@", "\t", "\r")), (column, value)
+
+
+@pytest.mark.parametrize("verb", ["reject", "review"])
+def test_a_mode_on_a_reject_or_review_is_refused_as_in_bulk(org, client_for, verb):
+    """Bulk refuses a mode on anything but an approval; one at a time it was silently
+    ignored."""
+    ids = build_world(org)
+    manager = client_for(M)
+    before = api_written()
+    refused(
+        manager.post(f"{BASE}/{ids[verb]}/{verb}", {"mode": "set_counted"}, format="json"),
+        400,
+        "invalid",
+        "mode",
+    )
+    assert api_written() == before
+    assert (
+        manager.post(f"{BASE}/{ids[verb]}/{verb}", {"mode": None}, format="json").status_code == 200
+    )
