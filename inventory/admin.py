@@ -119,7 +119,7 @@ class LocationInline(TenantInlineMixin, admin.TabularInline):
     model = Location
     edit_capability = Action.STORE_MANAGE
     extra = 0
-    fields = ["code", "name", "kind", "sellable", "sort_order", "is_active"]
+    fields = ["code", "name", "kind", "sellable", "upstock_source", "sort_order", "is_active"]
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -132,6 +132,9 @@ class StoreAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "time_zone", "cova_location_id", "is_active"]
     search_fields = ["code", "name"]
     inlines = [LocationInline]
+    # the nightly schedule (closing time, closed days, holidays) is edited through the API,
+    # whose service checks it
+    exclude = ["closing_time", "closed_weekdays", "holidays"]
 
     def save_through_services(self, request, obj, form, change):
         if change:

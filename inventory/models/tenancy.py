@@ -1,5 +1,6 @@
 """Organisations (tenants), their stores and locations, memberships with roles, API tokens."""
 
+import datetime
 import zoneinfo
 from decimal import Decimal
 
@@ -92,6 +93,11 @@ class Store(TenantModel):
     external_ids = models.JSONField(default=dict, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # When the store closes (its own time zone), the days it does not open (0 = Monday …
+    # 6 = Sunday) and its holidays (ISO dates): what the nightly jobs (upstock) run after.
+    closing_time = models.TimeField(default=datetime.time(22, 0))
+    closed_weekdays = models.JSONField(default=list, blank=True)
+    holidays = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["code"]
@@ -121,6 +127,9 @@ class Location(TenantModel):
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=16, choices=LocationKind.choices)
     sellable = models.BooleanField(default=False)
+    # Staff pull from it to restock the sales floor at night (back rooms are; a vault is not
+    # unless a manager marks it).
+    upstock_source = models.BooleanField(default=False)
     sort_order = models.PositiveIntegerField(default=0)
     is_active = models.BooleanField(default=True)
 

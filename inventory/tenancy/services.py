@@ -58,6 +58,8 @@ DEFAULT_LOCATIONS = (
     ("SF", "Sales Floor", LocationKind.SALES_FLOOR, True, 10),
     ("BR", "Back Room", LocationKind.BACK_ROOM, False, 20),
 )
+#: the default rooms that feed the sales floor's nightly upstock
+UPSTOCK_SOURCE_KINDS = frozenset({LocationKind.BACK_ROOM})
 
 STORE_AUDITED_FIELDS = (
     "code",
@@ -160,7 +162,16 @@ def store_create(
                 is_active=is_active,
             )
             Location.objects.bulk_create(
-                Location(org=org, store=store, code=c, name=n, kind=k, sellable=s, sort_order=o)
+                Location(
+                    org=org,
+                    store=store,
+                    code=c,
+                    name=n,
+                    kind=k,
+                    sellable=s,
+                    sort_order=o,
+                    upstock_source=k in UPSTOCK_SOURCE_KINDS,
+                )
                 for c, n, k, s, o in DEFAULT_LOCATIONS
             )
             audit_record(

@@ -73,7 +73,17 @@ class LocationSerializer(f.ModelSerializer):
 
     class Meta:
         model = Location
-        fields = ["id", "store", "code", "name", "kind", "sellable", "sort_order", "is_active"]
+        fields = [
+            "id",
+            "store",
+            "code",
+            "name",
+            "kind",
+            "sellable",
+            "upstock_source",
+            "sort_order",
+            "is_active",
+        ]
         extra_kwargs = {"code": {"kind": f.IDENTIFIER}}
 
     def get_fields(self):
