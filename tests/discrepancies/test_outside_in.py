@@ -1258,3 +1258,33 @@ def test_a_mode_on_a_reject_or_review_is_refused_as_in_bulk(org, client_for, ver
     assert (
         manager.post(f"{BASE}/{ids[verb]}/{verb}", {"mode": None}, format="json").status_code == 200
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_three_identical_pending_http_requests_at_once_make_one_request(org, store, gum):
+    receive(org, store, gum, 100, cost="2")
+    from rest_framework.test import APIClient
+
+    from inventory.tenancy.tokens import api_token_create
+
+    membership = MembershipFactory(org=org, role=Role.MANAGER)
+    _, key = api_token_create(org=org, user=membership.user, name="tablet")
+    body = {
+        "store": store.pk,
+        "client_ref": "tablet-pending",
+        "reason": "count",
+        "lines": [line(gum, loc(store, "SF"), -30)],
+    }
+
+    def post():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        response = client.post(ADJUSTMENTS, body, format="json")
+        return response.status_code, response.json()
+
+    results = together(org, [post, post, post])
+    assert [status for (status, _), _ in results] == [202, 202, 202], results
+    assert len({answer["request"]["id"] for (_, answer), _ in results}) == 1
+    assert CorrectionRequest.objects.count() == 1 and Discrepancy.objects.count() == 1
+    assert on_hand(gum) == 100
+    assert_invariants()
