@@ -13,7 +13,7 @@ import dataclasses
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
@@ -41,6 +41,7 @@ from counts.services.approvals import findings_for
 from discrepancies.locks import lock_discrepancies
 from discrepancies.services.decisions import (
     Decision,
+    bulk_update_rows,
     discrepancies_adjusted,
     discrepancies_withdraw,
     discrepancy_decide,
@@ -472,21 +473,10 @@ def _rows_to_post(session: CountSession):
 
 
 def _save_posted(rows: list[VarianceRow]) -> None:
-    """Write each row's posted and unposted quantities in one UPDATE … FROM (VALUES …)."""
-    if not rows:
-        return
-    table = VarianceRow._meta.db_table
-    values = ", ".join(["(%s, %s, %s)"] * len(rows))
-    params = [
-        value for row in rows for value in (row.pk, row.posted_quantity, row.unposted_quantity)
-    ]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH v (id, posted, unposted) AS (VALUES {values})"
-            f" UPDATE {table} SET posted_quantity = v.posted, unposted_quantity = v.unposted"
-            f" FROM v WHERE {table}.id = v.id",
-            params,
-        )
+    """Write each row's posted and unposted quantities in one statement (``bulk_update_rows``:
+    one array per column on PostgreSQL, where a VALUES list of 15,000 placeholders cost more
+    to bind than to run)."""
+    bulk_update_rows(VarianceRow, rows, ["posted_quantity", "unposted_quantity"])
 
 
 def session_cancel(*, org: Organization, session: CountSession, actor) -> CountSession:
