@@ -33,6 +33,8 @@ LOCK_ORDER: tuple[tuple[int, str, str], ...] = (
     (53, "counts.UnresolvedScan", "mapping unknown scans"),
     (54, "discrepancies.CorrectionRequest", "deciding a line of an ad-hoc correction"),
     (55, "discrepancies.Discrepancy", "review, approve, reject; count finalisation, by id"),
+    (56, "upstock.UpstockRun", "run create (the location's open runs), complete, abandon"),
+    (57, "upstock.UpstockLine", "done, skip, exception, scan: the one line settled"),
     (60, "inventory.Sale", "voids and refunds: the one sale reversed"),
     (70, "inventory.Batch", "lot upserts of receipts and adjustments, VALUES sorted by key"),
     (80, "inventory.StockQuant", "every stock write: lock_quants, by id"),

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "allauth.headless",
     "inventory",
     "discrepancies",
+    "upstock",
     "counts",
     "demo",
 ]
