@@ -4,8 +4,12 @@ Permissions come from the capability matrix, not Django's per-model permissions:
 ``admin.site`` (manager and above), changing needs each admin's ``edit_capability``.
 """
 
+import datetime
+
 from django.contrib import admin, messages
 from django.db.models import Q
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from inventory.admin_base import (
     ReadOnlyAdminMixin,
@@ -27,6 +31,7 @@ from inventory.models import (
     Location,
     Membership,
     MembershipStore,
+    NightlyJobRun,
     Organization,
     Product,
     ProductBarcode,
@@ -132,9 +137,51 @@ class StoreAdmin(TenantAdminMixin, admin.ModelAdmin):
     list_display = ["code", "name", "time_zone", "cova_location_id", "is_active"]
     search_fields = ["code", "name"]
     inlines = [LocationInline]
-    # the nightly schedule (closing time, closed days, holidays) is edited through the API,
-    # whose service checks it
-    exclude = ["closing_time", "closed_weekdays", "holidays"]
+    readonly_fields = ["recent_nightly_jobs"]
+    #: the schedule nightly jobs follow; store_create / store_update check it
+    schedule_help = {
+        "closing_time": "Local time the store closes (HH:MM): nightly jobs run after it.",
+        "closed_weekdays": "Weekdays it does not open, 0 = Monday … 6 = Sunday, e.g. [6].",
+        "holidays": 'Dates it does not open, e.g. ["2026-12-25", "2027-01-01"].',
+    }
+
+    #: how far back the change page lists the store's nightly job runs
+    nightly_days = 14
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["help_texts"] = {**self.schedule_help, **kwargs.get("help_texts", {})}
+        form = super().get_form(request, obj, change, **kwargs)
+        # left empty on a new store: store_create's default (22:00)
+        form.base_fields["closing_time"].required = False
+        return form
+
+    @admin.display(description="nightly jobs (last two weeks)")
+    def recent_nightly_jobs(self, obj):
+        """What the scheduler ran for the store, newest first, and why a night failed."""
+        if obj is None or obj.pk is None:
+            return "-"
+        since = timezone.localdate() - datetime.timedelta(days=self.nightly_days)
+        runs = NightlyJobRun.objects.filter(store=obj, local_date__gte=since).order_by(
+            "-local_date", "job"
+        )
+        if not runs:
+            return "None yet."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} {}: {}{}</li>",
+                (
+                    (
+                        run.local_date.isoformat(),
+                        run.job,
+                        run.get_status_display(),
+                        f" - {run.error}" if run.error else "",
+                    )
+                    for run in runs
+                ),
+            ),
+        )
 
     def save_through_services(self, request, obj, form, change):
         if change:

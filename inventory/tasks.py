@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django_scopes import scopes_disabled
 
-from inventory.models import Membership, Organization, Role
+from inventory import scheduling
+from inventory.models import Membership, NightlyJobStatus, Organization, Role
 from inventory.reports.reconciliation import ReconciliationReport, stock_reconciliation_run
 from inventory.tenancy.scope import tenant_scope
 
@@ -70,3 +71,18 @@ def reconcile_inventory_nightly(org_ids: list[int] | None = None) -> dict[str, b
             reconciliation_email_queue(report)
         results[org.slug] = report.ok
     return results
+
+
+@shared_task(name="inventory.nightly_jobs")
+def nightly_jobs() -> dict[str, int]:
+    """The scheduler's tick (beat, every five minutes): run every store's due nightly jobs.
+
+    Ticks are cheap when nothing is due and safe to overlap or repeat (each night runs once),
+    so a tick that waited in the queue or ran on two workers does no harm. Returns how many
+    nights this tick ran, by outcome.
+    """
+    runs = scheduling.nightly_jobs_run_due()
+    return {
+        "done": sum(run.status == NightlyJobStatus.DONE for run in runs),
+        "failed": sum(run.status == NightlyJobStatus.FAILED for run in runs),
+    }

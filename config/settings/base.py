@@ -264,6 +264,14 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "inventory.reconcile_inventory_nightly",
         "schedule": crontab(hour=3, minute=30),
     },
+    # the one scheduler of nightly jobs (inventory.scheduling): each tick runs what is due
+    # per store (its closing time, time zone, closed days, holidays), each night once; a tick
+    # left waiting longer than the next one is dropped, since that one does its work
+    "nightly-jobs": {
+        "task": "inventory.nightly_jobs",
+        "schedule": crontab(minute="*/5"),
+        "options": {"expires": 240},
+    },
 }
 
 # --- E-mail --------------------------------------------------------------------------------------

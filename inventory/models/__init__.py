@@ -2,6 +2,7 @@ from inventory.models.audit import AuditAction, AuditEvent
 from inventory.models.base import TenantModel
 from inventory.models.catalog import ClassificationMapping, Product, ProductBarcode, Unit
 from inventory.models.ops import PublishedMetric
+from inventory.models.scheduling import NightlyJobRun, NightlyJobStatus
 from inventory.models.stock import (
     Batch,
     DocumentKind,
@@ -56,6 +57,8 @@ __all__ = [
     "Membership",
     "MembershipStore",
     "NegativeStockMode",
+    "NightlyJobRun",
+    "NightlyJobStatus",
     "Organization",
     "Product",
     "ProductBarcode",

@@ -7,11 +7,15 @@ transaction; a change that changes nothing records nothing.
 
 from __future__ import annotations
 
+import datetime
+import re
+from collections.abc import Iterable
+
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django_scopes import scopes_disabled
 
-from core.errors import Conflict
+from core.errors import Conflict, ValidationFailed
 from inventory.audit.services import audit_diff, audit_record, audit_snapshot
 from inventory.locks import lock_admin_memberships, lock_organization
 from inventory.models import (
@@ -68,7 +72,16 @@ STORE_AUDITED_FIELDS = (
     "cova_location_id",
     "external_ids",
     "is_active",
+    "closing_time",
+    "closed_weekdays",
+    "holidays",
 )
+
+#: The schedule nightly jobs follow (``inventory.scheduling``): checked by ``store_schedule_clean``.
+STORE_SCHEDULE_FIELDS = ("closing_time", "closed_weekdays", "holidays")
+#: More than a few years of holidays is a mistake (a pasted calendar), not a schedule.
+MAX_HOLIDAYS = 1000
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def org_create(
@@ -138,6 +151,86 @@ def _location_code_taken() -> Conflict:
     )
 
 
+def _schedule_invalid(field: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, fields={field: [message]})
+
+
+def _clean_closing_time(value) -> datetime.time:
+    if isinstance(value, str):
+        try:
+            value = datetime.datetime.strptime(value, "%H:%M").time()
+        except ValueError:
+            raise _schedule_invalid("closing_time", "Give the closing time as HH:MM.") from None
+    if not isinstance(value, datetime.time) or value.tzinfo is not None:
+        raise _schedule_invalid("closing_time", "Give the closing time as HH:MM.")
+    if value.second or value.microsecond:
+        raise _schedule_invalid("closing_time", "Give the closing time in hours and minutes.")
+    return value
+
+
+def _clean_closed_weekdays(value) -> list[int]:
+    if value is None:  # the admin's empty JSON box
+        return []
+    if not isinstance(value, list | tuple):
+        raise _schedule_invalid("closed_weekdays", "A list of weekdays, 0 (Monday) to 6 (Sunday).")
+    days: list[int] = []
+    for i, day in enumerate(value):
+        if isinstance(day, bool) or not isinstance(day, int) or not 0 <= day <= 6:
+            message = "A weekday is 0 (Monday) to 6 (Sunday)."
+            raise ValidationFailed(message, fields={f"closed_weekdays.{i}": [message]})
+        if day in days:
+            raise _schedule_invalid("closed_weekdays", f"Weekday {day} is listed twice.")
+        days.append(day)
+    return sorted(days)
+
+
+def _clean_holidays(value) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list | tuple):
+        raise _schedule_invalid("holidays", "A list of dates (YYYY-MM-DD).")
+    if len(value) > MAX_HOLIDAYS:
+        raise _schedule_invalid("holidays", f"At most {MAX_HOLIDAYS} holidays.")
+    days: set[str] = set()
+    for i, day in enumerate(value):
+        if isinstance(day, datetime.datetime) or not isinstance(day, str | datetime.date):
+            day = None
+        elif isinstance(day, str):
+            try:
+                day = datetime.date.fromisoformat(day) if _ISO_DATE.match(day) else None
+            except ValueError:
+                day = None
+        if day is None:
+            message = "Not a date (YYYY-MM-DD)."
+            raise ValidationFailed(message, fields={f"holidays.{i}": [message]})
+        text = day.isoformat()
+        if text in days:
+            raise _schedule_invalid("holidays", f"{text} is listed twice.")
+        days.add(text)
+    return sorted(days)
+
+
+def store_schedule_clean(changes: dict) -> dict:
+    """The schedule fields of ``changes`` (closing time, closed weekdays, holidays) checked
+    and in their stored form: ``closing_time`` a time in whole minutes (or ``HH:MM``),
+    ``closed_weekdays`` distinct ints 0 (Monday) to 6 (Sunday), ``holidays`` distinct ISO dates
+    (dates or ``YYYY-MM-DD``), both lists sorted; None for a list is empty. Other keys are
+    returned as given. A bad value is ``invalid`` (400) naming the field (the list item for a
+    bad item), before anything is written.
+
+    A store closed on every weekday is allowed: its nightly jobs never run (archive a store
+    that no longer trades with ``is_active`` instead).
+    """
+    cleaned = dict(changes)
+    if "closing_time" in cleaned:
+        cleaned["closing_time"] = _clean_closing_time(cleaned["closing_time"])
+    if "closed_weekdays" in cleaned:
+        cleaned["closed_weekdays"] = _clean_closed_weekdays(cleaned["closed_weekdays"])
+    if "holidays" in cleaned:
+        cleaned["holidays"] = _clean_holidays(cleaned["holidays"])
+    return cleaned
+
+
 def store_create(
     *,
     org: Organization,
@@ -147,9 +240,21 @@ def store_create(
     cova_location_id: str = "",
     external_ids: dict | None = None,
     is_active: bool = True,
+    closing_time: datetime.time | str | None = None,
+    closed_weekdays: Iterable[int] | None = None,
+    holidays: Iterable[datetime.date | str] | None = None,
     actor=None,
 ) -> Store:
-    """Create a store with its default rooms: a sellable Sales Floor and a Back Room."""
+    """Create a store with its default rooms: a sellable Sales Floor and a Back Room.
+
+    Its schedule (``store_schedule_clean``) defaults to closing at 22:00, open every day."""
+    schedule = store_schedule_clean(
+        {
+            "closed_weekdays": list(closed_weekdays or ()),
+            "holidays": list(holidays or ()),
+            **({} if closing_time is None else {"closing_time": closing_time}),
+        }
+    )
     try:
         with transaction.atomic():
             store = Store.objects.create(
@@ -160,6 +265,7 @@ def store_create(
                 cova_location_id=cova_location_id,
                 external_ids=external_ids or {},
                 is_active=is_active,
+                **schedule,
             )
             Location.objects.bulk_create(
                 Location(
@@ -193,7 +299,8 @@ def store_create(
 def store_update(*, org: Organization, store: Store, changes: dict, actor=None) -> Store:
     """Change a store's fields; a code another store of the organisation has is ``duplicate``
     (409), as on create — the unique constraint decides, so two concurrent renames cannot both
-    win."""
+    win. The schedule fields are checked as on create (``store_schedule_clean``)."""
+    changes = store_schedule_clean(changes)
     old = audit_snapshot(store, changes)
     for field, value in changes.items():
         setattr(store, field, value)

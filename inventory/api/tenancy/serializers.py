@@ -106,6 +106,25 @@ class StoreSerializer(f.ModelSerializer):
     time_zone = f.CharField(kind=f.IDENTIFIER, validators=[validate_time_zone], required=False)
     external_ids = ExternalIdsField(required=False)
     locations = LocationSerializer(many=True, read_only=True)
+    # the schedule nightly jobs follow; the tenancy service checks the values
+    closing_time = serializers.TimeField(
+        format="%H:%M",
+        input_formats=["%H:%M"],
+        required=False,
+        help_text="Local time the store closes (HH:MM): nightly jobs run after it.",
+    )
+    closed_weekdays = serializers.ListField(
+        child=serializers.IntegerField(),
+        required=False,
+        max_length=7,
+        help_text="Weekdays the store does not open, 0 (Monday) to 6 (Sunday): no nightly jobs.",
+    )
+    holidays = serializers.ListField(
+        child=f.BusinessDateField(),
+        required=False,
+        max_length=1000,
+        help_text="Dates (YYYY-MM-DD) the store does not open: no nightly jobs.",
+    )
 
     class Meta:
         model = Store
@@ -117,6 +136,9 @@ class StoreSerializer(f.ModelSerializer):
             "cova_location_id",
             "external_ids",
             "is_active",
+            "closing_time",
+            "closed_weekdays",
+            "holidays",
             "created_at",
             "locations",
         ]
