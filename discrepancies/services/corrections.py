@@ -14,8 +14,11 @@ against the variance policies (one read):
   lines are what approval posts) with one ``NEW`` discrepancy per line, and the answer is
   ``pending_approval``. Approving a line (``discrepancies_decide``, through the ``CORRECTION``
   source handler below) posts that line alone as its own stock document; rejecting posts nothing;
-* an ``expiry`` write-off is informational: expired stock goes whatever the size, so it always
-  posts at once; a line above policy is recorded ``NEW`` and not corrective (to acknowledge).
+* an ``expiry`` write-off of lots already past their date (the store's today; a line without
+  a lot may take no more than the expired stock at its place, which FEFO takes first) is
+  informational: expired stock goes whatever the size, so it posts at once, and a line above
+  policy is recorded ``NEW`` and not corrective (to acknowledge). One that would take stock
+  that has not expired is judged like any correction — the label alone approves nothing.
 
 Idempotency lives on the request (unique org/kind/client_ref, with a hash of the resolved
 request), checked before anything else is judged or written: the same request again answers
@@ -196,6 +199,7 @@ def correction_request(
 
     judged = _lines_judged(org, store, resolved)
     line_kind = WRITE_OFF_KINDS[write_off_type] if write_off_type else discrepancy_type
+    expired_only = line_kind == Kind.EXPIRY and _of_expired_stock(org, store, judged)
     findings = [
         Finding(
             store_id=store.pk,
@@ -210,7 +214,7 @@ def correction_request(
             location_id=ln.resolved.location.pk,
             batch_id=ln.batch.pk if ln.batch else None,
             kind=line_kind,
-            corrective=line_kind != Kind.EXPIRY,
+            corrective=not expired_only,
             store_on_hand=ln.store_on_hand,
             source_ref=source_ref or client_ref,
             reason=reason,
@@ -227,8 +231,7 @@ def correction_request(
     if too_large:
         raise ValidationFailed("A line is worth too much to record.", fields=too_large)
     judgements = _judged_together(org, findings, judged)
-    expiry = line_kind == Kind.EXPIRY
-    post_now = expiry or _may_post_at_once(tenant, judgements)
+    post_now = expired_only or _may_post_at_once(tenant, judgements)
     if not post_now:
         _refuse_what_cannot_be_posted(org, store, kind, write_off_type, judged, client_ref, actor)
     user = actor if getattr(actor, "pk", None) else None
@@ -488,6 +491,38 @@ def _lines_judged(org: Organization, store: Store, resolved: list[stock.ReceiveL
             "A lot has one expiry date.", code="lot_expiry_mismatch", fields=wrong_expiry
         )
     return out
+
+
+def _of_expired_stock(org: Organization, store: Store, judged: list[_Line]) -> bool:
+    """Does every line take only stock whose lot expired before the store's today — a named
+    lot that has, and no more than it holds at the place; a line without a lot, no more than
+    the expired stock at its place (the write-off takes the earliest expiry first)? Lines at
+    one place add up. One query."""
+    today = stock.local_date(store, timezone.now())
+    at_place: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    in_lot: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    for product_id, location_id, batch_id, quantity in StockQuant.objects.filter(
+        org=org,
+        store=store,
+        product_id__in=sorted({ln.resolved.product.pk for ln in judged}),
+        unallocated=False,
+        quantity__gt=0,
+        batch__expiry_date__lt=today,
+    ).values_list("product_id", "location_id", "batch_id", "quantity"):
+        at_place[(location_id, product_id)] += quantity
+        in_lot[(location_id, batch_id)] += quantity
+    for ln in judged:
+        taken = -ln.resolved.quantity
+        place = (ln.resolved.location.pk, ln.resolved.product.pk)
+        at_place[place] -= taken
+        if at_place[place] < 0:
+            return False
+        if ln.batch is not None:
+            lot = (ln.resolved.location.pk, ln.batch.pk)
+            in_lot[lot] -= taken
+            if in_lot[lot] < 0:
+                return False
+    return True
 
 
 def _any(conditions: list[Q]) -> Q:

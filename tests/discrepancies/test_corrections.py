@@ -8,11 +8,13 @@ at a store by more than 20% is never within policy.
 
 from __future__ import annotations
 
+import datetime
 import threading
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from discrepancies.models import (
     CorrectionRequest,
@@ -46,6 +48,12 @@ from tests.factories import (
 )
 from tests.response_schema import AnswerChecker
 from tests.stock_helpers import assert_invariants, loc, on_hand, receive, ref
+
+
+def days_from_today(n: int) -> datetime.date:
+    """A date n days from the store's today (the test stores are in UTC)."""
+    return timezone.now().date() + datetime.timedelta(days=n)
+
 
 D = Decimal
 ADJUSTMENTS = "/api/v1/stock/adjustments"
@@ -391,10 +399,10 @@ def test_a_write_off_above_policy_waits_and_approval_posts_its_type(
     assert_invariants()
 
 
-def test_an_expiry_write_off_always_posts_and_above_policy_waits_to_be_acknowledged(
+def test_an_expiry_write_off_of_expired_lots_posts_and_above_policy_waits_to_be_acknowledged(
     org, store, gum, sf, manager, boss
 ):
-    receive(org, store, gum, 30, lot="OLD", expiry=None, cost="2")
+    receive(org, store, gum, 30, lot="OLD", expiry=days_from_today(-2), cost="2")
     response = write_off(manager, store, "expiry", line(gum, sf, 20))
     assert response.status_code == 201, response.content  # expired stock goes regardless
     assert on_hand(gum) == 10
@@ -413,6 +421,45 @@ def test_an_expiry_write_off_always_posts_and_above_policy_waits_to_be_acknowled
     small = write_off(manager, store, "expiry", line(gum, sf, 1))
     assert small.status_code == 201
     assert Discrepancy.objects.get(status=Status.ADJUSTED).kind == Kind.EXPIRY
+    assert_invariants()
+
+
+@pytest.mark.parametrize(
+    "lots",
+    [
+        [("FRESH", 30, 60)],  # nothing has expired
+        [("OLD", 5, -1), ("FRESH", 25, 60)],  # 20 would take fresh stock past the 5 expired
+        [("TODAY", 30, 0)],  # expires today: still good until tomorrow
+    ],
+)
+def test_an_expiry_write_off_of_stock_not_expired_is_judged_like_any_correction(
+    org, store, gum, sf, manager, boss, lots
+):
+    for lot, quantity, expires_in in lots:
+        receive(org, store, gum, quantity, lot=lot, expiry=days_from_today(expires_in), cost="2")
+    response = write_off(manager, store, "expiry", line(gum, sf, 20))
+    assert response.status_code == 202, response.content  # the label alone approves nothing
+    assert on_hand(gum) == 30 and corrections().count() == 0
+    d = Discrepancy.objects.get()
+    assert (d.kind, d.status, d.corrective) == (Kind.EXPIRY, Status.NEW, True)
+    assert approve(boss, d.pk).json()["status"] == "ADJUSTED"  # approving posts it
+    assert on_hand(gum) == 10
+    assert_invariants()
+
+
+def test_an_expiry_write_off_naming_an_expired_lot_may_take_only_what_it_holds(
+    org, store, gum, sf, manager
+):
+    receive(org, store, gum, 4, lot="OLD", expiry=days_from_today(-3), cost="2")
+    receive(org, store, gum, 26, lot="NEW", expiry=days_from_today(90), cost="2")
+    named = write_off(manager, store, "expiry", line(gum, sf, 4, lot_code="OLD"))
+    assert named.status_code == 201
+    fresh = write_off(manager, store, "expiry", line(gum, sf, 20, lot_code="NEW"))
+    assert fresh.status_code == 202 and on_hand(gum) == 26
+    # two lines at one place add up: 3 + 3 of the 4 expired is more than there is
+    receive(org, store, gum, 4, lot="OLD2", expiry=days_from_today(-1), cost="2")
+    split = write_off(manager, store, "expiry", line(gum, sf, 3), line(gum, sf, 3))
+    assert split.status_code == 202 and on_hand(gum) == 30
     assert_invariants()
 
 
