@@ -17,6 +17,7 @@ from rest_framework.settings import api_settings
 
 from core.api import CsvPassthroughRenderer
 from core.errors import ValidationFailed
+from core.spreadsheet import safe_cell
 from counts import selectors
 from counts.api import responses as r
 from counts.api import serializers as s
@@ -280,7 +281,7 @@ def variance_csv(report: dict) -> HttpResponse:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     for row in report["rows"]:
-        writer.writerow(row)
+        writer.writerow({k: safe_cell(v) for k, v in row.items()})
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (
         f'attachment; filename="count-{report["session"]}-variance.csv"'

@@ -23,6 +23,7 @@ from rest_framework.settings import api_settings
 
 from core.api import CsvPassthroughRenderer
 from core.errors import NotFound
+from core.spreadsheet import safe_cell
 from discrepancies import selectors
 from discrepancies.analytics import discrepancy_analytics
 from discrepancies.api import responses as r
@@ -285,28 +286,12 @@ class AnalyticsApi(TenantAPIMixin, GenericAPIView):
         return Response(r.analytics_body(report))
 
 
-#: Columns holding text people typed (product and store names, SKUs, categories, codes).
-CSV_TEXT_COLUMNS = frozenset({"store_code", "sku", "name", "category"})
-#: What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(column: str, value) -> object:
-    """A cell as written: text that a spreadsheet would run as a formula (a product named
-    ``=HYPERLINK(…)``) gets a leading apostrophe; figures are left as they are."""
-    if value is None:
-        return ""
-    if column in CSV_TEXT_COLUMNS and isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def analytics_csv(report: dict) -> HttpResponse:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=r.CSV_COLUMNS, extrasaction="ignore", restval="")
     writer.writeheader()
     for row in r.analytics_csv_rows(report):
-        writer.writerow({k: csv_cell(k, v) for k, v in row.items()})
+        writer.writerow({k: safe_cell(v) for k, v in row.items()})
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     name = f"discrepancies-{report['from'].isoformat()}-{report['to'].isoformat()}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -28,6 +28,7 @@ from core import fields as f
 from core.api import CsvPassthroughRenderer
 from core.errors import ValidationFailed
 from core.isotime import iso
+from core.spreadsheet import safe_cell
 from inventory.api.base import TenantAPIMixin
 from inventory.api.reports import responses
 from inventory.models import RefType, ShortfallOutcome, StockShortfall, Store
@@ -415,6 +416,8 @@ def ledger_csv_chunks(rows, rows_per_chunk: int = CSV_CHUNK):
                 values[i] = fmt(value)
             elif isinstance(value, datetime.datetime):
                 values[i] = iso(value)
+            else:
+                values[i] = safe_cell(value)  # a reason or SKU typed like a formula
         writer.writerow(values)
         if n % rows_per_chunk == 0:
             yield buffer.getvalue()
