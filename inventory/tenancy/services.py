@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
@@ -241,8 +241,8 @@ def store_create(
     external_ids: dict | None = None,
     is_active: bool = True,
     closing_time: datetime.time | str | None = None,
-    closed_weekdays: Iterable[int] | None = None,
-    holidays: Iterable[datetime.date | str] | None = None,
+    closed_weekdays: Sequence[int] | None = None,
+    holidays: Sequence[datetime.date | str] | None = None,
     actor=None,
 ) -> Store:
     """Create a store with its default rooms: a sellable Sales Floor and a Back Room.
@@ -250,8 +250,8 @@ def store_create(
     Its schedule (``store_schedule_clean``) defaults to closing at 22:00, open every day."""
     schedule = store_schedule_clean(
         {
-            "closed_weekdays": list(closed_weekdays or ()),
-            "holidays": list(holidays or ()),
+            "closed_weekdays": closed_weekdays,
+            "holidays": holidays,
             **({} if closing_time is None else {"closing_time": closing_time}),
         }
     )
