@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, QuerySet, Sum
 
-from upstock.models import Baseline, LineStatus, UpstockLine, UpstockRun
+from inventory.models import RefType, StockLedger
+from upstock.models import Baseline, LineStatus, UpstockLine, UpstockPull, UpstockRun
 
 ZERO = Decimal("0")
 
@@ -73,3 +74,32 @@ def run_summary(run: UpstockRun) -> dict:
         "suggested_total": totals["suggested"] or ZERO,
         "pulled_total": totals["pulled"] or ZERO,
     }
+
+
+def line_lots_taken(line: UpstockLine) -> list[dict]:
+    """The lots the line's pulls brought to the floor (oldest pull first): lot code, expiry,
+    quantity, and the move that took them. Two queries."""
+    documents = list(
+        UpstockPull.objects.filter(org_id=line.org_id, line=line)
+        .exclude(document_id=None)
+        .values_list("document_id", flat=True)
+    )
+    if not documents:
+        return []
+    return [
+        {
+            "document": row.ref_id,
+            "batch": row.batch_id,
+            "lot_code": row.batch.lot_code,
+            "expiry_date": row.batch.expiry_date,
+            "quantity": row.qty_delta,
+        }
+        for row in StockLedger.objects.filter(
+            org_id=line.org_id,
+            ref_type=RefType.MOVE_IN,
+            ref_id__in=documents,
+            location_id=line.run.location_id,
+        )
+        .select_related("batch")
+        .order_by("id")
+    ]

@@ -63,6 +63,15 @@ class AuditAction(models.TextChoices):
     VARIANCE_POLICY_SAVED = "variance_policy.saved", "Variance policy saved"
     VARIANCE_POLICY_DELETED = "variance_policy.deleted", "Variance policy deleted"
     STOCK_HOLD_OVERRIDDEN = "stock_hold.overridden", "Sale or move of a held product let through"
+    UPSTOCK_BASELINE_SAVED = "upstock.baseline_saved", "Par level saved"
+    UPSTOCK_BASELINE_DELETED = "upstock.baseline_deleted", "Par level deleted"
+    UPSTOCK_BASELINES_IMPORTED = "upstock.baselines_imported", "Par levels imported"
+    UPSTOCK_RUN_CREATED = "upstock.run_created", "Upstock run created"
+    UPSTOCK_RUN_COMPLETED = "upstock.run_completed", "Upstock run completed"
+    UPSTOCK_RUN_ABANDONED = "upstock.run_abandoned", "Upstock run abandoned"
+    UPSTOCK_LINE_PULLED = "upstock.line_pulled", "Upstock line pulled"
+    UPSTOCK_LINE_SKIPPED = "upstock.line_skipped", "Upstock line skipped"
+    UPSTOCK_LINE_EXCEPTION = "upstock.line_exception", "Upstock line exception"
 
 
 class AuditEvent(TenantModel):
