@@ -11,6 +11,7 @@ urlpatterns = [
     path("_allauth/", include("allauth.headless.urls")),
     re_path(r"^api/v1$", ApiRootView.as_view()),  # the root without its slash, like every route
     re_path(r"^api/v1/counts/", include("counts.api.urls")),
+    re_path(r"^api/v1/upstock/", include("upstock.api.urls")),
     # /api/v1/discrepancies with and without its slash (the list is the resource's root)
     re_path(r"^api/v1/", include("discrepancies.api.urls")),
     # adjustments and write-offs are correction requests (before inventory's stock routes)

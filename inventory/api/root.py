@@ -1,9 +1,9 @@
 """``GET /api/v1/``: one index of every top-level resource.
 
 The API's routes come from several routers and URL modules (tenancy and catalog, stock reads,
-stock writes, counts). Each DefaultRouter used to add its own root view at ``^$``, and the first
-one included hid the others; now no router has a root (``OptionalSlashRouter``) and this view
-lists them all by route name.
+stock writes, counts, upstock, discrepancies). Each DefaultRouter used to add its own root view
+at ``^$``, and the first one included hid the others; now no router has a root
+(``OptionalSlashRouter``) and this view lists them all by route name.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ RESOURCES: dict[str, str] = {
     "audit": "audit",
     "counts/sessions": "count-session-list",  # passes and lines are reached from a session
     "counts/unresolved": "count-unresolved-list",
+    "upstock/baselines": "upstock-baseline-list",  # bulk, import and export under it
+    "upstock/runs": "upstock-run-list",  # lines are reached from a run
     "discrepancies": "discrepancy-list",
     "discrepancies/policies": "variance-policy-list",
     "discrepancies/analytics": "discrepancy-analytics",
