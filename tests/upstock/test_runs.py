@@ -395,3 +395,45 @@ def test_other_orgs_store_or_floor_is_refused(org, store, other_store, manager):
     assert refused.value.code == "unknown_store"
     with pytest.raises(NotASalesFloor):
         runs.run_create(org=org, store=store, location=loc(other_store, "SF"), actor=manager)
+
+
+def test_category_default_covers_only_products_the_store_carries(
+    org, store, floor, clock, new_run, product, manager
+):
+    carried, elsewhere = product(sku="CARRIED"), product(sku="ELSEWHERE")
+    clock.set(local(2026, 6, 9, 9, 0))
+    receive(org, store, carried, 3, location="BR")
+    baselines.baseline_upsert(
+        org=org, store=store, location=floor, category="Flower", par_qty=D(2), actor=manager
+    )
+    clock.set(local(2026, 6, 9, 22, 0))
+    found = by_sku(new_run())
+    assert set(found) == {"CARRIED"}
+    assert elsewhere.pk
+
+
+def test_run_create_statements_do_not_grow_with_products(
+    org, store, floor, clock, product, manager
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counted = []
+    for size in (2, 20):
+        clock.set(local(2026, 6, 9, 9, 0))
+        items = [product(sku=f"N{size}-{n}") for n in range(size)]
+        for item in items:
+            receive(org, store, item, 3, location="BR")
+        sell_items = [(item, 1) for item in items]
+        receive(org, store, items[0], 50, location="SF")
+        sell(org, store, *sell_items[:1])
+        baselines.baseline_upsert(
+            org=org, store=store, location=floor, category="Flower", par_qty=D(2), actor=manager
+        )
+        clock.set(local(2026, 6, 9, 22, size))
+        with CaptureQueriesContext(connection) as captured:
+            run = runs.run_create(org=org, store=store, location=floor, actor=manager)
+        counted.append(len(captured))
+        assert selectors.run_lines(run).count() >= size - 1  # the first is above par
+        runs.run_abandon(org=org, run=run, actor=manager)
+    assert counted[0] == counted[1]

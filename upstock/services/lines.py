@@ -73,7 +73,7 @@ def _locked(org, run_id: int, line_id: int) -> tuple[UpstockRun, UpstockLine]:
     if line.run_id != run.pk:
         raise NotFound()
     if run.status != RunStatus.IN_PROGRESS:
-        raise RunNotInProgress(status=run.status)
+        raise RunNotInProgress(run_status=run.status)
     line.run = run
     return run, line
 
@@ -291,7 +291,7 @@ def line_done(
             and locked.discrepancy_id is None
         )
         if locked.status != LineStatus.PENDING and not short:
-            raise LineDecided(f"The line is {locked.status}.", status=locked.status)
+            raise LineDecided(f"The line is {locked.status}.", line_status=locked.status)
         named = _batch(org, locked, batch)
         return _pull(org, run, locked, pulled, client_ref, named, "", actor)
 
@@ -351,7 +351,7 @@ def line_scan(
             and locked.discrepancy_id is None
         )
         if locked.status not in (LineStatus.PENDING, LineStatus.DONE) and not short:
-            raise LineDecided(f"The line is {locked.status}.", status=locked.status)
+            raise LineDecided(f"The line is {locked.status}.", line_status=locked.status)
         named = _batch(org, locked, found.lot) if found.lot else None
         return _pull(org, run, locked, quantity, client_ref, named, code.strip(), actor)
 
@@ -367,7 +367,7 @@ def line_skip(*, org, line: UpstockLine, note: str = "", actor) -> UpstockLine:
         if locked.status == LineStatus.SKIPPED:
             return locked
         if locked.status != LineStatus.PENDING:
-            raise LineDecided(f"The line is {locked.status}.", status=locked.status)
+            raise LineDecided(f"The line is {locked.status}.", line_status=locked.status)
         before = audit_snapshot(locked, AUDITED)
         locked.status = LineStatus.SKIPPED
         locked.note = note
@@ -412,7 +412,7 @@ def line_exception(
         ):
             return locked  # the same exception again: nothing recorded twice
         if locked.status == LineStatus.SKIPPED or locked.discrepancy_id is not None:
-            raise LineDecided(f"The line is {locked.status}.", status=locked.status)
+            raise LineDecided(f"The line is {locked.status}.", line_status=locked.status)
         before = audit_snapshot(locked, AUDITED)
         if reason in CORRECTIVE and quantity:
             locked.discrepancy_id = _record_correction(
