@@ -1,8 +1,9 @@
 """The demo, assembled from each app's demo builder: inventory's organisations, catalogue,
 people and stock history (``inventory.demo``), variance policies (``discrepancies.demo``),
 counts (``counts.demo``), then a count waiting for decisions and the discrepancies queue
-(``discrepancies.demo``). The only module (with the ``seed_demo`` command) that may import
-every app."""
+(``discrepancies.demo``), and last the sales floors' par levels with last night's completed
+pull list and tonight's pending one (``upstock.demo``). The only module (with the ``seed_demo``
+command) that may import every app."""
 
 from __future__ import annotations
 
@@ -45,6 +46,7 @@ from inventory.models import (
 )
 from inventory.tenancy.purge import org_purge
 from inventory.tenancy.scope import tenant_scope
+from upstock.demo import build_upstock, upstock_summary_lines
 
 DEFAULT_SEED = 42
 
@@ -138,6 +140,13 @@ def build_demo(seed: int, stdout, days: int = DEFAULT_DAYS) -> dict:
                         manager=actors["manager"],
                         correction_store=sorted(stores.values(), key=lambda s: s.code)[0],
                         count_discrepancies=waiting,
+                    )
+                    result.setdefault("upstock", {})[org.slug] = build_upstock(
+                        stores=list(stores.values()),
+                        seed=seed,
+                        stdout=stdout,
+                        manager=actors["manager"],
+                        operator=actors["operator"],
                     )
         result["superuser"] = create_platform_admin(password_hash)
     return result
@@ -278,11 +287,14 @@ def summary_lines(tokens: list[dict] | None) -> list[str]:
                 logins.append((m.user.email, m.role, org.slug, scope, DEMO_PASSWORD))
         stock = stock_summary_lines([orgs[slug] for slug in DEMO_SLUGS if slug in orgs])
         queue = discrepancy_summary_lines([orgs[slug] for slug in DEMO_SLUGS if slug in orgs])
+        upstock = upstock_summary_lines([orgs[slug] for slug in DEMO_SLUGS if slug in orgs])
     lines.append("  (* = sellable room)")
     if stock:
         lines += ["", "Stock (store-local today):", *stock]
     if queue:
         lines += ["", "Discrepancies (decide them at /admin/discrepancies/discrepancy/):", *queue]
+    if upstock:
+        lines += ["", "Upstock runs (latest first; /api/v1/upstock/runs):", *upstock]
     logins.append((PLATFORM_ADMIN_EMAIL, "superuser", "(platform)", "everything", DEMO_PASSWORD))
     lines += ["", "Logins:", *_table(logins, ("e-mail", "role", "org", "stores", "password"))]
     if tokens:

@@ -779,3 +779,39 @@ def test_seed_demo_shows_discrepancies_in_every_state(django_capture_on_commit_c
         re.M,
     )
     assert_invariants()
+
+
+# --- upstock --------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_seed_demo_shows_last_nights_completed_run_and_tonights_pending_one():
+    from upstock.models import Baseline, LineStatus, RunStatus, UpstockLine, UpstockRun
+
+    out = seed("--reset", "--days", "4")
+
+    floors = Location.objects.filter(
+        org__slug__in=DEMO_SLUGS, kind=LocationKind.SALES_FLOOR, sellable=True, is_active=True
+    ).select_related("store")
+    assert floors
+    for floor in floors:
+        store = floor.store
+        tz = zoneinfo.ZoneInfo(store.time_zone)
+        today = timezone.localtime(timezone.now(), tz).date()
+        runs = list(UpstockRun.objects.filter(location=floor).order_by("created_at"))
+        assert [run.status for run in runs] == [RunStatus.COMPLETED, RunStatus.IN_PROGRESS]
+        last_night, tonight = runs
+        # computed at yesterday's closing on the store's clock, worked, completed
+        closing = last_night.window_end.astimezone(tz)
+        assert closing.date() == today - datetime.timedelta(days=1)
+        assert closing.time() == store.closing_time
+        worked = set(UpstockLine.objects.filter(run=last_night).values_list("status", flat=True))
+        assert LineStatus.PENDING not in worked and LineStatus.DONE in worked
+        assert last_night.completed_at is not None
+        # tonight's continues where last night's ended, waiting for the closing staff
+        assert tonight.window_start == last_night.window_end
+        assert UpstockLine.objects.filter(run=tonight, status=LineStatus.PENDING).exists()
+        assert Baseline.objects.filter(location=floor).exists()
+    assert re.search(r"^Upstock runs", out, re.M)
+    assert re.search(r"#\d+ in progress \(\d+ lines\), #\d+ completed", out)
+    assert_invariants()
