@@ -102,14 +102,24 @@ class ExternalIdsField(f.JSONField):
         return {name: str(id_) for name, id_ in (value or {}).items()}
 
 
+@extend_schema_field(
+    {"type": "string", "pattern": "^([01][0-9]|2[0-3]):[0-5][0-9]$", "example": "22:00"}
+)
+class ClockTimeField(serializers.TimeField):
+    """A time of day as HH:MM, in and out (OpenAPI's ``format: time`` means HH:MM:SS)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("format", "%H:%M")
+        kwargs.setdefault("input_formats", ["%H:%M"])
+        super().__init__(**kwargs)
+
+
 class StoreSerializer(f.ModelSerializer):
     time_zone = f.CharField(kind=f.IDENTIFIER, validators=[validate_time_zone], required=False)
     external_ids = ExternalIdsField(required=False)
     locations = LocationSerializer(many=True, read_only=True)
     # the schedule nightly jobs follow; the tenancy service checks the values
-    closing_time = serializers.TimeField(
-        format="%H:%M",
-        input_formats=["%H:%M"],
+    closing_time = ClockTimeField(
         required=False,
         help_text="Local time the store closes (HH:MM): nightly jobs run after it.",
     )
