@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def safe_cell(value):
+def safe_cell(value: object) -> object:
     """``value`` as a CSV cell: None is empty; text that a spreadsheet would run as a formula
     is quoted with an apostrophe; numbers (and text that is exactly a number) are unchanged."""
     if value is None:

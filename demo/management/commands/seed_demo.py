@@ -138,6 +138,8 @@ def _quietly():
     for name in _CHATTY:
         logging.getLogger(name).setLevel(logging.ERROR)
     outbox: list = []
+    missing = object()
+    before = getattr(mail, "outbox", missing)  # a test's outbox, when run under one
     try:
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             mail.outbox = outbox
@@ -145,5 +147,7 @@ def _quietly():
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
-        if getattr(mail, "outbox", None) is outbox:
+        if before is missing:
             del mail.outbox
+        else:
+            mail.outbox = before
