@@ -241,6 +241,9 @@ API_TOKEN_TOUCH_INTERVAL = 60
 # clock running a little fast is fine, hours ahead is a clock or time-zone bug that would
 # misdate the ledger and the expiry checks.
 BUSINESS_TIME_MAX_AHEAD_MINUTES = env.int("BUSINESS_TIME_MAX_AHEAD_MINUTES", default=15)
+# How far back an upstock run's window reaches when the floor has no earlier run (hours): the
+# first night, or after every earlier run was abandoned.
+UPSTOCK_LOOKBACK_HOURS = env.int("UPSTOCK_LOOKBACK_HOURS", default=24)
 # The earliest business time (and date) the API accepts (sales, documents, scans, expiry dates,
 # ledger filters). Nothing this platform records happened before it: year 1 or 1900 is a device
 # or typing error, and would overflow local-date arithmetic. Older history comes in through a

@@ -74,7 +74,7 @@ SOLD_REF_TYPES = (RefType.SALE, RefType.VOID, RefType.REFUND)
 
 
 def _lookback() -> datetime.timedelta:
-    return datetime.timedelta(hours=getattr(settings, "UPSTOCK_LOOKBACK_HOURS", 24))
+    return datetime.timedelta(hours=settings.UPSTOCK_LOOKBACK_HOURS)
 
 
 def _person(actor):
