@@ -88,9 +88,12 @@ class SystemActorUnavailable(RuntimeError):
 
 
 def _same_callable(a: Callable, b: Callable) -> bool:
+    """The same function, or the same function of a module imported again."""
+    name = getattr(a, "__qualname__", None)
     return a is b or (
-        getattr(a, "__module__", None) == getattr(b, "__module__", None)
-        and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
+        name is not None
+        and name == getattr(b, "__qualname__", None)
+        and getattr(a, "__module__", None) == getattr(b, "__module__", None)
     )
 
 

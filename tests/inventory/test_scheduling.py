@@ -424,6 +424,11 @@ def test_registration_is_idempotent_and_names_are_not_shared(registry):
         scheduling.register_nightly_job("named", second)
     with pytest.raises(ValueError, match="Another nightly job"):
         scheduling.register_nightly_job("named", first, at=datetime.time(3, 0))
+    recorder = Recorder()
+    scheduling.register_nightly_job("instance", recorder)
+    assert scheduling.register_nightly_job("instance", recorder).run is recorder
+    with pytest.raises(ValueError, match="Another nightly job"):  # no name to compare
+        scheduling.register_nightly_job("instance", Recorder())
     with pytest.raises(ValueError):
         scheduling.register_nightly_job("bad_at", first, at="dawn")
     with pytest.raises(ValueError):
