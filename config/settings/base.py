@@ -217,6 +217,8 @@ SPECTACULAR_SETTINGS = {
     # session's progress): one named enum each, rather than a name made up from a hash.
     "ENUM_NAME_OVERRIDES": {
         "SaleStatusEnum": "inventory.models.SaleStatus",
+        "UpstockRunStatusEnum": "upstock.models.RunStatus",
+        "UpstockLineStatusEnum": "upstock.models.LineStatus",
         "SessionStatusEnum": "counts.models.SessionStatus",
         "PassStatusEnum": "counts.models.PassStatus",
         "VarianceStatusEnum": "counts.models.VarianceStatus",

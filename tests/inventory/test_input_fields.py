@@ -12,7 +12,9 @@ import pytest
 from rest_framework import serializers
 
 import counts.api
+import discrepancies.api
 import inventory.api
+import upstock.api
 from core import fields as f
 from inventory.api.sales import serializers as sale_serializers
 from inventory.api.tenancy import serializers as tenancy_serializers
@@ -20,7 +22,7 @@ from inventory.api.tenancy import serializers as tenancy_serializers
 
 def api_modules():
     """Every module of every app's ``api`` package: a new app's serializers are walked too."""
-    for package in (inventory.api, counts.api):
+    for package in (inventory.api, counts.api, discrepancies.api, upstock.api):
         for found in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             yield importlib.import_module(found.name)
 
@@ -33,6 +35,9 @@ EXEMPT = {
     # BUSINESS_TIME_EARLIEST reads nothing and writes nothing
     ("CogsQuery", "from"): "report period",
     ("CogsQuery", "to"): "report period",
+    # whole UTC days of the discrepancy analytics, bounded by its own FIRST_DAY / LAST_DAY
+    ("DiscrepancyAnalyticsQuery", "from"): "report period",
+    ("DiscrepancyAnalyticsQuery", "to"): "report period",
 }
 
 RULES = [

@@ -179,14 +179,9 @@ class UpstockLinesByStatusSerializer(serializers.Serializer):
     exception = serializers.IntegerField(read_only=True)
 
 
-#: A run's status where it is repeated (a run's detail, its summary): a string, so that the
-#: enum is documented once, on the run (``UpstockRunStatus``), instead of under a made-up name.
-RUN_STATUS_HELP = "The run's: " + " | ".join(RunStatus.values) + "."
-
-
 class UpstockRunSummarySerializer(serializers.Serializer):
     run = serializers.IntegerField(read_only=True)
-    status = serializers.CharField(read_only=True, help_text=RUN_STATUS_HELP)
+    status = serializers.ChoiceField(read_only=True, choices=RunStatus.choices)
     lines = serializers.IntegerField(read_only=True)
     by_status = UpstockLinesByStatusSerializer(read_only=True)
     suggested_total = DecimalString()
@@ -207,7 +202,6 @@ def summary_body(summary: dict) -> dict:
 class UpstockRunDetailSerializer(UpstockRunSerializer):
     """A run with its lines in walking order and its summary."""
 
-    status = serializers.CharField(read_only=True, help_text=RUN_STATUS_HELP)
     summary = UpstockRunSummarySerializer(read_only=True)
     lines = UpstockLineSerializer(many=True, read_only=True)
 
