@@ -524,6 +524,7 @@ def test_bad_line_requests_are_refused(store, world, clients, run):
         operator.post(scan, {"code": "NO-SUCH", "client_ref": "s"}, format="json"),
         404,
         "unknown_barcode",
+        "code",  # the field the device sent, not the resolver's name for it
     )
     ProductFactory(org=run and store.org, sku="ELSEWHERE")
     refused(

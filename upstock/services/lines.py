@@ -30,7 +30,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from core.errors import NotFound, ValidationFailed
+from core.errors import ApplicationError, NotFound, ValidationFailed
 from discrepancies.models import Kind
 from discrepancies.services.corrections import correction_request
 from inventory.audit.services import audit_diff, audit_record, audit_snapshot
@@ -314,7 +314,12 @@ def line_scan(
     client_ref = _check_client_ref(client_ref)
     if not (code or "").strip():
         raise ValidationFailed(fields={"code": ["Required."]})
-    found = product_lookup(org=org, barcode=code)
+    try:
+        found = product_lookup(org=org, barcode=code)
+    except ApplicationError as exc:
+        # the resolver names its input "barcode"; here the device sent "code"
+        exc.fields = {("code" if k == "barcode" else k): v for k, v in exc.fields.items()}
+        raise
     product = found.product
     if line is not None:
         if line.run_id != run.pk:
