@@ -36,32 +36,19 @@ from discrepancies.models import (
 )
 from discrepancies.services.decisions import Decision, discrepancies_decide
 from discrepancies.services.policies import variance_policy_delete, variance_policy_save
-from inventory.admin_base import TenantAdminMixin, adopt, can, changed, limited_stores
-from inventory.models import Store
+from inventory.admin_base import (
+    StoreListFilter,
+    TenantAdminMixin,
+    adopt,
+    can,
+    changed,
+)
 from inventory.tenancy.capabilities import Action
 
 VERBS = {"approve": "Approve", "reject": "Reject", "review": "Take under review"}
 PAST = {"approve": "approved", "reject": "rejected", "review": "taken under review"}
 #: How many rows of a selection its note page lists (all of them are decided).
 SHOWN = 200
-
-
-class StoreListFilter(admin.SimpleListFilter):
-    """The stores the person may see (a store-limited manager is not shown the others)."""
-
-    title = "store"
-    parameter_name = "store"
-
-    def lookups(self, request, model_admin):
-        stores = Store.objects.order_by("code")
-        limited = limited_stores(request)
-        if limited is not None:
-            stores = stores.filter(pk__in=sorted(limited))
-        return [(str(s.pk), f"{s.code} — {s.name}") for s in stores]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(store_id=value) if value and value.isdigit() else queryset
 
 
 class DecisionForm(forms.Form):

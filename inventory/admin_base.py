@@ -9,7 +9,7 @@ message on the form. Stock records are shown read-only (``ReadOnlyAdminMixin``).
 
 from __future__ import annotations
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 
@@ -31,6 +31,25 @@ def limited_stores(request) -> frozenset[int] | None:
         return None
     tenant = getattr(request, "tenant", None)
     return tenant.store_ids if tenant is not None else None
+
+
+class StoreListFilter(admin.SimpleListFilter):
+    """Filter a list by store, offering only the stores the person may see (a store-limited
+    manager is not shown the others). For models with a ``store`` foreign key."""
+
+    title = "store"
+    parameter_name = "store"
+
+    def lookups(self, request, model_admin):
+        stores = Store.objects.order_by("code")
+        limited = limited_stores(request)
+        if limited is not None:
+            stores = stores.filter(pk__in=sorted(limited))
+        return [(str(s.pk), f"{s.code} — {s.name}") for s in stores]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(store_id=value) if value and value.isdigit() else queryset
 
 
 class ServiceErrorsMixin:

@@ -9,34 +9,15 @@ from django.contrib import admin
 
 from inventory.admin_base import (
     ReadOnlyAdminMixin,
+    StoreListFilter,
     TenantAdminMixin,
     adopt,
     can,
     changed,
-    limited_stores,
 )
-from inventory.models import Store
 from inventory.tenancy.capabilities import Action
 from upstock.models import Baseline, UpstockLine, UpstockRun
 from upstock.services import baselines as baseline_services
-
-
-class StoreListFilter(admin.SimpleListFilter):
-    """The stores the person may see (a store-limited manager is not offered the others)."""
-
-    title = "store"
-    parameter_name = "store"
-
-    def lookups(self, request, model_admin):
-        stores = Store.objects.order_by("code")
-        limited = limited_stores(request)
-        if limited is not None:
-            stores = stores.filter(pk__in=sorted(limited))
-        return [(str(s.pk), f"{s.code} — {s.name}") for s in stores]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        return queryset.filter(store_id=value) if value and value.isdigit() else queryset
 
 
 @admin.register(Baseline)

@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import datetime
 
-from inventory.models import Location, LocationKind, Store
+from inventory.models import Store
 from inventory.scheduling import register_nightly_job
 from upstock.services import runs
 
 JOB_NAME = "nightly_upstock"
-
-
-def floors_to_upstock(store: Store) -> list[Location]:
-    """The store's active, sellable sales-floor locations, in the store's order: each gets a
-    run (a display case of kind ``other`` or a quarantine shelf does not)."""
-    return list(
-        Location.objects.filter(
-            store=store, kind=LocationKind.SALES_FLOOR, sellable=True, is_active=True
-        ).order_by("sort_order", "pk")
-    )
 
 
 def nightly_upstock(store: Store, local_date: datetime.date, now: datetime.datetime, actor) -> None:
@@ -37,15 +27,7 @@ def nightly_upstock(store: Store, local_date: datetime.date, now: datetime.datet
     fails leaves the night ``failed`` with no run at the other floors either, rather than a
     night half done that the run table says is finished.
     """
-    for location in floors_to_upstock(store):
-        runs.run_create(
-            org=store.org,
-            store=store,
-            location=location,
-            now=now,
-            actor=actor,
-            job=JOB_NAME,
-        )
+    runs.runs_create_nightly(org=store.org, store=store, now=now, actor=actor, job=JOB_NAME)
 
 
 def register() -> None:

@@ -137,8 +137,17 @@ def audit_record(
     """
     org_id = org if isinstance(org, int) else org.pk
     request_id, token = _request_context(org_id)
+    change = (obj, before, after, store)
+    event = _event(org_id, action, change, actor, token, request_id, timezone.now())
+    event.save(force_insert=True)
+    return event
+
+
+def _event(org_id, action, change, actor, token, request_id, occurred_at) -> AuditEvent:
+    """One unsaved event of ``change`` — ``(obj, before, after, store)``."""
+    obj, before, after, store = change
     object_type, object_id = _object_ref(obj)
-    return AuditEvent.objects.create(
+    return AuditEvent(
         org_id=org_id,
         actor_id=_person_id(actor),
         token=token,
@@ -149,7 +158,7 @@ def audit_record(
         before=json_safe(before or {}),
         after=json_safe(after or {}),
         request_id=request_id[:64],
-        occurred_at=timezone.now(),
+        occurred_at=occurred_at,
     )
 
 
@@ -170,24 +179,7 @@ def audit_record_many(
     if len(changes) >= _ARRAYS_FROM and connection.vendor == "postgresql":
         _insert_arrays(org_id, AuditAction(action), changes, actor, token, request_id, now)
         return
-    events = []
-    for obj, before, after, store in changes:
-        object_type, object_id = _object_ref(obj)
-        events.append(
-            AuditEvent(
-                org_id=org_id,
-                actor_id=_person_id(actor),
-                token=token,
-                action=AuditAction(action),
-                object_type=object_type,
-                object_id=object_id,
-                store_id=store.pk if isinstance(store, models.Model) else store,
-                before=json_safe(before or {}),
-                after=json_safe(after or {}),
-                request_id=request_id[:64],
-                occurred_at=now,
-            )
-        )
+    events = [_event(org_id, action, c, actor, token, request_id, now) for c in changes]
     AuditEvent.objects.bulk_create(events, batch_size=1000)
 
 

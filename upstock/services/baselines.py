@@ -33,8 +33,8 @@ class DuplicateBaseline(ApplicationError):
     message = "This floor already has a par level for that product or category."
 
 
-def _check_floor(*, org, store: Store, location: Location) -> None:
-    """A par level belongs to an active sales floor of the store."""
+def check_floor(*, org, store: Store, location: Location) -> None:
+    """An active sales floor of the store: what a par level belongs to and a run is made for."""
     if store.org_id != org.pk:
         raise ValidationFailed("Not a store of this organisation.", code="unknown_store")
     if (
@@ -103,7 +103,7 @@ def baseline_upsert(
     naming each bad field, ``not_a_sales_floor`` for another kind of room. Two managers saving
     one par at once: the unique constraint queues the second, which then updates."""
     category, subcategory = (category or "").strip(), (subcategory or "").strip()
-    _check_floor(org=org, store=store, location=location)
+    check_floor(org=org, store=store, location=location)
     problems = _check_values(
         org=org,
         product=product,
@@ -207,7 +207,7 @@ def baseline_update(*, org, baseline: Baseline, changes: dict, actor) -> Baselin
         values["product"] = None
     values["category"] = (values["category"] or "").strip()
     values["subcategory"] = (values["subcategory"] or "").strip()
-    _check_floor(org=org, store=baseline.store, location=values["location"])
+    check_floor(org=org, store=baseline.store, location=values["location"])
     problems = _check_values(
         org=org,
         product=values["product"],
@@ -279,7 +279,7 @@ def baselines_import(
     good ones are applied (created, updated, or unchanged when the same), or none with
     ``dry_run``; a key named twice is an error on its later line. Products resolve in one
     query for the whole file, and the floor's baselines in another; one audit event."""
-    _check_floor(org=org, store=store, location=location)
+    check_floor(org=org, store=store, location=location)
     result = ImportResult(dry_run=dry_run)
 
     def error(row: dict, name: str, code: str, detail: str) -> None:

@@ -57,7 +57,7 @@ from inventory.models import (
     Unit,
 )
 from inventory.stock.write_path import local_date
-from upstock.exceptions import LinesPending, NotASalesFloor, RunNotInProgress
+from upstock.exceptions import LinesPending, RunNotInProgress
 from upstock.locks import lock_open_runs, lock_run, lock_store
 from upstock.models import (
     Baseline,
@@ -67,6 +67,7 @@ from upstock.models import (
     UpstockLine,
     UpstockRun,
 )
+from upstock.services.baselines import check_floor
 
 ZERO = Decimal("0")
 ONE = Decimal("1")
@@ -107,15 +108,7 @@ def run_create(
     """
     category = (category or "").strip()
     client_ref = (client_ref or "").strip()
-    if store.org_id != org.pk:
-        raise ValidationFailed("Not a store of this organisation.", code="unknown_store")
-    if (
-        location.org_id != org.pk
-        or location.store_id != store.pk
-        or not location.is_active
-        or location.kind != LocationKind.SALES_FLOOR
-    ):
-        raise NotASalesFloor(fields={"location": ["An active sales floor of the store."]})
+    check_floor(org=org, store=store, location=location)
     problems = {}
     if len(category) > 120:
         problems["category"] = ["At most 120 characters."]
@@ -166,6 +159,21 @@ def run_create(
             actor=_person(actor),
         )
     return run
+
+
+def runs_create_nightly(
+    *, org, store: Store, now: datetime.datetime, actor, job: str
+) -> list[UpstockRun]:
+    """Tonight's run for every active, sellable sales floor of ``store``, in the store's order
+    (a display case of another kind or a quarantine shelf gets none), each by ``run_create``.
+    The caller's transaction makes it all the floors or none."""
+    floors = Location.objects.filter(
+        org=org, store=store, kind=LocationKind.SALES_FLOOR, sellable=True, is_active=True
+    ).order_by("sort_order", "pk")
+    return [
+        run_create(org=org, store=store, location=floor, now=now, actor=actor, job=job)
+        for floor in floors
+    ]
 
 
 def _window_start(org, location, category, now, lookback) -> datetime.datetime:
