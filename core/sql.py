@@ -18,15 +18,38 @@ from typing import TypeVar
 from django.db import connection
 from django.db.models import Field, Model
 
+from core.bulk import ARRAY_FROM
+
 M = TypeVar("M", bound=Model)
 
 
-def in_list(column: str, values: Iterable) -> tuple[str, list]:
-    """``column IN (%s, …)`` and its parameters; an empty list matches nothing."""
+def in_list(column: str, values: Iterable, array_type: str = "bigint") -> tuple[str, list]:
+    """``column IN (%s, …)`` and its parameters — ``column = ANY(%s::array_type[])`` for
+    ``ARRAY_FROM`` values or more on PostgreSQL; an empty list matches nothing."""
     values = list(values)
     if not values:
         return "1 = 0", []
+    if len(values) >= ARRAY_FROM and connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::{array_type}[])", [values]
     return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
+def pairs_in(
+    columns: tuple[str, str], pairs: Sequence[tuple], types: tuple[str, str]
+) -> tuple[str, list]:
+    """``(a, b) IN (VALUES (%s, %s), …)`` — ``IN (SELECT * FROM unnest(%s::type[], %s::type[]))``
+    for ``ARRAY_FROM`` pairs or more on PostgreSQL (one array per column); none matches
+    nothing."""
+    if not pairs:
+        return "1 = 0", []
+    head = f"({columns[0]}, {columns[1]}) IN "
+    if len(pairs) >= ARRAY_FROM and connection.vendor == "postgresql":
+        firsts, seconds = (list(column) for column in zip(*pairs, strict=True))
+        return (
+            head + f"(SELECT * FROM unnest(%s::{types[0]}[], %s::{types[1]}[]))",
+            [firsts, seconds],
+        )
+    return head + f"(VALUES {values_clause(len(pairs), 2)})", [v for pair in pairs for v in pair]
 
 
 def values_clause(rows: int, columns: int) -> str:

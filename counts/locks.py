@@ -6,8 +6,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import connection
 
+from core.bulk import any_of
 from counts.models import CountPass, CountSession, UnresolvedScan, VarianceRow
 from inventory.locks import lock_helper
 from inventory.models import Store
@@ -53,14 +56,14 @@ def lock_sessions(*, org, ids) -> dict[int, CountSession]:
 
 
 @lock_helper("counts.VarianceRow")
-def lock_variance_rows(*, org, ids) -> dict[int, VarianceRow]:
+def lock_variance_rows(*, org, ids, only: Sequence[str] = ()) -> dict[int, VarianceRow]:
+    """Variance rows in id order; ``only`` loads just those fields (a bulk decision over
+    thousands of rows reads five of them)."""
     _in_transaction()
-    return {
-        r.pk: r
-        for r in VarianceRow.objects.filter(org=org, pk__in=sorted(set(ids)))
-        .order_by("pk")
-        .select_for_update(of=("self",))
-    }
+    rows = VarianceRow.objects.filter(any_of("pk", sorted(set(ids))), org=org)
+    if only:
+        rows = rows.only(*only)
+    return {r.pk: r for r in rows.order_by("pk").select_for_update(of=("self",))}
 
 
 @lock_helper("counts.VarianceRow")

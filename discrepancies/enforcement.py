@@ -58,6 +58,10 @@ EXEMPT_SOURCES = frozenset({"upstock"})
 REASON = "open_discrepancy"
 
 
+#: The postings enforcement judges (``_judged_rows``); the write path consults it for no other.
+JUDGED_KINDS = frozenset({"sale", "move", "transfer"})
+
+
 def _judged_rows(planned: PlannedPosting) -> list[PlannedRow]:
     """The planned rows the enforcement judges: stock taken out of a place by a sale, a
     manual move or a transfer send. Everything else posts whatever the mode."""
@@ -247,4 +251,4 @@ def enforce(planned: PlannedPosting) -> list[PolicyWarning]:
 def register() -> None:
     """Register the enforcement policy on the write path (called once from
     ``DiscrepanciesConfig.ready``)."""
-    register_stock_policy(enforce)
+    register_stock_policy(enforce, kinds=JUDGED_KINDS)

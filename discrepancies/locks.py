@@ -6,10 +6,11 @@ posting, through the write path) → ``StockHold`` (kept after the postings).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from django.db import connection
 
+from core.bulk import any_of
 from discrepancies.models import CorrectionRequest, Discrepancy
 from inventory.locks import lock_helper
 
@@ -45,15 +46,17 @@ def lock_correction_requests(*, org, ids: Iterable[int]) -> dict[int, Correction
 
 @lock_helper("discrepancies.Discrepancy")
 def lock_discrepancies(
-    *, org, ids: Iterable[int], with_names: bool = False
+    *, org, ids: Iterable[int], with_names: bool = False, only: Sequence[str] = ()
 ) -> dict[int, Discrepancy]:
     """The org's discrepancies with these ids, locked in id order (missing ids are absent).
 
     ``with_names`` loads each one's product and store too (what an e-mail shows); deciding
     and finalising need only the row — building 5,000 products along with it costs a bulk
-    decision a quarter of a second."""
+    decision a quarter of a second. ``only`` loads just those fields of the row."""
     _in_transaction()
-    rows = Discrepancy.objects.filter(org=org, pk__in=sorted(set(ids)))
+    rows = Discrepancy.objects.filter(any_of("pk", sorted(set(ids))), org=org)
     if with_names:
         rows = rows.select_related("product", "store")
+    if only:
+        rows = rows.only(*only)
     return {d.pk: d for d in rows.order_by("pk").select_for_update(of=("self",))}

@@ -16,12 +16,13 @@ from decimal import Decimal
 from django.db.models import Sum
 from django.utils import timezone
 
+from core.bulk import any_of, bulk_update_rows
 from counts.exceptions import WrongState
 from counts.locks import lock_sessions, lock_variance_rows
 from counts.models import CountSession, SessionStatus, VarianceRow, VarianceStatus
 from counts.selectors import VarianceItem
 from discrepancies.models import Discrepancy, DocumentType, Kind, Source
-from discrepancies.services.decisions import SourceHandler, bulk_update_rows
+from discrepancies.services.decisions import SourceHandler
 from discrepancies.services.record import Finding
 from inventory.models import StockQuant
 
@@ -63,6 +64,10 @@ def findings_for(session: CountSession, items: list[VarianceItem]) -> list[Findi
     ]
 
 
+#: What deciding reads and writes of a variance row (``_refuse``, ``_involved``, ``_mirror``).
+_DECIDED_FIELDS = ("id", "session_id", "status", "mode", "reason", "decided_by", "decided_at")
+
+
 @dataclass
 class _State:
     sessions: dict[int, CountSession]
@@ -70,15 +75,14 @@ class _State:
 
 
 def _lock(org, discrepancies: list[Discrepancy]) -> _State:
-    by_discrepancy = {
-        row.discrepancy_id: row
-        for row in VarianceRow.objects.filter(
-            org=org, discrepancy_id__in=[d.pk for d in discrepancies]
-        ).only("id", "session_id", "discrepancy_id")
-    }
-    sessions = lock_sessions(org=org, ids={row.session_id for row in by_discrepancy.values()})
-    locked = lock_variance_rows(org=org, ids=[row.pk for row in by_discrepancy.values()])
-    return _State(sessions, {key: locked[row.pk] for key, row in by_discrepancy.items()})
+    rows = list(  # (discrepancy, row, session) ids: what the locks need, no rows built
+        VarianceRow.objects.filter(
+            any_of("discrepancy_id", [d.pk for d in discrepancies]), org=org
+        ).values_list("discrepancy_id", "id", "session_id")
+    )
+    sessions = lock_sessions(org=org, ids={session for _, _, session in rows})
+    locked = lock_variance_rows(org=org, ids=[pk for _, pk, _ in rows], only=_DECIDED_FIELDS)
+    return _State(sessions, {discrepancy: locked[pk] for discrepancy, pk, _ in rows})
 
 
 def _refuse(state: _State, d: Discrepancy):

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from core.bulk import bulk_update_rows
 from core.errors import ValidationFailed
 from counts.exceptions import (
     ApprovalRequired,
@@ -40,8 +41,8 @@ from counts.selectors import variance_compute
 from counts.services.approvals import findings_for
 from discrepancies.locks import lock_discrepancies
 from discrepancies.services.decisions import (
+    ADJUSTED_READS,
     Decision,
-    bulk_update_rows,
     discrepancies_adjusted,
     discrepancies_withdraw,
     discrepancy_decide,
@@ -378,10 +379,14 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
         approved = list(_rows_to_post(session))
         # The rows' discrepancies, locked before the posting (lock order), marked ADJUSTED after.
         discrepancies = lock_discrepancies(
-            org=org, ids=[row.discrepancy_id for row in approved if row.discrepancy_id]
+            org=org,
+            ids=[row.discrepancy_id for row in approved if row.discrepancy_id],
+            only=ADJUSTED_READS,
         )
         now = timezone.now()
         by_line = dict(enumerate(approved, start=1))
+        # each counted room once, not once per row
+        rooms = Location.objects.in_bulk({row.location_id for row in approved})
         outcome = (
             stock.count_post(
                 posting=stock.Posting(
@@ -391,7 +396,7 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
                     stock.CountedLine(
                         number,
                         row.product,
-                        row.location,
+                        rooms[row.location_id],
                         difference=row.variance
                         if row.mode == PostingMode.KEEP_DIFFERENCE
                         else ZERO,
@@ -467,15 +472,33 @@ def _rows_to_post(session: CountSession):
             session=session, status__in=[VarianceStatus.APPROVED, VarianceStatus.AUTO_APPROVED]
         )
         .filter(~Q(variance=0) | Q(mode=PostingMode.SET_COUNTED) | Exists(owes))
-        .select_related("product", "location")
+        .select_related("product")
+        # a full count posts thousands of rows: what posting never reads of a row and its
+        # product is left out (their times above all, the costliest values to load)
+        .defer(*_NOT_POSTED)
         .order_by("id")
     )
 
 
+#: What finalisation never reads of a variance row and its product.
+_NOT_POSTED = (
+    "expected_at",
+    "decided_at",
+    "decided_by",
+    "reason",
+    "variance_pct",
+    "value",
+    "product__created_at",
+    "product__updated_at",
+    "product__image_url",
+    "product__brand",
+)
+
+
 def _save_posted(rows: list[VarianceRow]) -> None:
     """Write each row's posted and unposted quantities in one statement (``bulk_update_rows``:
-    one array per column on PostgreSQL, where a VALUES list of 15,000 placeholders cost more
-    to bind than to run)."""
+    the rows as one JSON parameter on PostgreSQL, where a VALUES list of 15,000 placeholders
+    cost more to bind than to run)."""
     bulk_update_rows(VarianceRow, rows, ["posted_quantity", "unposted_quantity"])
 
 

@@ -28,10 +28,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from core.bulk import any_of, bulk_update_rows
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from discrepancies.exceptions import (
     ApproverRequired,
@@ -225,7 +226,7 @@ def discrepancies_decide(
         # What the sources' locks need (they come first in the lock order): not whole rows,
         # which the discrepancies' own lock reads next.
         known = list(
-            Discrepancy.objects.filter(org=org, pk__in=ids)
+            Discrepancy.objects.filter(any_of("pk", ids), org=org)
             .only("id", "document_type", "document_id", "corrective")
             .order_by("pk")
         )
@@ -389,6 +390,25 @@ _ADJUSTED_FIELDS = [
 ]
 
 
+#: What ``discrepancies_adjusted`` reads of a discrepancy (its log line, its audit event, the
+#: holds) and writes: a source finalising thousands locks them with ``only=ADJUSTED_READS``.
+ADJUSTED_READS = (
+    "id",
+    "org",
+    "store",
+    "product",
+    "location",
+    "source",
+    "kind",
+    "severity",
+    "expected",
+    "actual",
+    "variance",
+    "value",
+    *_ADJUSTED_FIELDS,
+)
+
+
 def _changed_fields(decision: Decision, decided: list[Discrepancy]) -> list[str]:
     """The columns ``decision`` may have changed: a bulk decision writes every column it names
     for every row, so naming only these halves the work for thousands of rows."""
@@ -409,35 +429,6 @@ def _changed_fields(decision: Decision, decided: list[Discrepancy]) -> list[str]
 
 def _save(decided: list[Discrepancy], fields: Sequence[str] = _DECISION_FIELDS) -> None:
     bulk_update_rows(Discrepancy, decided, fields)
-
-
-def bulk_update_rows(model, rows: Sequence, fields: Sequence[str]) -> None:
-    """Write ``fields`` of ``rows`` (saved instances of ``model``) in one statement:
-    ``UPDATE t SET f = v.f … FROM unnest(%s::type[], …) v WHERE t.id = v.id`` on PostgreSQL —
-    one array per column, so the statement stays short however many rows, and a hash join
-    where ``bulk_update``'s ``CASE WHEN id = … THEN …`` is tried branch by branch for every
-    row (quadratic: 2 s of database and 2 s of Python for 500 discrepancies). Other databases
-    (the SQLite demo) use ``bulk_update``."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(rows, fields, batch_size=1000)
-        return
-    meta, quote = model._meta, connection.ops.quote_name
-    columns = [meta.pk, *(meta.get_field(name) for name in fields)]
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in columns)
-    names = ", ".join(quote(field.column) for field in columns)
-    assignments = ", ".join(f"{quote(f.column)} = v.{quote(f.column)}" for f in columns[1:])
-    pk = quote(meta.pk.column)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {quote(meta.db_table)} AS t SET {assignments}"  # noqa: S608 - names only
-            f" FROM unnest({arrays}) AS v ({names}) WHERE t.{pk} = v.{pk}",
-            [
-                [field.get_db_prep_save(getattr(row, field.attname), connection) for row in rows]
-                for field in columns
-            ],
-        )
 
 
 # --- what sources call --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from core.bulk import any_of
 from core.errors import ValidationFailed
 from discrepancies.judgement import Judgement, Policies, judge
 from discrepancies.models import (
@@ -190,10 +191,10 @@ def holds_refresh(*, org: Organization, pairs: Iterable[tuple[int, int]]) -> Non
     serious = set(
         Discrepancy.objects.filter(
             open_q(),
+            any_of("store_id", sorted(stores)),
+            any_of("product_id", sorted(products)),
             org=org,
             severity__in=SERIOUS,
-            store_id__in=sorted(stores),
-            product_id__in=sorted(products),
         )
         .values_list("store_id", "product_id")
         .distinct()

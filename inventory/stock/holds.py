@@ -15,6 +15,7 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from core.bulk import any_of
 from inventory.models import Organization, StockHold
 
 
@@ -37,7 +38,7 @@ def holds_sync(
             by_store[store_id].append(product_id)
         condition = Q()
         for store_id, product_ids in by_store.items():
-            condition |= Q(store_id=store_id, product_id__in=product_ids)
+            condition |= Q(any_of("product_id", product_ids), store_id=store_id)
         StockHold.objects.filter(org=org).filter(condition).delete()
     if held:
         now = timezone.now()

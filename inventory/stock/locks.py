@@ -58,14 +58,11 @@ class QuantFilter:
             if values is not None:
                 add(*sql.in_list(column, sorted(values)))
         if self.places is not None:
-            pairs = sorted(self.places)
-            if pairs:
-                add(
-                    f"(q.location_id, q.product_id) IN (VALUES {sql.values_clause(len(pairs), 2)})",
-                    [value for pair in pairs for value in pair],
+            add(
+                *sql.pairs_in(
+                    ("q.location_id", "q.product_id"), sorted(self.places), ("bigint", "bigint")
                 )
-            else:
-                add("1 = 0")
+            )
         if self.ordinary is True:
             add("NOT q.unallocated")
         elif self.ordinary is False:
@@ -134,11 +131,15 @@ def lock_quants(*, org, match: QuantFilter | Iterable[QuantFilter]) -> list[Stoc
     batches = sql.instances(Batch, _BATCH_FIELDS, rows, start=len(_QUANT_FIELDS))
     start = len(_QUANT_FIELDS) + len(_BATCH_FIELDS)
     end = start + len(_LOCATION_NAMES)
+    locations: dict[int, Location] = {}  # one instance per room (a count: thousands of quants)
     for quant, batch, row in zip(quants, batches, rows, strict=True):
         _QUANT_BATCH.set_cached_value(quant, batch)
-        _QUANT_LOCATION.set_cached_value(
-            quant, Location.from_db(connection.alias, _LOCATION_NAMES, row[start:end])
-        )
+        location = locations.get(row[start])
+        if location is None:
+            location = locations[row[start]] = Location.from_db(
+                connection.alias, _LOCATION_NAMES, row[start:end]
+            )
+        _QUANT_LOCATION.set_cached_value(quant, location)
         # not a column: what the lock read beside the row, as an annotation would be
         quant.on_hold = bool(row[end])  # type: ignore[attr-defined]
     return quants

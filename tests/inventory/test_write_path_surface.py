@@ -30,14 +30,23 @@ def registered():
     """Register policies for one test only."""
     added = []
 
-    def add(function):
-        policy.register_stock_policy(function)
+    def add(function, kinds=None):
+        policy.register_stock_policy(function, kinds=kinds)
         added.append(function)
         return function
 
     yield add
     for function in added:
         policy.unregister_stock_policy(function)
+
+
+def test_a_policy_that_names_its_kinds_is_consulted_for_those_only(org, store, product, registered):
+    """A policy of sales alone costs a receipt or a count nothing (no rows planned for it)."""
+    seen = []
+    registered(lambda planned: seen.append(planned.kind) or [], kinds={"sale"})
+    receive(org, store, product, 10)
+    sell(org, store, (product, 1))
+    assert seen == ["sale"]  # the receipt posted without it
 
 
 def test_a_policy_sees_the_planned_rows_and_its_warnings_reach_the_sale(
@@ -150,27 +159,31 @@ def test_many_receipts_post_in_one_call_within_the_statement_budget(org, store):
     assert_invariants()
 
 
-def test_a_large_posting_sends_one_array_per_column_and_writes_the_same_rows(org, store):
-    """From 200 rows on, the ledger insert and the quant upsert send arrays (``unnest``)
-    instead of a VALUES list with a placeholder per value: the same rows, the same quants."""
+def test_a_large_posting_sends_its_rows_as_one_json_parameter_and_writes_the_same_rows(org, store):
+    """From 200 rows on, the ledger insert and the quant upsert send every row in one JSON
+    parameter (``core.bulk.json_rows``) instead of a VALUES list with a placeholder per value: the
+    same rows, the same quants, exact decimals and times."""
     products = [ProductFactory(org=org, sku=f"BIG-{n:03d}") for n in range(250)]
     floor = loc(store, "SF")
     with transaction.atomic(), CaptureQueriesContext(connection) as queries:
         received = stock.receive(
             posting=stock.Posting(org, store, 77, timezone.now(), source="bench", source_ref="b"),
             lines=[
-                stock.ReceiveLine(n + 1, p, floor, D(n + 1), lot_code=f"BIG-{n}", unit_cost=D(2))
+                stock.ReceiveLine(
+                    n + 1, p, floor, D(n + 1) + D("0.0001"), lot_code=f"BIG-{n}", unit_cost=D(2)
+                )
                 for n, p in enumerate(products)
             ],
         )
-    writes = [q["sql"] for q in queries.captured_queries if "unnest(" in q["sql"]]
+    writes = [q["sql"] for q in queries.captured_queries if "jsonb_array_elements(" in q["sql"]]
     assert [sql.split()[2] for sql in writes] == ["inventory_stockquant", "inventory_stockledger"]
     assert not any(" VALUES " in sql for sql in writes)
     assert len(received.rows) == 250
     rows = StockLedger.objects.filter(ref_type=RefType.RECEIPT, ref_id=77).order_by("ref_line")
     assert [(r.ref_line, r.product_id, r.qty_delta, r.unit_cost) for r in rows] == [
-        (n + 1, p.pk, D(n + 1), D(2)) for n, p in enumerate(products)
+        (n + 1, p.pk, D(n + 1) + D("0.0001"), D(2)) for n, p in enumerate(products)
     ]
+    assert {r.occurred_at for r in rows} == {received.rows[0].occurred_at}
     assert {(r.source, r.source_ref, r.user_id, r.store_id) for r in rows} == {
         ("bench", "b", None, store.pk)
     }
@@ -181,6 +194,6 @@ def test_a_large_posting_sends_one_array_per_column_and_writes_the_same_rows(org
             lines=[stock.ReceiveLine(n + 1, p, floor, D(-1)) for n, p in enumerate(products)],
             reason="big correction",
         )
-    assert [on_hand(p, floor) for p in products[:3]] == [0, 1, 2]
-    assert on_hand(products[-1], floor) == 249
+    assert [on_hand(p, floor) for p in products[:3]] == [D("0.0001"), D("1.0001"), D("2.0001")]
+    assert on_hand(products[-1], floor) == D("249.0001")
     assert_invariants()
