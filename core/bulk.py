@@ -9,7 +9,9 @@ statement. So from a size on:
 * rows of values are sent as one JSON document (``json_rows`` and ``json_select``), read back
   by each column's type — exact for decimals and times;
 * ``bulk_update_rows`` writes many rows in one UPDATE, sending a value shared by every row
-  once.
+  once;
+* ``gc_paused`` keeps the cyclic garbage collector out of a step that builds tens of
+  thousands of model instances.
 
 Other databases (the SQLite demo) get the ordinary forms. Only table and column names taken
 from the models are interpolated; every value is a parameter.
@@ -18,9 +20,12 @@ from the models are interpolated; every value is a parameter.
 from __future__ import annotations
 
 import datetime
+import gc
 import json
+import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
@@ -161,3 +166,37 @@ def bulk_update_rows(model: Any, rows: Sequence, fields: Sequence[str]) -> None:
         )
     with connection.cursor() as cursor:
         cursor.execute(statement, params)  # names only are interpolated
+
+
+# --- many objects at once ----------------------------------------------------------------------
+
+_pauses = 0
+_pauses_lock = threading.Lock()
+_enabled_before = True
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector from running inside the block.
+
+    A bulk step builds tens of thousands of model instances, and every few hundred
+    allocations the collector runs; its full passes scan every object the process holds
+    (Django's, every module's), which cost a 5,000-row bulk approval and finalisation a third
+    of their Python time (bench/README.md, "Discrepancies"). Reference counting still frees
+    the step's objects as it goes; only cycles wait for the block to end. Process-wide and
+    nestable across threads: the collector is paused by the first block to enter and resumed
+    (if it was running) when the last one leaves.
+    """
+    global _pauses, _enabled_before
+    with _pauses_lock:
+        if _pauses == 0:
+            _enabled_before = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _pauses_lock:
+            _pauses -= 1
+            if _pauses == 0 and _enabled_before:
+                gc.enable()

@@ -261,11 +261,24 @@ class PostingMode(models.TextChoices):
 
 
 class VarianceRow(TenantModel):
-    """One (location, product) of a reconciled session: the numbers, frozen, and the decision."""
+    """One (location, product) of a reconciled session: the numbers, frozen, and the decision.
 
+    Rows are read by session: its foreign key and the unique (organisation, session, location,
+    product) are the indexes. A bulk decision and the finalisation rewrite thousands of rows,
+    so the other foreign keys have none of their own (see ``DiscrepancyFields``)."""
+
+    org = models.ForeignKey(
+        "inventory.Organization",
+        on_delete=models.PROTECT,
+        related_name="+",
+        editable=False,
+        db_index=False,
+    )
     session = models.ForeignKey(CountSession, on_delete=models.PROTECT, related_name="variance")
-    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="+")
-    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    location = models.ForeignKey(
+        Location, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+", db_index=False)
     expected = models.DecimalField(**QTY)
     counted = models.DecimalField(**QTY)
     variance = models.DecimalField(**QTY)
@@ -275,7 +288,7 @@ class VarianceRow(TenantModel):
     expected_at = models.DateTimeField()
     # where an overage lands: the package/lot scanned for this product, if any
     overage_batch = models.ForeignKey(
-        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        Batch, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     status = models.CharField(max_length=16, choices=VarianceStatus.choices)
     mode = models.CharField(
@@ -283,7 +296,12 @@ class VarianceRow(TenantModel):
     )
     reason = models.CharField(max_length=255, blank=True, default="")
     decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     posted_quantity = models.DecimalField(**QTY, null=True, blank=True)

@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from core.bulk import bulk_update_rows
+from core.bulk import bulk_update_rows, gc_paused
 from core.errors import ValidationFailed
 from counts.exceptions import (
     ApprovalRequired,
@@ -201,7 +201,7 @@ def session_reconcile(*, org: Organization, session: CountSession, actor) -> Cou
     """Submitted → reconciled: freeze the variance rows. A row within its category's variance
     policy is approved by policy; every other row is recorded as a discrepancy (source
     CYCLE_COUNT) and waits for someone other than the reconciler to decide it."""
-    with transaction.atomic():
+    with gc_paused(), transaction.atomic():  # a full count: core.bulk.gc_paused
         session = lock_session(org=org, session_id=session.pk)
         if session.status == SessionStatus.RECONCILED:
             return session
@@ -363,7 +363,7 @@ def session_finalize(*, org: Organization, session: CountSession, actor) -> Coun
     last known cost. "Set to counted" rows post counted minus the balance at this moment. Every
     counted place also settles the store's unallocated debt there, even with no variance.
     """
-    with transaction.atomic():
+    with gc_paused(), transaction.atomic():  # a full count: core.bulk.gc_paused
         session = lock_session(org=org, session_id=session.pk)
         if session.status == SessionStatus.CLOSED:
             return session

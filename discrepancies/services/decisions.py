@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from core.bulk import any_of, bulk_update_rows
+from core.bulk import any_of, bulk_update_rows, gc_paused
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from discrepancies.exceptions import (
     ApproverRequired,
@@ -222,7 +222,7 @@ def discrepancies_decide(
     if len(ids) > BULK_LIMIT:
         raise ValidationFailed(fields={"ids": [f"At most {BULK_LIMIT} at once."]})
     outcome = Outcome()
-    with transaction.atomic():
+    with gc_paused(), transaction.atomic():  # thousands of rows: core.bulk.gc_paused
         # What the sources' locks need (they come first in the lock order): not whole rows,
         # which the discrepancies' own lock reads next.
         known = list(
