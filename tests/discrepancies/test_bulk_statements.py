@@ -9,13 +9,15 @@ large paths are exercised and checked against the small ones.
 
 from __future__ import annotations
 
+import gc
+import threading
 from decimal import Decimal
 
 import pytest
 from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from core.bulk import ARRAY_FROM, any_of, bulk_update_rows
+from core.bulk import ARRAY_FROM, any_of, bulk_update_rows, gc_paused
 from counts.models import CountSession, VarianceRow
 from counts.services import sessions as S
 from discrepancies.models import Discrepancy, Severity, Status
@@ -186,3 +188,45 @@ def test_bulk_update_rows_sends_values_json_cannot_carry_as_arrays(org):
         s.scope_categories
         for s in CountSession.objects.filter(pk__in=[x.pk for x in sessions]).order_by("pk")
     ] == [["Flower"], ["Edibles", "Vapes"]]
+
+
+def test_gc_paused_resumes_the_collector_when_the_last_block_leaves():
+    assert gc.isenabled()
+    with gc_paused():
+        assert not gc.isenabled()
+        with gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer block is still inside
+    assert gc.isenabled()
+
+    with pytest.raises(ValueError), gc_paused():
+        raise ValueError
+    assert gc.isenabled()
+
+    # two threads: the first to leave does not resume it under the other
+    entered, first_left, done = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def second():
+        with gc_paused():
+            entered.set()
+            first_left.wait(5)
+            seen.append(gc.isenabled())
+        done.set()
+
+    worker = threading.Thread(target=second)
+    with gc_paused():
+        worker.start()
+        entered.wait(5)
+    first_left.set()
+    done.wait(5)
+    worker.join(5)
+    assert seen == [False] and gc.isenabled()
+
+    gc.disable()  # paused by someone else before: left as it was
+    try:
+        with gc_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
