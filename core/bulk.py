@@ -40,9 +40,20 @@ from django.db.models import F, Lookup
 ARRAY_FROM = 100
 
 
+def in_list(column: str, values: Iterable, array_type: str = "bigint") -> tuple[str, list]:
+    """``column IN (%s, …)`` and its parameters — ``column = ANY(%s::array_type[])`` for
+    ``ARRAY_FROM`` values or more on PostgreSQL; an empty list matches nothing."""
+    values = list(values)
+    if not values:
+        return "1 = 0", []
+    if len(values) >= ARRAY_FROM and connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::{array_type}[])", [values]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
+
+
 class AnyOf(Lookup):
-    """``any_of("field", values)``: the ORM's ``field__in=values`` sent as ``in_list`` sends
-    it — one array parameter on PostgreSQL from ``ARRAY_FROM`` values on. Used as a filter
+    """``any_of("field", values)``: the ORM's ``field__in=values`` written by ``in_list`` —
+    one array parameter on PostgreSQL from ``ARRAY_FROM`` values on. Used as a filter
     expression (``Model.objects.filter(any_of("pk", ids))``), so nothing is registered on
     Django's fields."""
 
@@ -57,10 +68,9 @@ class AnyOf(Lookup):
         field = self.lhs.output_field
         values = [field.get_db_prep_value(v, connection, prepared=False) for v in self.rhs]
         if not values:
-            raise EmptyResultSet
-        if len(values) >= ARRAY_FROM and connection.vendor == "postgresql":
-            return f"{lhs} = ANY(%s::{field.rel_db_type(connection)}[])", (*lhs_params, values)
-        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*lhs_params, *values)
+            raise EmptyResultSet  # the ORM's way to match nothing (``in_list`` writes 1 = 0)
+        condition, params = in_list(lhs, values, field.rel_db_type(connection))
+        return condition, (*lhs_params, *params)
 
 
 def any_of(field: str, values: Iterable) -> AnyOf:

@@ -18,20 +18,9 @@ from typing import TypeVar
 from django.db import connection
 from django.db.models import Field, Model
 
-from core.bulk import ARRAY_FROM
+from core.bulk import ARRAY_FROM, in_list  # noqa: F401 - in_list: the hot path's lists too
 
 M = TypeVar("M", bound=Model)
-
-
-def in_list(column: str, values: Iterable, array_type: str = "bigint") -> tuple[str, list]:
-    """``column IN (%s, …)`` and its parameters — ``column = ANY(%s::array_type[])`` for
-    ``ARRAY_FROM`` values or more on PostgreSQL; an empty list matches nothing."""
-    values = list(values)
-    if not values:
-        return "1 = 0", []
-    if len(values) >= ARRAY_FROM and connection.vendor == "postgresql":
-        return f"{column} = ANY(%s::{array_type}[])", [values]
-    return f"{column} IN ({', '.join(['%s'] * len(values))})", values
 
 
 def pairs_in(

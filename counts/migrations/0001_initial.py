@@ -7,541 +7,178 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     initial = True
 
     dependencies = [
-        ("inventory", "0002_stock"),
+        ('inventory', '0002_stock'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name="CountPass",
+            name='CountPass',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("category", models.CharField(blank=True, default="", max_length=120)),
-                ("subcategory", models.CharField(blank=True, default="", max_length=120)),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("in_progress", "In Progress"),
-                            ("submitted", "Submitted"),
-                            ("voided", "Voided"),
-                        ],
-                        default="in_progress",
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "scan_mode",
-                    models.CharField(
-                        choices=[("scanner", "Scanner"), ("camera", "Camera"), ("typed", "Typed")],
-                        default="scanner",
-                        max_length=8,
-                    ),
-                ),
-                ("device_id", models.CharField(blank=True, default="", max_length=100)),
-                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
-                ("submitted_at", models.DateTimeField(blank=True, null=True)),
-                ("voided_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "location",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.location",
-                    ),
-                ),
-                (
-                    "org",
-                    models.ForeignKey(
-                        editable=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.organization",
-                    ),
-                ),
-                (
-                    "recount_of",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="recounts",
-                        to="counts.countpass",
-                    ),
-                ),
-                (
-                    "started_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('category', models.CharField(blank=True, default='', max_length=120)),
+                ('subcategory', models.CharField(blank=True, default='', max_length=120)),
+                ('status', models.CharField(choices=[('in_progress', 'In Progress'), ('submitted', 'Submitted'), ('voided', 'Voided')], default='in_progress', max_length=16)),
+                ('scan_mode', models.CharField(choices=[('scanner', 'Scanner'), ('camera', 'Camera'), ('typed', 'Typed')], default='scanner', max_length=8)),
+                ('device_id', models.CharField(blank=True, default='', max_length=100)),
+                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ('submitted_at', models.DateTimeField(blank=True, null=True)),
+                ('voided_at', models.DateTimeField(blank=True, null=True)),
+                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.location')),
+                ('org', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.organization')),
+                ('recount_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='recounts', to='counts.countpass')),
+                ('started_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(
-            name="CountLine",
+            name='CountLine',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("lot_code", models.CharField(blank=True, default="", max_length=64)),
-                ("raw_scan", models.CharField(blank=True, default="", max_length=200)),
-                ("quantity", models.DecimalField(decimal_places=4, max_digits=18)),
-                (
-                    "confidence",
-                    models.CharField(
-                        choices=[
-                            ("scanned", "Scanned"),
-                            ("typed", "Typed"),
-                            ("corrected", "Corrected"),
-                        ],
-                        default="scanned",
-                        max_length=10,
-                    ),
-                ),
-                ("notes", models.CharField(blank=True, default="", max_length=500)),
-                ("device_id", models.CharField(blank=True, default="", max_length=100)),
-                ("captured_at", models.DateTimeField()),
-                (
-                    "created_at",
-                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
-                ),
-                ("updated_at", models.DateTimeField(auto_now=True)),
-                (
-                    "batch",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.batch",
-                    ),
-                ),
-                (
-                    "captured_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "org",
-                    models.ForeignKey(
-                        editable=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.organization",
-                    ),
-                ),
-                (
-                    "product",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.product",
-                    ),
-                ),
-                (
-                    "count_pass",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="lines",
-                        to="counts.countpass",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('lot_code', models.CharField(blank=True, default='', max_length=64)),
+                ('raw_scan', models.CharField(blank=True, default='', max_length=200)),
+                ('quantity', models.DecimalField(decimal_places=4, max_digits=18)),
+                ('confidence', models.CharField(choices=[('scanned', 'Scanned'), ('typed', 'Typed'), ('corrected', 'Corrected')], default='scanned', max_length=10)),
+                ('notes', models.CharField(blank=True, default='', max_length=500)),
+                ('device_id', models.CharField(blank=True, default='', max_length=100)),
+                ('captured_at', models.DateTimeField()),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ('updated_at', models.DateTimeField(auto_now=True)),
+                ('batch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.batch')),
+                ('captured_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('org', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.organization')),
+                ('product', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.product')),
+                ('count_pass', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='lines', to='counts.countpass')),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(
-            name="CountScan",
+            name='CountScan',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("client_line_id", models.CharField(blank=True, default="", max_length=100)),
-                ("raw_scan", models.CharField(blank=True, default="", max_length=200)),
-                ("quantity", models.DecimalField(decimal_places=4, max_digits=18)),
-                ("device_id", models.CharField(blank=True, default="", max_length=100)),
-                ("captured_at", models.DateTimeField()),
-                (
-                    "created_at",
-                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
-                ),
-                (
-                    "captured_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "count_pass",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="scans",
-                        to="counts.countpass",
-                    ),
-                ),
-                (
-                    "line",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="scans",
-                        to="counts.countline",
-                    ),
-                ),
-                (
-                    "org",
-                    models.ForeignKey(
-                        editable=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.organization",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('client_line_id', models.CharField(blank=True, default='', max_length=100)),
+                ('raw_scan', models.CharField(blank=True, default='', max_length=200)),
+                ('quantity', models.DecimalField(decimal_places=4, max_digits=18)),
+                ('device_id', models.CharField(blank=True, default='', max_length=100)),
+                ('captured_at', models.DateTimeField()),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ('captured_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('count_pass', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='scans', to='counts.countpass')),
+                ('line', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='scans', to='counts.countline')),
+                ('org', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.organization')),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(
-            name="CountSession",
+            name='CountSession',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                (
-                    "scope",
-                    models.CharField(
-                        choices=[
-                            ("FULL_STORE", "Full store"),
-                            ("ZONE", "Zone (some locations and/or categories)"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                ("scope_locations", models.JSONField(blank=True, default=list)),
-                ("scope_categories", models.JSONField(blank=True, default=list)),
-                ("blind", models.BooleanField(default=False)),
-                ("notes", models.TextField(blank=True, default="")),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("draft", "Draft"),
-                            ("in_progress", "In Progress"),
-                            ("submitted", "Submitted"),
-                            ("reconciled", "Reconciled"),
-                            ("closed", "Closed"),
-                            ("cancelled", "Cancelled"),
-                        ],
-                        default="draft",
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "created_at",
-                    models.DateTimeField(default=django.utils.timezone.now, editable=False),
-                ),
-                ("started_at", models.DateTimeField(blank=True, null=True)),
-                ("submitted_at", models.DateTimeField(blank=True, null=True)),
-                ("reconciled_at", models.DateTimeField(blank=True, null=True)),
-                ("closed_at", models.DateTimeField(blank=True, null=True)),
-                ("cancelled_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "closed_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "created_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "org",
-                    models.ForeignKey(
-                        editable=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.organization",
-                    ),
-                ),
-                (
-                    "reconciled_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "store",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.store",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('scope', models.CharField(choices=[('FULL_STORE', 'Full store'), ('ZONE', 'Zone (some locations and/or categories)')], max_length=16)),
+                ('scope_locations', models.JSONField(blank=True, default=list)),
+                ('scope_categories', models.JSONField(blank=True, default=list)),
+                ('blind', models.BooleanField(default=False)),
+                ('notes', models.TextField(blank=True, default='')),
+                ('status', models.CharField(choices=[('draft', 'Draft'), ('in_progress', 'In Progress'), ('submitted', 'Submitted'), ('reconciled', 'Reconciled'), ('closed', 'Closed'), ('cancelled', 'Cancelled')], default='draft', max_length=16)),
+                ('created_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                ('started_at', models.DateTimeField(blank=True, null=True)),
+                ('submitted_at', models.DateTimeField(blank=True, null=True)),
+                ('reconciled_at', models.DateTimeField(blank=True, null=True)),
+                ('closed_at', models.DateTimeField(blank=True, null=True)),
+                ('cancelled_at', models.DateTimeField(blank=True, null=True)),
+                ('closed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('org', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.organization')),
+                ('reconciled_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('store', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.store')),
             ],
             options={
-                "ordering": ["-id"],
+                'ordering': ['-id'],
             },
         ),
         migrations.AddField(
-            model_name="countpass",
-            name="session",
-            field=models.ForeignKey(
-                on_delete=django.db.models.deletion.PROTECT,
-                related_name="passes",
-                to="counts.countsession",
-            ),
+            model_name='countpass',
+            name='session',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='passes', to='counts.countsession'),
         ),
         migrations.CreateModel(
-            name="UnresolvedScan",
+            name='UnresolvedScan',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("raw_scan", models.CharField(max_length=200)),
-                ("quantity", models.DecimalField(decimal_places=4, max_digits=18)),
-                ("client_line_id", models.CharField(blank=True, default="", max_length=100)),
-                ("device_id", models.CharField(blank=True, default="", max_length=100)),
-                ("captured_at", models.DateTimeField()),
-                ("resolved_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "captured_by",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "count_pass",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="unresolved",
-                        to="counts.countpass",
-                    ),
-                ),
-                (
-                    "org",
-                    models.ForeignKey(
-                        editable=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.organization",
-                    ),
-                ),
-                (
-                    "resolved_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "resolved_line",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.SET_NULL,
-                        related_name="+",
-                        to="counts.countline",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('raw_scan', models.CharField(max_length=200)),
+                ('quantity', models.DecimalField(decimal_places=4, max_digits=18)),
+                ('client_line_id', models.CharField(blank=True, default='', max_length=100)),
+                ('device_id', models.CharField(blank=True, default='', max_length=100)),
+                ('captured_at', models.DateTimeField()),
+                ('resolved_at', models.DateTimeField(blank=True, null=True)),
+                ('captured_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('count_pass', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='unresolved', to='counts.countpass')),
+                ('org', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.organization')),
+                ('resolved_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('resolved_line', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='counts.countline')),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.CreateModel(
-            name="VarianceRow",
+            name='VarianceRow',
             fields=[
-                (
-                    "id",
-                    models.BigAutoField(
-                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
-                    ),
-                ),
-                ("expected", models.DecimalField(decimal_places=4, max_digits=18)),
-                ("counted", models.DecimalField(decimal_places=4, max_digits=18)),
-                ("variance", models.DecimalField(decimal_places=4, max_digits=18)),
-                (
-                    "variance_pct",
-                    models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True),
-                ),
-                ("unit_cost", models.DecimalField(decimal_places=4, max_digits=14)),
-                ("value", models.DecimalField(decimal_places=4, max_digits=14)),
-                ("expected_at", models.DateTimeField()),
-                (
-                    "status",
-                    models.CharField(
-                        choices=[
-                            ("auto_approved", "Auto Approved"),
-                            ("pending", "Pending"),
-                            ("approved", "Approved"),
-                            ("rejected", "Rejected"),
-                        ],
-                        max_length=16,
-                    ),
-                ),
-                (
-                    "mode",
-                    models.CharField(
-                        choices=[
-                            ("keep_difference", "Keep the movement-adjusted difference"),
-                            ("set_counted", "Set stock to the counted quantity"),
-                        ],
-                        default="keep_difference",
-                        max_length=16,
-                    ),
-                ),
-                ("reason", models.CharField(blank=True, default="", max_length=255)),
-                ("decided_at", models.DateTimeField(blank=True, null=True)),
-                (
-                    "posted_quantity",
-                    models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True),
-                ),
-                (
-                    "decided_by",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to=settings.AUTH_USER_MODEL,
-                    ),
-                ),
-                (
-                    "location",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.location",
-                    ),
-                ),
-                (
-                    "org",
-                    models.ForeignKey(
-                        editable=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.organization",
-                    ),
-                ),
-                (
-                    "overage_batch",
-                    models.ForeignKey(
-                        blank=True,
-                        null=True,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.batch",
-                    ),
-                ),
-                (
-                    "product",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="inventory.product",
-                    ),
-                ),
-                (
-                    "session",
-                    models.ForeignKey(
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="variance",
-                        to="counts.countsession",
-                    ),
-                ),
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('expected', models.DecimalField(decimal_places=4, max_digits=18)),
+                ('counted', models.DecimalField(decimal_places=4, max_digits=18)),
+                ('variance', models.DecimalField(decimal_places=4, max_digits=18)),
+                ('variance_pct', models.DecimalField(blank=True, decimal_places=4, max_digits=12, null=True)),
+                ('unit_cost', models.DecimalField(decimal_places=4, max_digits=14)),
+                ('value', models.DecimalField(decimal_places=4, max_digits=14)),
+                ('expected_at', models.DateTimeField()),
+                ('status', models.CharField(choices=[('auto_approved', 'Auto Approved'), ('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected')], max_length=16)),
+                ('mode', models.CharField(choices=[('keep_difference', 'Keep the movement-adjusted difference'), ('set_counted', 'Set stock to the counted quantity')], default='keep_difference', max_length=16)),
+                ('reason', models.CharField(blank=True, default='', max_length=255)),
+                ('decided_at', models.DateTimeField(blank=True, null=True)),
+                ('posted_quantity', models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True)),
+                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                ('location', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.location')),
+                ('org', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.organization')),
+                ('overage_batch', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.batch')),
+                ('product', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='inventory.product')),
+                ('session', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='variance', to='counts.countsession')),
             ],
             options={
-                "ordering": ["id"],
+                'ordering': ['id'],
             },
         ),
         migrations.AddConstraint(
-            model_name="countline",
-            constraint=models.UniqueConstraint(
-                fields=("org", "count_pass", "product", "lot_code"),
-                name="count_line_unique_product_lot",
-            ),
+            model_name='countline',
+            constraint=models.UniqueConstraint(fields=('org', 'count_pass', 'product', 'lot_code'), name='count_line_unique_product_lot'),
         ),
         migrations.AddConstraint(
-            model_name="countscan",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("client_line_id", ""), _negated=True),
-                fields=("org", "count_pass", "client_line_id"),
-                name="count_scan_client_id_unique",
-            ),
+            model_name='countscan',
+            constraint=models.UniqueConstraint(condition=models.Q(('client_line_id', ''), _negated=True), fields=('org', 'count_pass', 'client_line_id'), name='count_scan_client_id_unique'),
         ),
         migrations.AddIndex(
-            model_name="countsession",
-            index=models.Index(fields=["org", "store", "status"], name="count_session_status"),
+            model_name='countsession',
+            index=models.Index(fields=['org', 'store', 'status'], name='count_session_status'),
         ),
         migrations.AddConstraint(
-            model_name="countsession",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(
-                    ("scope", "FULL_STORE"), ("status__in", ["in_progress", "submitted"])
-                ),
-                fields=("org", "store"),
-                name="one_active_full_count_per_store",
-            ),
+            model_name='countsession',
+            constraint=models.UniqueConstraint(condition=models.Q(('scope', 'FULL_STORE'), ('status__in', ['in_progress', 'submitted'])), fields=('org', 'store'), name='one_active_full_count_per_store'),
         ),
         migrations.AddIndex(
-            model_name="countpass",
-            index=models.Index(fields=["org", "session", "status"], name="count_pass_status"),
+            model_name='countpass',
+            index=models.Index(fields=['org', 'session', 'status'], name='count_pass_status'),
         ),
         migrations.AddConstraint(
-            model_name="variancerow",
-            constraint=models.UniqueConstraint(
-                fields=("org", "session", "location", "product"), name="variance_row_unique"
-            ),
+            model_name='variancerow',
+            constraint=models.UniqueConstraint(fields=('org', 'session', 'location', 'product'), name='variance_row_unique'),
         ),
     ]

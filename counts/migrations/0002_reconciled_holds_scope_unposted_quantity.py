@@ -9,54 +9,41 @@ def refuse_two_open_full_counts(apps, schema_editor):
     reconciled one beside another open one, the new constraint cannot be created: say which,
     so an admin finalises or cancels one of them (deciding that is theirs, not a migration's)."""
     CountSession = apps.get_model("counts", "CountSession")
-    open_ = (
-        CountSession.objects.filter(
-            scope="FULL_STORE", status__in=["in_progress", "submitted", "reconciled"]
-        )
-        .values_list("org_id", "store_id", "id")
-        .order_by("org_id", "store_id", "id")
-    )
+    open_ = (CountSession.objects.filter(
+        scope="FULL_STORE", status__in=["in_progress", "submitted", "reconciled"])
+        .values_list("org_id", "store_id", "id").order_by("org_id", "store_id", "id"))
     seen, clashes = {}, []
     for org_id, store_id, session_id in open_:
         if (org_id, store_id) in seen:
-            clashes.append(
-                f"store {store_id}: sessions {seen[(org_id, store_id)]} and {session_id}"
-            )
+            clashes.append(f"store {store_id}: sessions {seen[(org_id, store_id)]} and {session_id}")
         seen.setdefault((org_id, store_id), session_id)
     if clashes:
         raise RuntimeError(
             "Two open full-store counts in one store (finalise or cancel one, then migrate "
-            "again): " + "; ".join(clashes)
-        )
+            "again): " + "; ".join(clashes))
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("counts", "0001_initial"),
-        ("inventory", "0004_batch_plural_clamped_shortfalls"),
+        ('counts', '0001_initial'),
+        ('inventory', '0004_batch_plural_clamped_shortfalls'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.RemoveConstraint(
-            model_name="countsession",
-            name="one_active_full_count_per_store",
+            model_name='countsession',
+            name='one_active_full_count_per_store',
         ),
         migrations.AddField(
-            model_name="variancerow",
-            name="unposted_quantity",
+            model_name='variancerow',
+            name='unposted_quantity',
             field=models.DecimalField(blank=True, decimal_places=4, max_digits=18, null=True),
         ),
         migrations.RunPython(refuse_two_open_full_counts, migrations.RunPython.noop),
         migrations.AddConstraint(
-            model_name="countsession",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(
-                    ("scope", "FULL_STORE"),
-                    ("status__in", ["in_progress", "submitted", "reconciled"]),
-                ),
-                fields=("org", "store"),
-                name="one_active_full_count_per_store",
-            ),
+            model_name='countsession',
+            constraint=models.UniqueConstraint(condition=models.Q(('scope', 'FULL_STORE'), ('status__in', ['in_progress', 'submitted', 'reconciled'])), fields=('org', 'store'), name='one_active_full_count_per_store'),
         ),
     ]

@@ -5,22 +5,16 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
+
     dependencies = [
-        ("counts", "0002_reconciled_holds_scope_unposted_quantity"),
-        ("discrepancies", "0002_policies_from_tolerance_bands"),
+        ('counts', '0002_reconciled_holds_scope_unposted_quantity'),
+        ('discrepancies', '0002_policies_from_tolerance_bands'),
     ]
 
     operations = [
         migrations.AddField(
-            model_name="variancerow",
-            name="discrepancy",
-            field=models.OneToOneField(
-                blank=True,
-                db_constraint=False,
-                null=True,
-                on_delete=django.db.models.deletion.DO_NOTHING,
-                related_name="variance_row",
-                to="discrepancies.discrepancy",
-            ),
+            model_name='variancerow',
+            name='discrepancy',
+            field=models.OneToOneField(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='variance_row', to='discrepancies.discrepancy'),
         ),
     ]

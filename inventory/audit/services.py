@@ -176,8 +176,8 @@ def audit_record_many(
     request_id, token = _request_context(org_id)
     now = timezone.now()
     changes = list(changes)
-    if len(changes) >= _ARRAYS_FROM and connection.vendor == "postgresql":
-        _insert_arrays(org_id, AuditAction(action), changes, actor, token, request_id, now)
+    if len(changes) >= _JSON_FROM and connection.vendor == "postgresql":
+        _insert_json(org_id, AuditAction(action), changes, actor, token, request_id, now)
         return
     events = [_event(org_id, action, c, actor, token, request_id, now) for c in changes]
     AuditEvent.objects.bulk_create(events, batch_size=1000)
@@ -187,10 +187,10 @@ def audit_record_many(
 #: varying columns of every event as one JSON document instead of ORM instances: building and
 #: binding 5,000 AuditEvent rows cost a bulk approval more than a second of Python, and five
 #: arrays of 5,000 values still cost a quarter of one to quote.
-_ARRAYS_FROM = 200
+_JSON_FROM = 200
 
 
-def _insert_arrays(org_id, action, changes, actor, token, request_id, now) -> None:
+def _insert_json(org_id, action, changes, actor, token, request_id, now) -> None:
     """``audit_record_many``'s ``INSERT … SELECT FROM jsonb_array_elements(…)``: one JSON
     array of ``[object type, object id, store id, before, after]`` per event, in the order
     given. The table is named as ``AuditEvent._meta.db_table`` names it (a test checks they

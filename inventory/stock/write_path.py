@@ -448,7 +448,7 @@ _LEDGER_USER = StockLedger._meta.get_field("user")
 
 
 #: From this many rows on, an insert sends its rows as one JSON parameter (``_insert``).
-_ARRAYS_FROM = 200
+_JSON_FROM = 200
 
 
 def _insert(
@@ -463,7 +463,7 @@ def _insert(
     (80,000 for 5,000 ledger rows), and one array per column is quoted value by value, both
     costing more than the insert itself. A sale's few rows keep the plain VALUES statement.
     """
-    if len(rows) < _ARRAYS_FROM or connection.vendor != "postgresql":
+    if len(rows) < _JSON_FROM or connection.vendor != "postgresql":
         insert(model._meta.db_table, columns, rows, suffix)
         return
     by_column = {field.column: field for field in model._meta.concrete_fields}
